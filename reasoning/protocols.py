@@ -1,0 +1,52 @@
+"""The two things a reasoner talks to, as small protocols.
+
+`reasoning` never imports an engine or a tool backend: the pipeline (`toolbench_eval`) adapts
+its engines and backends to these protocols, and tests use scripted fakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass
+class ModelOutput:
+    """One model decision: the raw text it wrote (parsed by `reasoning.parser`) and token counts."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@runtime_checkable
+class ModelClient(Protocol):
+    """Produces the next assistant turn for a conversation.
+
+    `messages` are OpenAI-style dicts (role system/user/assistant/function, content); `functions`
+    are the query's function schemas, Finish included. The client renders them into a prompt
+    (ToolLLaMA `System:/User:/Function:/Assistant:` or a chat template) and returns the raw text.
+    `trajectory_id` identifies the conversation so an engine can reuse its KV prefix cache.
+    """
+
+    async def generate(
+        self, messages: list[dict[str, Any]], functions: list[dict[str, Any]], *, trajectory_id: str
+    ) -> ModelOutput: ...
+
+
+@dataclass
+class ToolResult:
+    """What an API call returned: the observation text the model will see (already truncated)
+    and the ToolBench status code (0 ok, 1 no such function, 2 bad input, 5-12 API failures)."""
+
+    observation: str
+    status: int = 0
+
+
+@runtime_checkable
+class ToolEnvironment(Protocol):
+    """Executes the query's real APIs by function name (`<api>_for_<tool>`), never Finish:
+    the reasoner handles Finish, unknown names and unparseable arguments itself, as upstream's
+    `_step` does."""
+
+    async def call(self, function_name: str, arguments: dict[str, Any]) -> ToolResult: ...

@@ -1,0 +1,51 @@
+"""The `toolbench-eval` command line.
+
+Each subcommand lives in its own module under `toolbench_eval/commands/` and exposes
+`register(subparsers)`, which adds its parser and sets `func` (a callable taking the parsed
+args and returning an exit code). Commands are discovered, so adding one never edits this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from toolbench_eval import __version__, commands
+from toolbench_eval.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="toolbench-eval",
+        description="Evaluate tool-using LLMs on ToolBench-format benchmarks, with Attention Buckets.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as error:
+        print(f"toolbench-eval: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("toolbench-eval: interrupted; finished work is saved and a re-run resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The engine contract: batched, async text generation, optionally with Attention Buckets.
+
+An engine receives many prompts at once (from many trajectories in flight) and returns one
+completion per prompt. A `BucketSpec` belongs to the engine, not to a call: every request an
+engine serves is decoded with the same bases and fusion rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """Attention Buckets settings: one RoPE base per bucket and the rule that fuses their outputs."""
+
+    bases: tuple[float, ...]
+    fusion: str = "max_logit"
+
+    def __post_init__(self) -> None:
+        if not self.bases:
+            raise ValueError("BucketSpec needs at least one base")
+
+    @property
+    def n(self) -> int:
+        return len(self.bases)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Per-call decoding settings. temperature 0 means greedy."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (stop string or EOS) | "length"
+    bucket_weights: list[list[float]] | None = field(default=None, repr=False)  # per generated token, per bucket
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What the runner needs from a model backend (hf, vllm, openai, scripted)."""
+
+    name: str
+    bucket_spec: BucketSpec | None
+
+    async def generate(
+        self,
+        prompts: Sequence[str],
+        params: SamplingParams,
+        *,
+        cache_keys: Sequence[str | None] | None = None,
+    ) -> list[Completion]:
+        """Complete each prompt. `cache_keys` (e.g. a trajectory id) lets an engine keep a prefix
+        cache per trajectory so a follow-up prompt that extends an earlier one only prefills the
+        new tokens; engines without such a cache ignore it."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    async def close(self) -> None: ...

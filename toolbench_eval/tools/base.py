@@ -1,0 +1,75 @@
+"""The tool-backend contract and the pieces every backend shares.
+
+A backend executes one function call for one API of a query and returns an `Observation`
+`{"error": str, "response": ...}` plus a ToolBench status code. Truncation to
+`max_observation_length` (1,024 characters, with "..." appended, as upstream) happens in one
+place: `render_observation`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Protocol, runtime_checkable
+
+MAX_OBSERVATION_LENGTH = 1024
+
+
+class Status(IntEnum):
+    """ToolBench `_step` status codes (StableToolBench `rapidapi.py`)."""
+
+    OK = 0
+    NO_SUCH_FUNCTION = 1
+    BAD_INPUT = 2
+    FINAL_ANSWER = 3
+    GIVE_UP = 4
+    TIMEOUT = 5
+    NOT_WORKING = 6  # 404 / "API not working"
+    UNAUTHORIZED = 7  # upstream code maps "Unauthorized error..." here
+    UNSUBSCRIBED = 8  # upstream code maps "Unsubscribed error..." here
+    TOO_MANY_REQUESTS = 9
+    RATE_LIMIT = 10
+    MESSAGE_ERROR = 11
+    REQUEST_ERROR = 12
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call of one API: names as in the query's api_list (unstandardized) and the parsed arguments."""
+
+    category_name: str
+    tool_name: str
+    api_name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Observation:
+    error: str
+    response: Any
+    status: Status = Status.OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error": self.error, "response": self.response}
+
+
+def render_observation(observation: Observation, max_length: int = MAX_OBSERVATION_LENGTH) -> str:
+    """The observation text a model sees: the JSON of `{"error", "response"}`, cut to `max_length`
+    characters with "..." appended (upstream `rapidapi_wrapper.step`)."""
+    text = json.dumps(observation.as_dict(), ensure_ascii=False)
+    if len(text) > max_length:
+        text = text[:max_length] + "..."
+    return text
+
+
+@runtime_checkable
+class ToolBackend(Protocol):
+    """Executes API calls. Implementations never raise on bad arguments or bad responses: they
+    return the error observation a real API (or server) would."""
+
+    name: str
+
+    async def call(self, call: ToolCall) -> Observation: ...
+
+    async def close(self) -> None: ...
