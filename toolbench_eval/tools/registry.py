@@ -1,0 +1,112 @@
+"""Pick a tool backend by name, with options from the run config (`tool_backend: {name: ..., ...}`).
+
+| name       | backend                                   | main options                                        |
+|------------|-------------------------------------------|-----------------------------------------------------|
+| `local`    | LocalToolBench (the offline SQLite world) | `world_dir`                                         |
+| `stb`      | StableToolBench `/virtual` server         | `url` (or `$SERVICE_URL`), `strip`, `timeout_s`     |
+| `mirror`   | MirrorAPI on an OpenAI-compatible server  | `base_url` (or `$MIRROR_API_BASE`), `model`, `tools_dir` |
+| `cache`    | replay a StableToolBench cache folder     | `cache_dir`, `fallback` (a backend config)          |
+| `rapidapi` | the ToolBench RapidAPI proxy              | `url` (or `$SERVICE_URL`); key from `$TOOLBENCH_KEY`|
+
+Keys are never options: they come from the environment only (`TOOLBENCH_KEY`, `MIRROR_API_KEY` /
+`OPENAI_API_KEY`), so config files and run manifests can be shared safely.
+
+>>> make_backend("teleport")
+Traceback (most recent call last):
+...
+toolbench_eval.errors.UserError: unknown tool backend 'teleport'; valid names: local, stb, mirror, cache, rapidapi
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from toolbench_eval.errors import UserError
+from toolbench_eval.tools.base import ToolBackend
+
+BACKEND_NAMES: tuple[str, ...] = ("local", "stb", "mirror", "cache", "rapidapi")
+
+# name -> "module:Class"; imported on demand so that e.g. `local` never loads HTTP code and vice versa.
+_BACKEND_CLASSES: dict[str, str] = {
+    "local": "toolbench_eval.localtoolbench.backend:LocalBackend",
+    "stb": "toolbench_eval.tools.stb:STBServerBackend",
+    "mirror": "toolbench_eval.tools.mirror:MirrorAPIBackend",
+    "cache": "toolbench_eval.tools.cache:CacheBackend",
+    "rapidapi": "toolbench_eval.tools.rapidapi:RapidAPIBackend",
+}
+
+# Option names that would put a credential into a config file.
+_SECRET_OPTIONS = frozenset({"key", "api_key", "toolbench_key", "rapidapi_key", "openai_key", "token"})
+
+
+def backend_class(name: str) -> Callable[..., ToolBackend]:
+    """The class implementing backend `name` (imported lazily)."""
+    if name not in _BACKEND_CLASSES:
+        raise UserError(f"unknown tool backend {name!r}; valid names: {', '.join(BACKEND_NAMES)}")
+    module_name, _, class_name = _BACKEND_CLASSES[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(f"tool backend {name!r} is not available: cannot import {module_name} ({exc})") from exc
+    return getattr(module, class_name)
+
+
+def _accepted_options(cls: Callable[..., Any]) -> set[str]:
+    """Keyword options `cls` takes, including those it forwards to its base class through `**options`."""
+    parameters = inspect.signature(cls).parameters.values()
+    names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    # Subclasses forward **options to their base: include the base's options in what we accept.
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        for base in getattr(cls, "__mro__", ())[1:]:
+            if base is object or "__init__" not in vars(base):
+                continue
+            names |= _accepted_options(base)
+    return names - {"self"}
+
+
+def make_backend(name: str, **options: Any) -> ToolBackend:
+    """Build the tool backend `name` with config `options` (see the table in the module docstring).
+
+    Unknown options and credentials given as options are `UserError`s naming the option and the fix.
+    For `cache`, `fallback` may be another backend's config (`{"name": "mirror", ...}`) or a name.
+    """
+    cls = backend_class(name)
+    secret = sorted(_SECRET_OPTIONS & set(options))
+    if secret:
+        raise UserError(
+            f"tool backend {name!r}: option {secret[0]!r} would put a key into the config; remove it and set "
+            f"the environment variable instead (TOOLBENCH_KEY, MIRROR_API_KEY or OPENAI_API_KEY)"
+        )
+    accepted = _accepted_options(cls)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise UserError(
+            f"tool backend {name!r}: unknown option {unknown[0]!r}; accepted options: {', '.join(sorted(accepted))}"
+        )
+    if name == "cache" and options.get("fallback") is not None:
+        options = {**options, "fallback": _fallback_backend(options["fallback"])}
+    try:
+        return cls(**options)
+    except TypeError as exc:  # e.g. a required option (cache_dir) missing
+        raise UserError(f"tool backend {name!r}: {exc}") from exc
+
+
+def make_backend_from_config(config: Mapping[str, Any] | str) -> ToolBackend:
+    """`make_backend` for a run config's `tool_backend` entry: a name, or `{"name": ..., **options}`."""
+    if isinstance(config, str):
+        return make_backend(config)
+    if not isinstance(config, Mapping) or "name" not in config:
+        raise UserError(f"tool_backend must be a name or a mapping with 'name', e.g. {{name: local}}; got {config!r}")
+    options = {key: value for key, value in config.items() if key != "name"}
+    return make_backend(str(config["name"]), **options)
+
+
+def _fallback_backend(spec: Any) -> ToolBackend:
+    if isinstance(spec, ToolBackend):
+        return spec
+    if (isinstance(spec, Mapping) and spec.get("name") == "cache") or spec == "cache":
+        raise UserError("tool backend 'cache': fallback cannot itself be 'cache'")
+    return make_backend_from_config(spec)

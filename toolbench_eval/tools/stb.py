@@ -1,0 +1,171 @@
+"""`stb` backend: a StableToolBench virtual API server (`server/main.py`, `POST /virtual`).
+
+The request is the one upstream's `rapidapi_wrapper._step` sends (and the ToolBench RapidAPI proxy
+accepts, see `rapidapi.py`):
+
+    POST <url>   header  toolbench_key: <key>
+    {"category": <category as in the query's api_list>,
+     "tool_name": <standardize(tool_name)>,            # the tool JSON file stem
+     "api_name": <change_name(standardize(api_name))>,
+     "tool_input": <the arguments as a JSON string>,
+     "strip": "truncate" | "filter" | "random",        # upstream --observ_compress_method
+     "toolbench_key": <key>}
+
+and the reply is `{"error": str, "response": ...}`; its `error` string sets the status code as in
+`_step`. The server standardizes the category itself, so the category goes out as written.
+
+Argument names go out standardized (`change_name(standardize(name))`, the names the model saw in the
+function schema): upstream sends the model's own JSON, and the server's cache is keyed by it.
+
+The URL comes from the `url` option or the `SERVICE_URL` environment variable (as upstream); the
+key from `TOOLBENCH_KEY` (an STB server only forwards it to the real RapidAPI proxy on a cache
+miss, so it may be empty).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from toolbench_eval.benchmark.naming import change_name, parameter_name, standardize
+from toolbench_eval.errors import UserError
+from toolbench_eval.tools.base import Observation, Status, ToolCall
+from toolbench_eval.tools.http import (
+    DATA_ERROR,
+    HttpClient,
+    HttpFailure,
+    RetryPolicy,
+    Secret,
+    redact,
+    redact_value,
+    secret_from_env,
+    status_for_error,
+)
+
+logger = logging.getLogger(__name__)
+
+STRIP_METHODS = ("truncate", "filter", "random")
+SERVICE_URL_ENV = "SERVICE_URL"
+
+
+def standardize_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Top-level argument names as the function schema shows them; values untouched, order kept.
+
+    >>> standardize_arguments({"Start Date": "2024-01-01", "id": 3})
+    {'start_date': '2024-01-01', 'is_id': 3}
+    """
+    return {parameter_name(str(name)): value for name, value in arguments.items()}
+
+
+def toolbench_payload(
+    call: ToolCall, *, strip: str, key: Secret, standardize_argument_names: bool = True
+) -> dict[str, Any]:
+    """The JSON body upstream `_step` posts for `call` (see the module docstring).
+
+    >>> body = toolbench_payload(ToolCall("Data", "Weather API", "Get Forecast", {"City": "Paris"}),
+    ...                          strip="truncate", key=Secret(""))
+    >>> body["tool_name"], body["api_name"], body["tool_input"]
+    ('weather_api', 'get_forecast', '{"city": "Paris"}')
+    """
+    arguments = standardize_arguments(call.arguments) if standardize_argument_names else dict(call.arguments)
+    return {
+        "category": call.category_name,
+        "tool_name": standardize(call.tool_name),
+        "api_name": change_name(standardize(call.api_name)),
+        "tool_input": json.dumps(arguments, ensure_ascii=False),
+        "strip": strip,
+        "toolbench_key": key.reveal(),
+    }
+
+
+def observation_from_reply(body: Any, *, upstream_status: bool = False) -> Observation:
+    """Turn a server's JSON reply into an Observation; a reply without the `{error, response}` shape is
+    a data error (status 12) rather than a crash."""
+    if not isinstance(body, dict) or not ("error" in body or "response" in body):
+        return Observation(error=DATA_ERROR, response="", status=Status.REQUEST_ERROR)
+    error = body.get("error", "")
+    error = error if isinstance(error, str) else json.dumps(error, ensure_ascii=False)
+    return Observation(error=error, response=body.get("response", ""),
+                       status=status_for_error(error, upstream=upstream_status))
+
+
+class ToolBenchServerBackend:
+    """Shared client for servers speaking the ToolBench `{category, tool_name, ...}` protocol."""
+
+    name = "toolbench-server"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key: Secret,
+        strip: str = "truncate",
+        timeout_s: float | None = 120.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        max_concurrency: int = 8,
+        min_interval_s: float = 0.0,
+        standardize_argument_names: bool = True,
+        upstream_status: bool = False,
+        trust_env: bool = True,
+    ) -> None:
+        if not url:
+            raise UserError(f"{self.name} backend: no server URL; set the `url` option or ${SERVICE_URL_ENV}")
+        if strip not in STRIP_METHODS:
+            raise UserError(f"{self.name} backend: strip {strip!r} is not one of {list(STRIP_METHODS)}")
+        self.url = url
+        self.strip = strip
+        self.standardize_argument_names = standardize_argument_names
+        self.upstream_status = upstream_status
+        self._key = key
+        self._http = HttpClient(
+            timeout_s=timeout_s,
+            retry=RetryPolicy(max_retries=max_retries, base_delay_s=backoff_s, max_delay_s=max_backoff_s),
+            max_concurrency=max_concurrency,
+            min_interval_s=min_interval_s,
+            secrets=(key,),
+            trust_env=trust_env,
+        )
+
+    def __repr__(self) -> str:
+        key_state = "set" if self._key else "unset"
+        return f"{type(self).__name__}(url={self.url!r}, strip={self.strip!r}, key=<{key_state}>)"
+
+    async def call(self, call: ToolCall) -> Observation:
+        try:
+            payload = toolbench_payload(
+                call, strip=self.strip, key=self._key, standardize_argument_names=self.standardize_argument_names
+            )
+        except (TypeError, ValueError) as exc:  # arguments that are not JSON (never produced by json.loads)
+            return Observation(error=f"Tool input parse error...\n{exc}", response="", status=Status.BAD_INPUT)
+        headers = {"toolbench_key": self._key.reveal()}
+        try:
+            reply = await self._http.post_json(self.url, payload, headers=headers)
+        except HttpFailure as failure:
+            logger.info("%s %s/%s: %s", self.name, payload["tool_name"], payload["api_name"], failure.error)
+            return Observation(error=redact(failure.error, (self._key,)), response="", status=failure.status)
+        body = redact_value(reply.body, (self._key,))
+        observation = observation_from_reply(body, upstream_status=self.upstream_status)
+        logger.debug("%s %s/%s -> status %d", self.name, payload["tool_name"], payload["api_name"],
+                     observation.status)
+        return observation
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+class STBServerBackend(ToolBenchServerBackend):
+    """A StableToolBench `/virtual` server (cache, then real API, then GPT simulation), or a MirrorAPI
+    server (`main_mirrorapi.py`), which speaks the same protocol.
+
+    Upstream waits forever on `/virtual`; we default to a generous 120 s so a hung server becomes a
+    TIMEOUT observation instead of a hung run.
+    """
+
+    name = "stb"
+
+    def __init__(self, url: str | None = None, *, key_env: str = "TOOLBENCH_KEY", **options: Any) -> None:
+        super().__init__(url or os.environ.get(SERVICE_URL_ENV, ""), key=secret_from_env(key_env), **options)
