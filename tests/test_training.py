@@ -1,0 +1,150 @@
+"""The SFT recipe: assistant-only labels at token level, loss goes down, resume continues identically."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from toolbench_eval.training.data import Conversation, conversation_from_messages, tokenize_conversation
+from toolbench_eval.training.sft import Recipe, train
+
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+ASSISTANT_1 = 'Thought: I should look up the weather.\nAction: current_for_weather\nAction Input: {"city": "Oslo"}'
+ASSISTANT_2 = 'Thought: Done.\nAction: Finish\nAction Input: {"return_type": "give_answer", "final_answer": "4 C"}'
+MESSAGES = [
+    {"role": "system", "content": "You are AutoGPT."},
+    {"role": "user", "content": "\nWhat is the weather in Oslo?\nBegin!\n"},
+    {"role": "assistant", "content": "I should look up the weather.",
+     "function_call": {"name": "current_for_weather", "arguments": '{"city": "Oslo"}'}},
+    {"role": "function", "name": "current_for_weather", "content": '{"error": "", "response": "4 C"}'},
+    {"role": "assistant", "content": "Thought: Done.",
+     "function_call": {"name": "Finish", "arguments": '{"return_type": "give_answer", "final_answer": "4 C"}'}},
+]
+
+
+def make_tokenizer():
+    corpus = [ASSISTANT_1, ASSISTANT_2, "System: User: Function: Assistant:\n weather Oslo Begin!"] * 4
+    bpe = tokenizers.ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1, special_tokens=["<eos>", "<pad>"])
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<eos>", pad_token="<pad>")
+
+
+def make_model(vocab_size: int, seed: int = 0):
+    torch.manual_seed(seed)
+    config = transformers.LlamaConfig(
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=1024,
+    )
+    return transformers.LlamaForCausalLM(config)
+
+
+def test_assistant_message_becomes_react_text():
+    conversation = conversation_from_messages("q1", MESSAGES)
+    roles = [role for role, _ in conversation.turns]
+    assert roles == ["system", "user", "assistant", "function", "assistant"]
+    assert conversation.turns[2][1] == ASSISTANT_1
+    assert conversation.turns[4][1] == ASSISTANT_2
+
+
+def test_labels_cover_exactly_the_assistant_texts_and_their_stops():
+    tokenizer = make_tokenizer()
+    example = tokenize_conversation(conversation_from_messages("q1", MESSAGES), tokenizer, max_length=4096)
+    ids, labels = example["input_ids"], example["labels"]
+    assert len(ids) == len(labels)
+    # Inputs carry no EOS except the final one that ends the sequence.
+    assert ids.count(tokenizer.eos_token_id) == 1 and ids[-1] == tokenizer.eos_token_id
+    # The labelled tokens, read back, are the two assistant texts, each followed by EOS.
+    targets = [label for label in labels if label != -100]
+    text = tokenizer.decode(targets, skip_special_tokens=False)
+    assert text == ASSISTANT_1 + "<eos>" + ASSISTANT_2 + "<eos>"
+    # The first EOS label sits where the input continues with the rendered history (not an EOS input).
+    first_stop = labels.index(tokenizer.eos_token_id)
+    assert ids[first_stop] != tokenizer.eos_token_id
+    # Every assistant prompt (text before its target) ends with the inference cue "Assistant:\n".
+    first_target = next(i for i, label in enumerate(labels) if label != -100)
+    assert tokenizer.decode(ids[:first_target]).endswith("Assistant:\n")
+
+
+def test_inference_prompt_is_a_prefix_of_the_training_text():
+    from reasoning.prompts import render_toolllama_prompt
+
+    tokenizer = make_tokenizer()
+    example = tokenize_conversation(conversation_from_messages("q1", MESSAGES), tokenizer, max_length=4096)
+    full_text = tokenizer.decode(example["input_ids"][:-1])
+    history = [{"role": m["role"], "content": c} for m, (_, c) in
+               zip(MESSAGES[:4], conversation_from_messages("q1", MESSAGES).turns[:4])]
+    assert full_text.startswith(render_toolllama_prompt(history))
+
+
+def _write_data(tmp_path, n=6):
+    path = tmp_path / "trajectories.jsonl"
+    with path.open("w") as handle:
+        for i in range(n):
+            handle.write(json.dumps({"query_id": str(i), "messages": MESSAGES}) + "\n")
+    return path
+
+
+def _lora_state(out_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(out_dir / "adapter_model.safetensors"))
+
+
+def _mean_target_loss(model, tokenizer, path):
+    example = tokenize_conversation(conversation_from_messages("q", MESSAGES), tokenizer, 4096)
+    with torch.no_grad():
+        output = model(input_ids=torch.tensor([example["input_ids"]]), labels=torch.tensor([example["labels"]]))
+    return output.loss.item()
+
+
+def test_a_few_steps_reduce_the_loss(tmp_path):
+    tokenizer = make_tokenizer()
+    model = make_model(len(tokenizer))
+    data = _write_data(tmp_path)
+    before = _mean_target_loss(model, tokenizer, data)
+    recipe = Recipe(data=str(data), out=str(tmp_path / "out"), method="full", learning_rate=5e-3, max_steps=8,
+                    grad_accum=1, save_steps=100, logging_steps=1, warmup_ratio=0.0, device="cpu")
+    manifest = train(recipe, model=model, tokenizer=tokenizer)
+    after = _mean_target_loss(model, tokenizer, data)
+    assert after < before - 0.5
+    assert manifest["result"]["global_steps"] == 8
+    assert manifest["data"]["examples"] == 6
+    assert json.loads((tmp_path / "out" / "recipe.json").read_text())["result"]["tokens_seen"] > 0
+
+
+class StopAt(transformers.TrainerCallback):
+    """Simulates a crash right after the checkpoint at `step`."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+
+
+def test_resume_from_a_checkpoint_continues_identically(tmp_path):
+    pytest.importorskip("peft")
+    tokenizer = make_tokenizer()
+    data = _write_data(tmp_path)
+    common = dict(data=str(data), method="lora", lora_r=4, lora_alpha=8, learning_rate=1e-2, max_steps=4,
+                  grad_accum=2, save_steps=2, logging_steps=1, device="cpu", lora_targets=("q_proj", "v_proj"))
+
+    straight = tmp_path / "straight"
+    train(Recipe(out=str(straight), **common), model=make_model(len(tokenizer)), tokenizer=tokenizer)
+
+    resumed = tmp_path / "resumed"
+    first = train(Recipe(out=str(resumed), **common), model=make_model(len(tokenizer)), tokenizer=tokenizer,
+                  callbacks=[StopAt(2)])
+    assert first["result"]["global_steps"] == 2
+    second = train(Recipe(out=str(resumed), **common), model=make_model(len(tokenizer)), tokenizer=tokenizer)
+    assert second["result"]["resumed"] and second["result"]["global_steps"] == 4
+
+    expected, actual = _lora_state(straight), _lora_state(resumed)
+    assert expected.keys() == actual.keys() and expected
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=1e-6)

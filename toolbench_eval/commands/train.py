@@ -1,0 +1,52 @@
+"""`toolbench-eval train`: ToolLLaMA-style SFT (LoRA or full) on tool-use trajectories.
+
+    toolbench-eval train --data data/localtoolbench/train/trajectories.jsonl --out models/toolsmol \\
+        --model default --method lora --epochs 1
+
+Re-running the same command resumes from the newest checkpoint in `<out>/checkpoints/`.
+"""
+
+from __future__ import annotations
+
+from toolbench_eval.paths import DATA_DIR
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="fine-tune a Llama model on tool-use trajectories (LoRA or full)")
+    parser.add_argument("--data", default=str(DATA_DIR / "localtoolbench" / "train" / "trajectories.jsonl"),
+                        help="trajectories JSONL (ours) or ToolBench toolllama_G123_dfs_train.json")
+    parser.add_argument("--out", required=True, help="output directory (adapter or model + recipe.json)")
+    parser.add_argument("--model", default="default", help="'default' (SmolLM2-135M-Instruct) or a local path")
+    parser.add_argument("--method", choices=["lora", "full"], default="lora")
+    parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--lora-alpha", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=2e-4)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimizer steps (overrides --epochs)")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--grad-accum", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=2048)
+    parser.add_argument("--max-examples", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast (default: on for CUDA)")
+    parser.add_argument("--save-steps", type=int, default=50)
+    parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from toolbench_eval.training.sft import Recipe, train
+
+    recipe = Recipe(
+        data=args.data, out=args.out, model=args.model, method=args.method, lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha, learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps,
+        batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length,
+        max_examples=args.max_examples, seed=args.seed, device=args.device, bf16=args.bf16,
+        save_steps=args.save_steps,
+    )
+    manifest = train(recipe, resume=not args.no_resume)
+    result = manifest["result"]
+    print(f"trained {result['global_steps']} steps in {result['seconds']} s, {result['tokens_seen']} tokens, "
+          f"final loss {result['final_logged_loss']}; wrote {args.out}/recipe.json")
+    return 0

@@ -1,0 +1,1 @@
+"""Supervised fine-tuning in the ToolLLaMA recipe: multi-turn trajectories, loss on assistant turns only."""

@@ -1,0 +1,175 @@
+"""Training data: tool-use trajectories -> token ids with labels on assistant turns only.
+
+Two input formats are read:
+
+- ours (`data/localtoolbench/train/trajectories.jsonl`): one JSON object per line with OpenAI-style
+  `messages` (system, user, assistant with `function_call`, function, ...);
+- ToolBench's released `toolllama_G123_dfs_train.json`: a JSON list of `{"id", "conversations": [{"from",
+  "value"}]}` where an assistant value is already `"\\nThought: ...\\nAction: ...\\nAction Input: ..."`.
+
+Both become a `Conversation`: a list of (role, text) turns, where an assistant turn's text is exactly what
+the model must write at inference (`Thought: ...\\nAction: <name>\\nAction Input: <json>`). The sequence is
+rendered with the same renderer as inference, so every assistant turn's prompt is a prefix of the sequence;
+loss is taken on assistant texts (plus the end-of-sequence token that makes generation stop) and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from toolbench_eval.errors import located
+
+ROLE_ALIASES = {"system": "system", "user": "user", "assistant": "assistant", "function": "function", "tool": "function"}
+
+
+@dataclass(frozen=True)
+class Conversation:
+    conversation_id: str
+    turns: tuple[tuple[str, str], ...]  # (role, text); role in system/user/assistant/function
+
+
+def assistant_text(message: dict[str, Any]) -> str:
+    """The raw text a model writes for one assistant message: thought, then the action in ReAct form."""
+    thought = (message.get("content") or "").strip()
+    if thought.startswith("Thought:"):
+        thought = thought[len("Thought:") :].strip()
+    call = message.get("function_call")
+    if call is None and message.get("tool_calls"):
+        call = message["tool_calls"][0].get("function")
+    if not call:
+        return f"Thought: {thought}"
+    arguments = call.get("arguments", "{}")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    return f"Thought: {thought}\nAction: {call['name']}\nAction Input: {arguments}"
+
+
+def conversation_from_messages(conversation_id: str, messages: list[dict[str, Any]]) -> Conversation:
+    turns = []
+    for message in messages:
+        role = ROLE_ALIASES.get(message.get("role", ""))
+        if role is None:
+            raise ValueError(f"unknown role {message.get('role')!r}")
+        text = assistant_text(message) if role == "assistant" else str(message.get("content") or "")
+        turns.append((role, text))
+    return Conversation(conversation_id, tuple(turns))
+
+
+def conversation_from_toolllama(conversation_id: str, conversations: list[dict[str, str]]) -> Conversation:
+    turns = []
+    for turn in conversations:
+        role = ROLE_ALIASES.get(turn.get("from", ""))
+        if role is None:
+            raise ValueError(f"unknown speaker {turn.get('from')!r}")
+        text = turn["value"]
+        # Released ToolLLaMA data starts assistant values with a newline; our renderer puts it after "Assistant:".
+        turns.append((role, text.lstrip("\n") if role == "assistant" else text))
+    return Conversation(conversation_id, tuple(turns))
+
+
+def read_conversations(path: str | Path) -> Iterator[Conversation]:
+    """Yield conversations from a trajectories JSONL file or a ToolLLaMA-format JSON list."""
+    path = Path(path)
+    if not path.exists():
+        raise located(path, "training data file not found (build LocalToolBench with "
+                      "`toolbench-eval localtoolbench generate` or pass --data PATH)")
+    if path.suffix == ".jsonl":
+        with path.open(encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    yield conversation_from_messages(str(record.get("query_id", line_number)), record["messages"])
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+                    raise located(path, f"cannot read trajectory: {error}", entry=f"line {line_number}",
+                                  field="messages") from error
+        return
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise located(path, f"invalid JSON ({error})") from error
+    if not isinstance(records, list):
+        raise located(path, "expected a JSON list of {'id', 'conversations'} records")
+    for index, record in enumerate(records):
+        try:
+            yield conversation_from_toolllama(str(record.get("id", index)), record["conversations"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise located(path, f"cannot read conversation: {error}", entry=record.get("id", index)
+                          if isinstance(record, dict) else index, field="conversations") from error
+
+
+def render_segments(conversation: Conversation) -> list[tuple[str, bool]]:
+    """Render a conversation as (text, is_target) segments; their concatenation is the training text.
+
+    The layout is the inference layout (`reasoning.prompts.render_toolllama_prompt`): `Role: content\\n`
+    per turn, and each assistant turn as `Assistant:\\n` followed by the model's own text. So the prompt of
+    assistant turn k is exactly the text before its target segment.
+    """
+    from reasoning.prompts import render_toolllama_prompt
+
+    segments: list[tuple[str, bool]] = []
+    history: list[dict[str, str]] = []
+    rendered_so_far = ""
+    for role, text in conversation.turns:
+        if role == "assistant":
+            prompt = render_toolllama_prompt(history)  # ends with "Assistant:\n"
+            if not prompt.startswith(rendered_so_far):
+                raise ValueError("renderer is not prefix-stable: cannot train on the inference layout")
+            segments.append((prompt[len(rendered_so_far):], False))
+            segments.append((text, True))
+            rendered_so_far = prompt + text
+        history.append({"role": role, "content": text})
+    return segments
+
+
+def tokenize_conversation(conversation: Conversation, tokenizer, max_length: int) -> dict[str, list[int]] | None:
+    """Token ids and labels (-100 outside assistant texts).
+
+    The model must also learn to stop after each assistant text. At inference the next prompt continues
+    with the rendered history (no end-of-sequence token in it), so the inputs here carry no EOS either:
+    the label of the first token after an assistant text is EOS instead of that token. Only the very last
+    turn, which has nothing after it, gets an explicit EOS input. Returns None if no target survives the
+    `max_length` cut.
+    """
+    input_ids: list[int] = []
+    labels: list[int] = []
+    if tokenizer.bos_token_id is not None and getattr(tokenizer, "add_bos_token", False):
+        input_ids.append(tokenizer.bos_token_id)
+        labels.append(-100)
+    stop_label_due = False
+    for text, is_target in render_segments(conversation):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if not ids:
+            continue
+        segment_labels = list(ids) if is_target else [-100] * len(ids)
+        if stop_label_due:
+            segment_labels[0] = tokenizer.eos_token_id
+        input_ids.extend(ids)
+        labels.extend(segment_labels)
+        stop_label_due = is_target
+    if stop_label_due:
+        input_ids.append(tokenizer.eos_token_id)
+        labels.append(tokenizer.eos_token_id)
+    input_ids, labels = input_ids[:max_length], labels[:max_length]
+    if all(label == -100 for label in labels):
+        return None
+    return {"input_ids": input_ids, "labels": labels}
+
+
+def build_examples(conversations: Iterable[Conversation], tokenizer, max_length: int) -> tuple[list[dict], dict]:
+    """Tokenize all conversations; returns the examples and counts for the recipe manifest."""
+    examples, dropped, tokens, target_tokens = [], 0, 0, 0
+    for conversation in conversations:
+        example = tokenize_conversation(conversation, tokenizer, max_length)
+        if example is None:
+            dropped += 1
+            continue
+        examples.append(example)
+        tokens += len(example["input_ids"])
+        target_tokens += sum(label != -100 for label in example["labels"])
+    stats = {"examples": len(examples), "dropped_too_long": dropped, "tokens": tokens, "target_tokens": target_tokens}
+    return examples, stats

@@ -1,0 +1,203 @@
+"""The ToolLLaMA-style SFT recipe: any local Llama checkpoint, full or LoRA, CPU or CUDA, resumable.
+
+Built on `transformers.Trainer` (checkpoints, resume with optimizer/scheduler/RNG state, progress bar) and
+`peft` for LoRA. Everything that defines a run goes into `recipe.json` beside the output, so a trained
+adapter says what it was trained on and how.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from toolbench_eval.errors import UserError
+from toolbench_eval.training.data import build_examples, read_conversations
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class Recipe:
+    data: str
+    out: str
+    model: str = "default"
+    method: str = "lora"  # "lora" | "full"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    learning_rate: float = 2e-4
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 1
+    grad_accum: int = 8
+    max_length: int = 2048
+    max_examples: int | None = None
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool | None = None  # None: bf16 autocast where the device supports it
+    save_steps: int = 50
+    logging_steps: int = 5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class PadCollator:
+    """Right-pads a batch; padded positions get label -100 and attention mask 0."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(example["input_ids"]) for example in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, example in enumerate(batch):
+            n = len(example["input_ids"])
+            ids[row, :n] = torch.tensor(example["input_ids"])
+            labels[row, :n] = torch.tensor(example["labels"])
+            mask[row, :n] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def prepare_model(model, recipe: Recipe):
+    """Wrap for LoRA (peft) or leave whole for full fine-tuning."""
+    if recipe.method == "full":
+        return model
+    if recipe.method != "lora":
+        raise UserError(f"unknown training method {recipe.method!r}: use 'lora' or 'full'")
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=recipe.lora_r,
+        lora_alpha=recipe.lora_alpha,
+        lora_dropout=recipe.lora_dropout,
+        target_modules=list(recipe.lora_targets),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, callbacks=None) -> dict[str, Any]:
+    """Run the recipe; returns the manifest written to `<out>/recipe.json`.
+
+    `model`/`tokenizer` may be passed in (tests use a tiny random Llama); otherwise `recipe.model` is
+    loaded with `toolbench_eval.models.load_model`. `callbacks` are `transformers.TrainerCallback`s.
+    """
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    out = Path(recipe.out)
+    out.mkdir(parents=True, exist_ok=True)
+    set_seed(recipe.seed)
+    if model is None or tokenizer is None:
+        from toolbench_eval.models import load_model
+
+        model, tokenizer = load_model(recipe.model, device="cpu", dtype="float32")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    conversations = list(read_conversations(recipe.data))
+    random.Random(recipe.seed).shuffle(conversations)
+    if recipe.max_examples is not None:
+        conversations = conversations[: recipe.max_examples]
+    examples, data_stats = build_examples(conversations, tokenizer, recipe.max_length)
+    if not examples:
+        raise UserError(f"{recipe.data}: no usable training examples (all longer than --max-length "
+                        f"{recipe.max_length}?)")
+
+    device = recipe.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    bf16 = recipe.bf16
+    if bf16 is None:
+        bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    model = prepare_model(model, recipe)
+
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=recipe.batch_size,
+        gradient_accumulation_steps=recipe.grad_accum,
+        learning_rate=recipe.learning_rate,
+        num_train_epochs=recipe.epochs,
+        max_steps=recipe.max_steps,
+        warmup_steps=recipe.warmup_ratio,  # a float in [0, 1) is a ratio of total steps
+        weight_decay=recipe.weight_decay,
+        lr_scheduler_type="cosine",
+        logging_steps=recipe.logging_steps,
+        save_steps=recipe.save_steps,
+        save_total_limit=2,
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        bf16=bf16,
+        use_cpu=device == "cpu",
+        report_to=[],
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        disable_tqdm=False,
+        include_num_input_tokens_seen="non_padding",
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=examples, data_collator=PadCollator(tokenizer.pad_token_id),
+        callbacks=callbacks,
+    )
+    checkpoint_dir = out / "checkpoints"
+    has_checkpoint = resume and any(checkpoint_dir.glob("checkpoint-*"))
+    started = time.time()
+    result = trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+    elapsed = time.time() - started
+
+    if recipe.method == "lora":
+        model.save_pretrained(str(out))  # adapter_model.safetensors + adapter_config.json
+    else:
+        model.save_pretrained(str(out), safe_serialization=True)
+        tokenizer.save_pretrained(str(out))
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    manifest = {
+        "recipe": {**asdict(recipe), "lora_targets": list(recipe.lora_targets)},
+        "data": {"path": str(recipe.data), "sha256": _file_sha256(Path(recipe.data)), **data_stats},
+        "result": {
+            "global_steps": trainer.state.global_step,
+            "train_loss": result.training_loss,
+            "first_logged_loss": losses[0] if losses else None,
+            "final_logged_loss": losses[-1] if losses else None,
+            "tokens_seen": int(trainer.state.num_input_tokens_seen),
+            "seconds": round(elapsed, 1),
+            "resumed": bool(has_checkpoint),
+        },
+        "hardware": {"device": device, "bf16": bf16, "platform": platform.platform(),
+                     "cpu_threads": torch.get_num_threads(),
+                     "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None},
+        "versions": {"torch": torch.__version__, **_versions("transformers", "peft")},
+    }
+    (out / "recipe.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _versions(*names: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
