@@ -1,0 +1,120 @@
+"""`toolbench-eval buckets search|plot`: output formats, files written, and user errors (exit code 2)."""
+
+import json
+
+import pytest
+
+from toolbench_eval.cli import main
+
+SMALL = ["--min-base", "10000", "--max-base", "20000", "--step", "500", "--window", "1000:4090"]
+
+
+def test_search_json_lists_bases_with_their_peaks_and_troughs(capsys):
+    code = main(
+        [
+            "buckets",
+            "search",
+            "--model-base",
+            "10000",
+            "--head-dim",
+            "128",
+            "--position-scale",
+            "2",
+            "--n",
+            "3",
+            "--tolerance",
+            "3",
+            "--json",
+            *SMALL,
+        ]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["bases"]) == 3 and data["bases"][0] == 10000
+    assert len(set(data["bases"])) == 3
+    for pick in data["picks"]:
+        assert pick["peaks"] and pick["troughs"]
+        assert all(1000 <= p <= 4090 for p in pick["peaks"] + pick["troughs"])
+        assert pick["troughs_tokens"] == [2 * t for t in pick["troughs"]]
+    assert data["settings"]["window"] == [1000, 4090]
+
+
+def test_search_table_and_save(tmp_path, capsys):
+    stem = tmp_path / "out" / "search"
+    assert main(["buckets", "search", "--n", "2", "--save", str(stem), *SMALL]) == 0
+    table = capsys.readouterr().out
+    assert "| 1 | 10000 | initial |" in table and "| 2 |" in table
+    saved = json.loads((tmp_path / "out" / "search.json").read_text())
+    assert saved["bases"][0] == 10000 and len(saved["bases"]) == 2
+    assert (tmp_path / "out" / "search.md").read_text() == table
+
+
+def test_search_context_tokens_sets_the_window(capsys):
+    assert (
+        main(
+            [
+                "buckets",
+                "search",
+                "--model-base",
+                "100000",
+                "--head-dim",
+                "64",
+                "--n",
+                "2",
+                "--context-tokens",
+                "8192",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    settings = json.loads(capsys.readouterr().out)["settings"]
+    assert settings["window"] == [2000, 8180]
+    assert (settings["min_base"], settings["max_base"], settings["step"]) == (100000, 300000, 5000)
+
+
+def test_search_pair_start_from_the_command_line(capsys):
+    assert main(["buckets", "search", "--n", "2", "--initial", "none", "--max-base", "14000", "--json"]) == 0
+    picks = json.loads(capsys.readouterr().out)["picks"]
+    assert [p["origin"] for p in picks] == ["pair", "pair"]
+
+
+def test_plot_given_bases_writes_a_png(tmp_path, capsys):
+    out = tmp_path / "w.png"
+    assert (
+        main(["buckets", "plot", "--bases", "10000,18000,20500", "--position-scale", "2", "--out", str(out)])
+        == 0
+    )
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert str(out) in capsys.readouterr().out
+
+
+def test_plot_runs_the_search_without_bases(tmp_path):
+    out = tmp_path / "searched.png"
+    assert main(["buckets", "plot", "--n", "2", *SMALL, "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["buckets", "search", "--window", "1000-4090"], "--window: expected LO:HI"),
+        (["buckets", "search", "--window", "4090:1000"], "--window"),
+        (["buckets", "search", "--n", "0"], "--n"),
+        (["buckets", "search", "--min-base", "30000", "--max-base", "10000"], "empty candidate range"),
+        (["buckets", "search", "--n", "7", "--step", "2000"], "widen the base range"),
+        (["buckets", "search", "--initial", "10000,abc"], "--initial"),
+        (["buckets", "search", "--window", "1000:4090", "--context-tokens", "8192"], "either --window"),
+        (["buckets", "plot", "--bases", "10000,0.5", "--out", "x.png"], "--bases"),
+    ],
+)
+def test_user_errors_exit_2_with_a_message(argv, expected, capsys):
+    assert main(argv) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_detector_flag_reaches_the_search(capsys):
+    argv = ["buckets", "search", "--n", "2", "--detector", "prominence", "--json", *SMALL]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["rule"]["detector"] == "prominence"
