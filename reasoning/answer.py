@@ -1,0 +1,151 @@
+"""StableToolBench raw answer files: `<query_id>_<method>.json`, one per query.
+
+The JSON reproduces upstream's `single_chain.to_json(answer=True)` (CoT) and
+`DFS_tree_search.to_json(answer=True)` (DFSDT) key for key, in upstream's key order:
+
+- CoT: `win, try_count, trys[{chain, win}], compare_candidates, forward_args, answer_generation{
+  valid_data, final_answer, function, query_count, total_tokens, train_messages, chain, query}`.
+- DFS: `win, tree{size, max_length, tree}, forward_args, compare_candidates, answer_generation{
+  valid_data, query_count, total_tokens, final_answer, finish_type, function, chain[,
+  train_messages], query}` (upstream only writes `train_messages` when there is an answer node).
+
+`train_messages` carry the plain system prompt, as upstream's do (the ToolLLaMA augmentation is a
+rendering detail). `upstream_quirks=True` reproduces two upstream bugs: every node's `is_terminal`
+is written `false`, and a CoT try's `win` is the run's status *before* that try (so a single winning
+try shows `false`). Files are written with `indent=2, ensure_ascii=False`, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from reasoning.trajectory import Trajectory
+from reasoning.tree import tree_json
+
+COT_METHOD = "CoT@1"
+DFS_METHOD = "DFS_woFilter_w2"
+_WIDTH = re.compile(r".+_w(\d+)")
+
+
+def method_width(method: str) -> int:
+    """The DFSDT width in a method name (upstream parses it with `.+_w(\\d+)`).
+
+    >>> method_width("DFS_woFilter_w2")
+    2
+    """
+    match = _WIDTH.match(method)
+    if match is None:
+        raise ValueError(f"method {method!r} has no width: expected a name like 'DFS_woFilter_w2'")
+    return int(match.group(1))
+
+
+def answer_filename(query_id: str | int, method: str) -> str:
+    """`<query_id>_<method>.json`, e.g. `588_CoT@1.json`."""
+    return f"{query_id}_{method}.json"
+
+
+def _train_messages(trajectory: Trajectory) -> list[list[dict[str, Any]]]:
+    node = trajectory.answer_node
+    if node is None:
+        return []
+    lists = node.train_messages()
+    for messages in lists:
+        if messages and messages[0].get("role") == "system":
+            messages[0] = {**messages[0], "content": trajectory.system_message}
+    return lists
+
+
+def answer_json(trajectory: Trajectory, method: str | None = None, *, upstream_quirks: bool = False) -> dict[str, Any]:
+    """The raw answer JSON of a trajectory; `method` defaults to the trajectory's own."""
+    method = method or trajectory.method
+    if method.startswith("DFS") != trajectory.is_dfs:
+        raise ValueError(f"method {method!r} does not match the trajectory's method {trajectory.method!r}")
+    candidates = [node.chain_json(upstream_quirks=upstream_quirks)
+                  for node in trajectory.terminal_nodes if not node.pruned]
+    if trajectory.is_dfs:
+        return _dfs_json(trajectory, candidates, upstream_quirks)
+    return _cot_json(trajectory, candidates, upstream_quirks)
+
+
+def _cot_json(trajectory: Trajectory, candidates: list, upstream_quirks: bool) -> dict[str, Any]:
+    trys = []
+    won_before = False
+    for last in trajectory.tries:
+        won = last.is_terminal and not last.pruned
+        trys.append({"chain": last.chain_json(upstream_quirks=upstream_quirks),
+                     "win": won_before if upstream_quirks else won})
+        won_before = won_before or won
+    return {
+        "win": trajectory.win,
+        "try_count": len(trajectory.tries),
+        "trys": trys,
+        "compare_candidates": candidates,
+        "forward_args": dict(trajectory.forward_args),
+        "answer_generation": {
+            "valid_data": trajectory.valid_data,
+            "final_answer": trajectory.final_answer,
+            "function": trajectory.functions,
+            "query_count": trajectory.query_count,
+            "total_tokens": trajectory.total_tokens,
+            "train_messages": _train_messages(trajectory),
+            "chain": [],
+            "query": trajectory.query,
+        },
+    }
+
+
+def _dfs_json(trajectory: Trajectory, candidates: list, upstream_quirks: bool) -> dict[str, Any]:
+    generation: dict[str, Any] = {
+        "valid_data": trajectory.valid_data,
+        "query_count": trajectory.query_count,
+        "total_tokens": trajectory.total_tokens,
+        "final_answer": trajectory.final_answer,
+        "finish_type": trajectory.finish_type,
+        "function": trajectory.functions,
+        "chain": [],
+    }
+    if trajectory.answer_node is not None:
+        generation["train_messages"] = _train_messages(trajectory)
+    generation["query"] = trajectory.query
+    return {
+        "win": trajectory.win,
+        "tree": tree_json(trajectory.roots[0], upstream_quirks=upstream_quirks),
+        "forward_args": dict(trajectory.forward_args),
+        "compare_candidates": candidates,
+        "answer_generation": generation,
+    }
+
+
+def dumps_answer(data: Any) -> str:
+    """The exact text of an answer file (stable for equal data)."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_answer_file(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write `data` as JSON atomically: a temporary file in the same folder, then `os.replace`, so a
+    killed run never leaves half a file (a re-run sees either nothing or the whole answer)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = dumps_answer(data)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                     suffix=".tmp", delete=False) as handle:
+        temporary = Path(handle.name)
+        try:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            handle.close()
+            temporary.unlink(missing_ok=True)
+            raise
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
