@@ -1,0 +1,400 @@
+"""Leaderboard export: CSV, Markdown and JSON tables plus PNG plots for a set of runs.
+
+Columns follow StableToolBench's order (I1-Inst, I1-Cat, I1-Tool, I2-Inst, I2-Cat, I3-Inst, Average).
+A group a run did not include shows as "–"; an average over fewer than six groups is marked `*`.
+
+Scores come from the files `toolbench-eval score` / `compare` saved. A run without saved scores is
+scored on the spot when the judge is `rule` (it is free and deterministic) and saved; with the `llm`
+judge export refuses and says which command to run, so exporting never spends API money.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS
+from toolbench_eval.errors import UserError
+from toolbench_eval.scoring.judges import Judge, RuleJudge
+from toolbench_eval.scoring.passrate import load_report, score_run, write_atomic
+from toolbench_eval.scoring.rows import Cell, LeaderboardRow
+from toolbench_eval.scoring.rundir import RunInfo, load_run
+from toolbench_eval.scoring.winrate import compare_runs, load_win_report
+
+DASH = "–"
+
+
+def format_bases(bases: Sequence[float]) -> str:
+    """`none` without buckets, else the bases in order, e.g. `10000, 17500, 25000`.
+
+    >>> format_bases([]), format_bases([10000.0, 17500.0, 1e6])
+    ('none', '10000, 17500, 1000000')
+    """
+    if not bases:
+        return "none"
+    return ", ".join(f"{b:.0f}" if float(b).is_integer() else f"{b:g}" for b in bases)
+
+
+def run_label(row: LeaderboardRow) -> str:
+    bases = "" if row.bases in ("none", DASH) else f" [{row.bases}]"
+    return f"{row.model} {row.method}{bases}"
+
+
+def _saved_or_scored(run: RunInfo, judge: Judge, evaluate_times: int) -> dict[str, Any]:
+    report = load_report(run.scores_dir, judge.id)
+    if report is not None:
+        return report
+    if isinstance(judge, RuleJudge):
+        return score_run(run.path, judge, evaluate_times=evaluate_times)
+    raise UserError(
+        f"{run.path}: no saved scores for judge {judge.id}; run `toolbench-eval score {run.path} --judge llm "
+        "...` first (export never calls an LLM judge)"
+    )
+
+
+def _saved_or_compared(
+    run: RunInfo, reference: RunInfo, judge: Judge, evaluate_times: int, ties_as_zero: bool
+):
+    report = load_win_report(run.scores_dir, judge.id, reference.run_id)
+    if report is not None and report.get("ties_as_zero") == ties_as_zero:
+        return report
+    if isinstance(judge, RuleJudge):
+        return compare_runs(
+            run.path, reference.path, judge, evaluate_times=evaluate_times, ties_as_zero=ties_as_zero
+        )
+    raise UserError(
+        f"{run.path}: no saved win rate vs {reference.run_id} for judge {judge.id}; "
+        "run `toolbench-eval compare "
+        f"{run.path} --reference {reference.path} --judge llm ...` first"
+    )
+
+
+def row_for_run(
+    run_dir: str | Path,
+    judge: Judge,
+    *,
+    evaluate_times: int = 3,
+    win_reference: str | Path | None = None,
+    ties_as_zero: bool = False,
+) -> LeaderboardRow:
+    """A leaderboard row from a run's saved (or, for the rule judge, freshly computed) scores."""
+    run = load_run(run_dir)
+    report = _saved_or_scored(run, judge, evaluate_times)
+    cells = {
+        g: Cell(e["sopr"], e["std"], tuple(e["ci95"]) if e.get("ci95") else None)
+        for g, e in report["groups"].items()
+        if e["sopr"] is not None
+    }
+    average = report["average"]
+    win: dict[str, Any] | None = None
+    reference_name = None
+    if win_reference:
+        reference = load_run(win_reference)
+        win = _saved_or_compared(run, reference, judge, evaluate_times, ties_as_zero)
+        reference_name = f"{reference.run_id} ({reference.model_name} {reference.method_label})"
+    return LeaderboardRow(
+        source="this project",
+        run=run.run_id,
+        method=run.method_label,
+        model=run.model_name,
+        bases=format_bases(run.bases),
+        judge=report["judge_id"],
+        pass_rate=cells,
+        average=Cell(average["sopr"], average["std"], tuple(average["ci95"]) if average.get("ci95") else None)
+        if average["sopr"] is not None
+        else None,
+        average_complete=bool(average.get("complete")),
+        win_rate={g: e["win_rate"] for g, e in win["groups"].items() if e["win_rate"] is not None}
+        if win
+        else {},
+        win_average=win["average"]["win_rate"] if win else None,
+        win_tie_rate=win["average"]["tie_rate"] if win else None,
+        win_reference=reference_name,
+        missing_answers=sum(e["n_missing"] for e in report["groups"].values()),
+        has_buckets=bool(run.bases),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+GROUP_COLUMNS = [GROUP_LABELS[g] for g in GROUPS]
+
+
+def _average_text(row: LeaderboardRow) -> str:
+    if row.average is None:
+        return DASH
+    return row.average.text() + ("" if row.average_complete else "*")
+
+
+def _number(value: float | None) -> str:
+    return DASH if value is None else f"{value:.1f}"
+
+
+def csv_text(rows: Sequence[LeaderboardRow]) -> str:
+    """One line per row; each group has a pass-rate and a std column (numbers only, `–` if absent)."""
+    header = ["Source", "Run", "Method", "Model", "Bases", "Judge"]
+    for label in GROUP_COLUMNS:
+        header += [label, f"{label} std"]
+    header += [
+        "Average",
+        "Average std",
+        "Average groups",
+        "Win rate",
+        "Tie rate",
+        "Win reference",
+        "Missing answers",
+    ]
+    buffer = StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        line = [row.source, row.run, row.method, row.model, row.bases, row.judge]
+        for group in GROUPS:
+            cell = row.pass_rate.get(group)
+            line += [_number(cell.mean), _number(cell.std)] if cell else [DASH, DASH]
+        line += [
+            _number(row.average.mean if row.average else None),
+            _number(row.average.std if row.average else None),
+            "6" if row.average_complete else str(len(row.pass_rate)),
+            _number(row.win_average),
+            _number(row.win_tie_rate),
+            row.win_reference or DASH,
+            DASH if row.missing_answers is None else str(row.missing_answers),
+        ]
+        writer.writerow(line)
+    return buffer.getvalue()
+
+
+def _markdown_table(header: list[str], lines: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines]
+    return out
+
+
+def ablation_lines(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str]]]:
+    """Rows = base sets (with model and method), columns = groups and Average; our runs only."""
+    ours = sorted(
+        (r for r in rows if not r.published), key=lambda r: (r.model, r.method, r.has_buckets, r.bases)
+    )
+    header = ["Bases", "Model", "Method", "Run", *GROUP_COLUMNS, "Average"]
+    lines = [
+        [
+            r.bases,
+            r.model,
+            r.method,
+            r.run,
+            *[r.pass_rate[g].text() if g in r.pass_rate else DASH for g in GROUPS],
+            _average_text(r),
+        ]
+        for r in ours
+    ]
+    return header, lines
+
+
+def markdown_text(rows: Sequence[LeaderboardRow], *, title: str, notes: Sequence[str] = ()) -> str:
+    """The leaderboard, the bootstrap intervals and the ablation, with the rules stated under them."""
+    has_win = any(r.win_average is not None for r in rows)
+    header = ["Source", "Method", "Model", "Bases", "Judge", *GROUP_COLUMNS, "Average"] + (
+        ["Win rate"] if has_win else []
+    )
+    lines = []
+    for row in rows:
+        line = [
+            "published" if row.published else "ours",
+            row.method,
+            row.model,
+            row.bases,
+            row.judge,
+            *[row.pass_rate[g].text() if g in row.pass_rate else DASH for g in GROUPS],
+            _average_text(row),
+        ]
+        if has_win:
+            line.append(_number(row.win_average))
+        lines.append(line)
+    out = [f"# {title}", "", *_markdown_table(header, lines), ""]
+    out.append(
+        "Pass rate: StableToolBench SoPR in %, (Solved + 0.5 × Unsure) / N per evaluation round, "
+        "mean ± population std over rounds. Average: unweighted mean of the group pass rates, "
+        "± the mean of the group stds; `*` marks an average over fewer than six groups. "
+        "`–`: group not run."
+    )
+    for note in notes:
+        out.append("")
+        out.append(note)
+    ours = [r for r in rows if not r.published]
+    if ours:
+        out += ["", "## 95% bootstrap intervals (queries resampled)", ""]
+        ci_lines = []
+        for row in ours:
+            cells = []
+            for group in GROUPS:
+                ci = row.pass_rate[group].ci95 if group in row.pass_rate else None
+                cells.append(f"{ci[0]:.1f}–{ci[1]:.1f}" if ci else DASH)
+            ci = row.average.ci95 if row.average else None
+            ci_lines.append([row.run, *cells, f"{ci[0]:.1f}–{ci[1]:.1f}" if ci else DASH])
+        out += _markdown_table(["Run", *GROUP_COLUMNS, "Average"], ci_lines)
+        header, ablation = ablation_lines(rows)
+        out += ["", "## Ablation over base sets", "", *_markdown_table(header, ablation)]
+    if any(r.win_rate for r in ours):
+        out += ["", "## Win rate by group", ""]
+        win_lines = [
+            [
+                r.run,
+                r.win_reference or DASH,
+                *[_number(r.win_rate.get(g)) for g in GROUPS],
+                _number(r.win_average),
+                _number(r.win_tie_rate),
+            ]
+            for r in ours
+            if r.win_rate
+        ]
+        out += _markdown_table(["Run", "Reference", *GROUP_COLUMNS, "Average", "Tie rate"], win_lines)
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_pass_rates(rows: Sequence[LeaderboardRow], path: Path) -> Path:
+    """Grouped bars: one cluster per group (plus Average), one bar per run, 95% CI whiskers."""
+    plt = _pyplot()
+    ours = [r for r in rows if not r.published]
+    columns = [*[g for g in GROUPS if any(g in r.pass_rate for r in ours)], "Average"]
+    width = 0.8 / max(1, len(ours))
+    figure, axes = plt.subplots(figsize=(max(6, 1.3 * len(columns) + 0.4 * len(ours)), 4.2))
+    for index, row in enumerate(ours):
+        positions, heights, low, high = [], [], [], []
+        for column_index, column in enumerate(columns):
+            cell = row.average if column == "Average" else row.pass_rate.get(column)
+            if cell is None or cell.mean is None:
+                continue  # a group this run did not include: no bar
+            ci = cell.ci95 or (cell.mean, cell.mean)
+            positions.append(column_index + (index - (len(ours) - 1) / 2) * width)
+            heights.append(cell.mean)
+            low.append(max(0.0, cell.mean - ci[0]))
+            high.append(max(0.0, ci[1] - cell.mean))
+        axes.bar(positions, heights, width, yerr=[low, high], capsize=3, label=run_label(row))
+    axes.set_xticks(range(len(columns)), [GROUP_LABELS.get(c, c) for c in columns])
+    axes.set_ylabel("pass rate (SoPR, %)")
+    axes.set_ylim(0, 100)
+    axes.set_title("Pass rate by group (whiskers: 95% bootstrap CI)")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_buckets(rows: Sequence[LeaderboardRow], path: Path) -> Path | None:
+    """Average pass rate per run, runs with Attention Buckets next to runs without; None if the runs
+    are not a mix of both."""
+    ours = [r for r in rows if not r.published and r.average is not None]
+    if not (any(r.has_buckets for r in ours) and any(not r.has_buckets for r in ours)):
+        return None
+    plt = _pyplot()
+    ours.sort(key=lambda r: (r.model, r.method, r.has_buckets, r.bases))
+    figure, axes = plt.subplots(figsize=(max(6, 1.1 * len(ours)), 4.2))
+    means = [r.average.mean for r in ours]
+    errors = [
+        [max(0.0, r.average.mean - (r.average.ci95 or (r.average.mean,) * 2)[0]) for r in ours],
+        [max(0.0, (r.average.ci95 or (r.average.mean,) * 2)[1] - r.average.mean) for r in ours],
+    ]
+    colors = ["tab:orange" if r.has_buckets else "tab:gray" for r in ours]
+    axes.bar(range(len(ours)), means, yerr=errors, capsize=3, color=colors)
+    axes.set_xticks(range(len(ours)), [run_label(r) for r in ours], rotation=20, ha="right", fontsize="small")
+    axes.set_ylabel("average pass rate (SoPR, %)")
+    axes.set_ylim(0, 100)
+    axes.set_title("Attention Buckets (orange) vs no buckets (gray)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def export_leaderboard(
+    run_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    judge: Judge,
+    *,
+    reference_rows: Sequence[LeaderboardRow] = (),
+    win_reference: str | Path | None = None,
+    evaluate_times: int = 3,
+    ties_as_zero: bool = False,
+    plots: bool = True,
+) -> dict[str, Path]:
+    """Write `leaderboard.{csv,md,json}`, `ablation.{csv,md}` and PNG plots into `out_dir`."""
+    if not run_dirs:
+        raise UserError("export needs at least one run directory")
+    out = Path(out_dir)
+    rows = [
+        row_for_run(
+            d, judge, evaluate_times=evaluate_times, win_reference=win_reference, ties_as_zero=ties_as_zero
+        )
+        for d in run_dirs
+    ]
+    all_rows = [*rows, *reference_rows]
+    notes = []
+    if win_reference:
+        ties = "0 (StableToolBench)" if ties_as_zero else "0.5"
+        notes.append(
+            f"Win rate: against run {rows[0].win_reference}; ties count {ties}; unweighted mean over groups."
+        )
+    if reference_rows:
+        sources = sorted({r.source.split(": ", 1)[-1] for r in reference_rows})
+        notes.append(
+            "Published rows are the upstream authors' figures, not our measurements (from "
+            + "; ".join(sources)
+            + "). Their judges, tool backends and dates differ from ours, and "
+            "their win rates are against their own reference (ChatGPT CoT / ReAct)."
+        )
+    missing = sum(r.missing_answers or 0 for r in rows)
+    notes.append(f"Missing answers count as Unsolved and stay in N ({missing} missing across our runs).")
+    name = out.name
+    written = {
+        "csv": out / "leaderboard.csv",
+        "markdown": out / "leaderboard.md",
+        "json": out / "leaderboard.json",
+        "ablation_csv": out / "ablation.csv",
+        "ablation_markdown": out / "ablation.md",
+    }
+    write_atomic(written["csv"], csv_text(all_rows))
+    write_atomic(written["markdown"], markdown_text(all_rows, title=f"Leaderboard: {name}", notes=notes))
+    write_atomic(
+        written["json"],
+        json.dumps(
+            {"name": name, "notes": notes, "rows": [r.to_json() for r in all_rows]},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n",
+    )
+    header, lines = ablation_lines(rows)
+    buffer = StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([header, *lines])
+    write_atomic(written["ablation_csv"], buffer.getvalue())
+    write_atomic(written["ablation_markdown"], "\n".join(_markdown_table(header, lines)) + "\n")
+    if plots:
+        written["pass_rate_png"] = plot_pass_rates(rows, out / "pass_rate.png")
+        buckets = plot_buckets(rows, out / "buckets_vs_none.png")
+        if buckets:
+            written["buckets_png"] = buckets
+    return written

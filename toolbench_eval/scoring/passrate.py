@@ -1,0 +1,576 @@
+"""Pass rate as StableToolBench's Solvable Pass Rate (SoPR), per group and averaged.
+
+For each query and each evaluation round r the judge gives Solved / Unsure / Unsolved (1 / 0.5 / 0);
+round r's pass rate is the sum over queries divided by N; the report gives the mean over rounds x 100,
+the population std over rounds x 100 and a bootstrap 95% interval over queries (`stats`).
+
+Differences from upstream, on purpose and switchable:
+
+* **Denominator.** A query with no answer file counts as Unsolved and stays in N (so a crashed run
+  cannot look better). Upstream drops it from N; `upstream_denominator=True` does the same. The
+  number of missing answers is always reported.
+* **Universe.** N is the benchmark's queries for the group, or the subset the run was asked for
+  (the manifest's `query_ids`, or the first `config.limit` queries); answers for ids outside it are
+  ignored and counted as `unexpected`, like upstream's `test_ids` filter.
+
+Short-circuits are upstream's (`labels.short_circuit`): missing answer, last step not Finish, empty
+final answer, give-up: Unsolved in every round without asking the judge.
+
+Outputs, under `RUN_DIR/scores/`: `pass_rate_<judge-id>.json` (our report: settings, per-group
+numbers, every label and reason) and StableToolBench-compatible `pass_rate_results/<group>_<model>.json`
+and `.csv` (the most recent scoring's labels, in upstream's layout, answered queries only).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS, Query
+from toolbench_eval.errors import UserError, located
+from toolbench_eval.scoring import stats
+from toolbench_eval.scoring.judges import Judge, RuleJudge
+from toolbench_eval.scoring.labels import AnswerRecord, AnswerStatus, read_converted, short_circuit
+from toolbench_eval.scoring.rundir import RunInfo, load_queries, load_run
+
+REPORT_KIND = "toolbench-eval pass rate"
+
+
+@dataclass
+class QueryLabels:
+    """A query's statuses over the evaluation rounds, with the reasons behind them."""
+
+    query_id: str
+    statuses: list[AnswerStatus]
+    reasons: list[str] = field(default_factory=list)
+    missing: bool = False
+    short_circuit: str | None = None
+    malformed: int = 0  # rounds whose judge reply was malformed (counted as Unsure)
+
+    @property
+    def values(self) -> list[float]:
+        return [s.value_for_sopr for s in self.statuses]
+
+    @property
+    def score(self) -> float:
+        """Mean value over rounds (the query's contribution to the bootstrap)."""
+        return sum(self.values) / len(self.values) if self.values else 0.0
+
+    def majority_status(self) -> AnswerStatus:
+        """The most frequent status over rounds; Unsure when statuses tie (StableToolBench takes
+        "the most frequent result for each query")."""
+        return AnswerStatus(stats.majority([s.value for s in self.statuses], tie="Unsure"))
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"statuses": [s.value for s in self.statuses], "reasons": self.reasons}
+        if self.missing:
+            data["missing"] = True
+        if self.short_circuit:
+            data["short_circuit"] = self.short_circuit
+        if self.malformed:
+            data["malformed"] = self.malformed
+        return data
+
+    @classmethod
+    def from_json(cls, query_id: str, data: dict[str, Any]) -> QueryLabels:
+        return cls(
+            query_id=query_id,
+            statuses=[AnswerStatus.parse(s) for s in data["statuses"]],
+            reasons=list(data.get("reasons") or []),
+            missing=bool(data.get("missing")),
+            short_circuit=data.get("short_circuit"),
+            malformed=int(data.get("malformed", 0)),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Labelling
+
+
+def label_queries(
+    queries: dict[str, Query],
+    answers: dict[str, AnswerRecord],
+    judge: Judge,
+    *,
+    evaluate_times: int,
+    description: str = "judging",
+) -> dict[str, QueryLabels]:
+    """Judge every query of `queries` `evaluate_times` times (fewer calls when short-circuited or
+    when the judge is deterministic)."""
+    labels: dict[str, QueryLabels] = {}
+    pending: list[tuple[str, int]] = []
+    for qid in queries:
+        answer = answers.get(qid)
+        reason = short_circuit(answer)
+        if reason is not None:
+            labels[qid] = QueryLabels(
+                qid,
+                [AnswerStatus.Unsolved] * evaluate_times,
+                [reason] * evaluate_times,
+                missing=answer is None,
+                short_circuit=reason,
+            )
+            continue
+        labels[qid] = QueryLabels(qid, [AnswerStatus.Unsure] * evaluate_times, [""] * evaluate_times)
+        rounds = 1 if judge.deterministic else evaluate_times
+        pending.extend((qid, r) for r in range(rounds))
+
+    def run_one(task: tuple[str, int]):
+        qid, round_index = task
+        return qid, round_index, judge.judge(queries[qid], answers[qid], round=round_index)
+
+    progress = tqdm(total=len(pending), desc=description, unit="judgement", disable=not pending, leave=False)
+    if judge.concurrency > 1 and len(pending) > 1:
+        with ThreadPoolExecutor(max_workers=judge.concurrency) as pool:
+            futures = [pool.submit(run_one, task) for task in pending]
+            results = []
+            for future in as_completed(futures):
+                results.append(future.result())
+                progress.update()
+    else:
+        results = []
+        for task in pending:
+            results.append(run_one(task))
+            progress.update()
+    progress.close()
+
+    for qid, round_index, verdict in results:
+        rounds = range(evaluate_times) if judge.deterministic else [round_index]
+        for r in rounds:
+            labels[qid].statuses[r] = verdict.status
+            labels[qid].reasons[r] = verdict.reason
+            labels[qid].malformed += int(verdict.malformed)
+    return labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries
+
+
+def summarize_group(
+    labels: dict[str, QueryLabels],
+    *,
+    evaluate_times: int,
+    upstream_denominator: bool = False,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
+) -> dict[str, Any]:
+    """Numbers for one group from its labels (see the module docstring for the rules)."""
+    answered = [lab for lab in labels.values() if not lab.missing]
+    counted = answered if upstream_denominator else list(labels.values())
+    n = len(counted)
+    scores = stats.run_scores([lab.values for lab in counted], evaluate_times, n)
+    mean, std = stats.sopr(scores) if scores else (None, None)
+    interval = stats.bootstrap_ci([lab.score for lab in counted], resamples=resamples, seed=seed)
+    counts = {s.value: sum(lab.statuses.count(s) for lab in counted) for s in AnswerStatus}
+    return {
+        "n": n,
+        "n_queries": len(labels),
+        "n_answered": len(answered),
+        "n_missing": len(labels) - len(answered),
+        "run_scores": scores,
+        "sopr": mean,
+        "std": std,
+        "ci95": list(interval) if interval else None,
+        "label_counts": counts,
+        "short_circuited": sum(1 for lab in counted if lab.short_circuit),
+        "malformed_judgements": sum(lab.malformed for lab in counted),
+    }
+
+
+def summarize_average(
+    group_summaries: dict[str, dict[str, Any]],
+    group_query_scores: dict[str, list[float]],
+    *,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
+) -> dict[str, Any]:
+    """Unweighted mean of the group SoPRs; ± is the mean of the group stds (StableToolBench)."""
+    present = [g for g, s in group_summaries.items() if s["sopr"] is not None]
+    if not present:
+        return {"sopr": None, "std": None, "ci95": None, "groups": [], "complete": False}
+    interval = stats.stratified_bootstrap_ci(
+        [group_query_scores[g] for g in present], resamples=resamples, seed=seed
+    )
+    return {
+        "sopr": sum(group_summaries[g]["sopr"] for g in present) / len(present),
+        "std": sum(group_summaries[g]["std"] for g in present) / len(present),
+        "ci95": list(interval) if interval else None,
+        "groups": present,
+        "complete": set(present) >= set(GROUPS),
+        "note": "unweighted mean of the group SoPRs; std is the mean of the group stds",
+    }
+
+
+def build_report(
+    labels_by_group: dict[str, dict[str, QueryLabels]],
+    *,
+    judge: Judge,
+    evaluate_times: int,
+    upstream_denominator: bool,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
+    extra: dict[str, Any] | None = None,
+    unexpected: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """The JSON report for a set of labelled groups."""
+    groups: dict[str, Any] = {}
+    summaries: dict[str, dict[str, Any]] = {}
+    query_scores: dict[str, list[float]] = {}
+    for group, labels in labels_by_group.items():
+        summary = summarize_group(
+            labels,
+            evaluate_times=evaluate_times,
+            upstream_denominator=upstream_denominator,
+            resamples=resamples,
+            seed=seed,
+        )
+        summaries[group] = summary
+        counted = [lab for lab in labels.values() if not (upstream_denominator and lab.missing)]
+        query_scores[group] = [lab.score for lab in counted]
+        groups[group] = {
+            **summary,
+            "label": GROUP_LABELS.get(group, group),
+            "unexpected_answers": sorted((unexpected or {}).get(group, [])),
+            "labels": {qid: lab.to_json() for qid, lab in labels.items()},
+        }
+    return {
+        "kind": REPORT_KIND,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
+        "judge": judge.describe(),
+        "judge_id": judge.id,
+        "evaluate_times": evaluate_times,
+        "upstream_denominator": upstream_denominator,
+        "denominator": "answered queries only (upstream)"
+        if upstream_denominator
+        else "all queries; a missing answer counts as Unsolved",
+        "bootstrap": {"resamples": resamples, "seed": seed, "confidence": stats.CONFIDENCE, "unit": "query"},
+        "std": "population std (ddof=0) over evaluation rounds",
+        "groups": groups,
+        "average": summarize_average(summaries, query_scores, resamples=resamples, seed=seed),
+    }
+
+
+def labels_from_report(report: dict[str, Any], group: str) -> dict[str, QueryLabels]:
+    """Labels of one group, read back from a saved report."""
+    entries = report["groups"][group]["labels"]
+    return {qid: QueryLabels.from_json(qid, data) for qid, data in entries.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        stream.write(text)
+    os.replace(temp, path)
+
+
+def report_path(scores_dir: Path, judge_id: str) -> Path:
+    return Path(scores_dir) / f"pass_rate_{judge_id}.json"
+
+
+def save_report(report: dict[str, Any], scores_dir: Path) -> Path:
+    path = report_path(scores_dir, report["judge_id"])
+    write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def load_report(scores_dir: Path, judge_id: str) -> dict[str, Any] | None:
+    """A saved pass-rate report, or None when there is none."""
+    path = report_path(scores_dir, judge_id)
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise located(path, f"not valid JSON ({error}); delete it and score again") from None
+    if report.get("kind") != REPORT_KIND:
+        raise located(path, "not a toolbench-eval pass-rate report", field="kind")
+    return report
+
+
+def write_stb_files(
+    directory: Path,
+    group: str,
+    model_name: str,
+    labels: dict[str, QueryLabels],
+    answers: dict[str, AnswerRecord],
+) -> None:
+    """StableToolBench's `pass_rate_results/<group>_<model>.json` and `.csv` (tab-separated)."""
+    entries: dict[str, Any] = {}
+    rows = [
+        [
+            "query",
+            "available_tools",
+            "model_intermediate_steps",
+            "model_final_step",
+            "model",
+            "query_id",
+            "is_solved",
+        ]
+    ]
+    for qid, lab in labels.items():
+        answer = answers.get(qid)
+        if answer is None:  # upstream only lists answered queries
+            continue
+        tool_names = [t.get("function", t).get("name", "") for t in answer.available_tools]
+        steps, final_step = answer.steps()
+        is_solved = {str(r): str(s) for r, s in enumerate(lab.statuses)}
+        entries[qid] = {
+            "query": answer.query,
+            "tool_names": tool_names,
+            "answer_steps": steps,
+            "final_step": final_step,
+            "is_solved": is_solved,
+        }
+        # Upstream writes the is_solved dict with Python's str(), int keys included.
+        python_dict = "{" + ", ".join(f"{r}: '{s}'" for r, s in enumerate(lab.statuses)) + "}"
+        rows.append([answer.query, str(tool_names), steps, final_step, model_name, qid, python_dict])
+    stem = Path(directory) / f"{group}_{model_name}"
+    write_atomic(stem.with_suffix(".json"), json.dumps(entries, indent=4, ensure_ascii=False))
+    buffer = StringIO()
+    csv.writer(buffer, delimiter="\t").writerows(rows)
+    write_atomic(stem.with_suffix(".csv"), buffer.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def _events_query_ids(run: RunInfo, group: str) -> set[str]:
+    path = run.path / "events.jsonl"
+    ids: set[str] = set()
+    if not path.is_file():
+        return ids
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line from an interrupted run
+        if isinstance(event, dict) and event.get("group") == group and event.get("query_id") is not None:
+            ids.add(str(event["query_id"]))
+    return ids
+
+
+def _plain_query(qid: str, group: str, answer: AnswerRecord | None) -> Query:
+    return Query(query_id=qid, query=answer.query if answer else "", group=group, api_list=())
+
+
+def score_run(
+    run_dir: str | Path,
+    judge: Judge,
+    *,
+    evaluate_times: int = 3,
+    groups: Iterable[str] | None = None,
+    upstream_denominator: bool = False,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
+    save: bool = True,
+) -> dict[str, Any]:
+    """Score a run directory and (by default) save `scores/pass_rate_<judge>.json` + STB files."""
+    if evaluate_times < 1:
+        raise UserError("--evaluate-times must be at least 1")
+    run = load_run(run_dir)
+    chosen = list(groups) if groups else list(run.groups)
+    unknown = [g for g in chosen if g not in run.groups]
+    if unknown:
+        raise UserError(
+            f"{run.path}: the run has no group(s) {', '.join(unknown)}; it has {', '.join(run.groups)}"
+        )
+    if hasattr(judge, "use_cache_dir"):
+        judge.use_cache_dir(run.scores_dir / "judge_cache")
+    needs_truth = isinstance(judge, RuleJudge)
+    benchmark = load_queries(run.benchmark_root, chosen, required=needs_truth) if run.benchmark_root else None
+    if benchmark is None and needs_truth:
+        raise located(
+            run.path / "manifest.json",
+            "no benchmark root recorded; the rule judge needs it",
+            field="benchmark.root",
+        )
+    labels_by_group: dict[str, dict[str, QueryLabels]] = {}
+    unexpected: dict[str, list[str]] = {}
+    answers_by_group: dict[str, dict[str, AnswerRecord]] = {}
+    universe_kind = "benchmark"
+    for group in chosen:
+        answers = run.answers(group)
+        answers_by_group[group] = answers
+        if benchmark is not None:
+            group_queries = benchmark.get(group, {})
+            ids = run.selected_query_ids(group, list(group_queries))
+            queries = {
+                qid: group_queries.get(qid) or _plain_query(qid, group, answers.get(qid)) for qid in ids
+            }
+        else:
+            universe_kind = "answers and events.jsonl (benchmark not loadable)"
+            ids = sorted(set(answers) | _events_query_ids(run, group), key=_id_order)
+            queries = {qid: _plain_query(qid, group, answers.get(qid)) for qid in ids}
+        unexpected[group] = [qid for qid in answers if qid not in queries]
+        labels_by_group[group] = label_queries(
+            queries, answers, judge, evaluate_times=evaluate_times, description=f"{run.run_id} {group}"
+        )
+    report = build_report(
+        labels_by_group,
+        judge=judge,
+        evaluate_times=evaluate_times,
+        upstream_denominator=upstream_denominator,
+        resamples=resamples,
+        seed=seed,
+        unexpected=unexpected,
+        extra={
+            "run_id": run.run_id,
+            "run_dir": str(run.path),
+            "model_name": run.model_name,
+            "method": run.method,
+            "method_label": run.method_label,
+            "buckets": run.buckets,
+            "universe": universe_kind,
+        },
+    )
+    if save:
+        save_report(report, run.scores_dir)
+        for group, labels in labels_by_group.items():
+            write_stb_files(
+                run.scores_dir / "pass_rate_results", group, run.model_name, labels, answers_by_group[group]
+            )
+    return report
+
+
+def _id_order(qid: str):
+    return (0, int(qid), "") if qid.isdigit() else (1, 0, qid)
+
+
+def score_converted(
+    path: str | Path,
+    group: str,
+    judge: Judge,
+    *,
+    benchmark: str | None = None,
+    test_ids: str | Path | None = None,
+    evaluate_times: int = 3,
+    upstream_denominator: bool = False,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
+    model_name: str | None = None,
+) -> dict[str, Any]:
+    """Score one ToolEval converted file (one group) from elsewhere.
+
+    The universe is, in order of preference: the ids in `test_ids` (a StableToolBench
+    `test_query_ids/<group>.json`), the benchmark's queries for `group`, or the file's own entries.
+    """
+    path = Path(path)
+    answers = read_converted(path)
+    needs_truth = isinstance(judge, RuleJudge)
+    if needs_truth and not benchmark:
+        raise UserError(
+            "the rule judge needs ground truth: pass --benchmark localtoolbench|PATH (or use --judge llm)"
+        )
+    truth = load_queries(benchmark, [group], required=needs_truth) if benchmark else None
+    group_queries = (truth or {}).get(group, {})
+    if test_ids:
+        try:
+            ids = [str(k) for k in json.loads(Path(test_ids).read_text(encoding="utf-8"))]
+        except (OSError, json.JSONDecodeError) as error:
+            raise located(test_ids, f"cannot read test ids ({error})") from None
+    elif truth is not None:
+        ids = list(group_queries)
+    else:
+        ids = list(answers)
+    queries = {qid: group_queries.get(qid) or _plain_query(qid, group, answers.get(qid)) for qid in ids}
+    labels = label_queries(queries, answers, judge, evaluate_times=evaluate_times, description=f"{path.name}")
+    return build_report(
+        {group: labels},
+        judge=judge,
+        evaluate_times=evaluate_times,
+        upstream_denominator=upstream_denominator,
+        resamples=resamples,
+        seed=seed,
+        unexpected={group: [q for q in answers if q not in queries]},
+        extra={"converted_file": str(path), "model_name": model_name or path.parent.name, "method": None},
+    )
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A plain-text table of a report, for the terminal."""
+    lines = [
+        (
+            f"judge: {report['judge_id']}   evaluate_times: {report['evaluate_times']}   "
+            f"denominator: {report['denominator']}"
+        ),
+        f"{'group':<16}{'N':>6}{'missing':>9}{'SoPR':>8}{'std':>7}{'95% CI':>16}{'malformed':>11}",
+    ]
+    for entry in report["groups"].values():
+        sopr_text = f"{entry['sopr']:.1f}" if entry["sopr"] is not None else "–"
+        std_text = f"{entry['std']:.1f}" if entry["std"] is not None else "–"
+        ci = entry["ci95"]
+        ci_text = f"[{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "–"
+        lines.append(
+            f"{entry['label']:<16}{entry['n']:>6}{entry['n_missing']:>9}{sopr_text:>8}{std_text:>7}{ci_text:>16}"
+            f"{entry['malformed_judgements']:>11}"
+        )
+    average = report["average"]
+    if average["sopr"] is not None:
+        ci = average["ci95"]
+        scope = "Average" if average["complete"] else f"Average ({len(average['groups'])} groups)"
+        lines.append(
+            f"{scope:<31}{average['sopr']:>8.1f}{average['std']:>7.1f}"
+            + (f"{f'[{ci[0]:.1f}, {ci[1]:.1f}]':>16}" if ci else "")
+        )
+    return "\n".join(lines)
+
+
+def sopr_from_stb_labels(
+    data: dict[str, Any], *, evaluate_times: int | None = None, test_ids: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """Recompute SoPR from a StableToolBench `pass_rate_results/<group>_<model>.json`.
+
+    Upstream's arithmetic: for each run r in `range(evaluate_times)`, a query without a label for r
+    scores 0 in that run; N is the number of entries. `evaluate_times` defaults to the highest run
+    index found + 1. With `test_ids`, ids absent from the file are added as Unsolved (our denominator).
+
+    >>> first = {"is_solved": {"0": "AnswerStatus.Solved", "1": "AnswerStatus.Unsure"}}
+    >>> second = {"is_solved": {"0": "AnswerStatus.Unsolved", "1": "AnswerStatus.Solved"}}
+    >>> sopr_from_stb_labels({"1": first, "2": second})["sopr"]
+    62.5
+    """
+    runs: dict[str, dict[int, AnswerStatus]] = {}
+    for qid, entry in data.items():
+        solved = entry.get("is_solved") if isinstance(entry, dict) else None
+        if not isinstance(solved, dict):
+            raise UserError(
+                f"entry {qid}: no is_solved map; is this a StableToolBench pass_rate_results JSON?"
+            )
+        try:
+            runs[str(qid)] = {int(k): AnswerStatus.parse(v) for k, v in solved.items()}
+        except ValueError as error:
+            raise UserError(f"entry {qid}: field 'is_solved': {error}") from None
+    times = evaluate_times or (1 + max((max(r) for r in runs.values() if r), default=0))
+    missing = [q for q in (test_ids or []) if str(q) not in runs]
+    values = [[(r[t].value_for_sopr if t in r else 0.0) for t in range(times)] for r in runs.values()]
+    values += [[0.0] * times for _ in missing]
+    scores = stats.run_scores(values, times, len(values))
+    mean, std = stats.sopr(scores) if scores else (None, None)
+    return {
+        "n": len(values),
+        "n_labelled": len(runs),
+        "n_missing": len(missing),
+        "evaluate_times": times,
+        "run_scores": scores,
+        "sopr": mean,
+        "std": std,
+    }
