@@ -64,6 +64,7 @@ class Tool:
     tool_description: str = ""
     title: str = ""
     apis: tuple[Api, ...] = ()
+    source: str = ""  # the tool JSON file it was read from; "" when built from queries' api_list
 
 
 @dataclass(frozen=True)
