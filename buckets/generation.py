@@ -1,0 +1,466 @@
+"""Bucketed generation on a transformers Llama-architecture model: B contexts x N bases in one batch.
+
+Batch rows are context-major: row ``i * N + k`` is context i under base ``bases[k]``. Every row
+has its own RoPE base (cos/sin gathered from tables built once, `buckets.rope`) and its own KV in a
+transformers `DynamicCache`; the N next-token logits of a context are fused (`buckets.fusion`) and
+the one sampled token is fed back to all N rows.
+
+Padding layout. Each context's sequence is ``[pad | cached prefix | pad | new suffix]``: cached
+prefix KV (from the `PrefixCache`) is right-aligned in the first ``max_cached`` columns and the new
+tokens right-aligned after it, so the last input column is every context's last prompt token. The
+2-D attention mask marks real tokens and position ids come from its cumsum, so holes change
+nothing but a little wasted compute.
+
+Example (``model``/``tokenizer`` from `toolbench_eval.models.load_model` or any transformers Llama)::
+
+    gen = BucketedGenerator(model, tokenizer, bases=[1e5, 1.75e5, 2.5e5], fusion="max_logit")
+    [out] = gen.generate(["Hello"], max_new_tokens=16, stop=("\\n",), return_weights=True)
+    out.text, out.finish_reason, out.bucket_weights[0]      # e.g. ('...', 'stop', [0.31, 0.36, 0.33])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from buckets.fusion import check_fusion_rule, fuse
+from buckets.prefix_cache import PrefixCache
+from buckets.rope import PerRowRotary, rope_parameters, rope_spec_from_config
+
+# Model families whose decoder has the Llama layout: `model.model.rotary_emb` computed once per
+# forward and shared by every layer, RoPE applied before the KV cache update.
+BUCKET_MODEL_TYPES = ("llama", "mistral", "qwen2")
+
+GREEDY_BELOW = 1e-5  # temperatures below this decode greedily (ToolBench's own threshold)
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    """How to decode one prompt. `seed` seeds this prompt's own sampler (None: torch's global RNG)."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    ignore_eos: bool = False  # benchmarks: always produce max_new_tokens
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if isinstance(self.stop, str):
+            object.__setattr__(self, "stop", (self.stop,))
+        object.__setattr__(self, "stop", tuple(s for s in self.stop if s))
+
+
+@dataclass
+class GenerationResult:
+    text: str  # decoded completion, cut before the first stop string, without EOS
+    token_ids: list[int]  # every generated token (EOS included when it ended the text)
+    prompt_tokens: int
+    cached_tokens: int  # prompt tokens whose KV came from the prefix cache
+    finish_reason: str  # "stop" (EOS or stop string) | "length"
+    bucket_weights: list[list[float]] | None = field(default=None, repr=False)  # [steps][N]
+    bucket_logits: Tensor | None = field(default=None, repr=False)  # debug: raw logits [steps, N, V]
+
+
+def row_seed(seed: int, index: int) -> int:
+    """The seed of prompt `index` in a call seeded with `seed`: distinct per prompt, batch-independent.
+
+    >>> row_seed(0, 0) != row_seed(0, 1)
+    True
+    """
+    return (int(seed) * 1_000_003 + int(index)) % (2**63 - 1)
+
+
+def check_bucket_model(model) -> None:
+    """Raise ValueError unless `model` is a causal LM with the Llama decoder layout buckets need."""
+    config = model.config
+    model_type = getattr(config, "model_type", None)
+    if model_type not in BUCKET_MODEL_TYPES:
+        raise ValueError(
+            f"Attention Buckets needs a Llama-architecture model ({', '.join(BUCKET_MODEL_TYPES)}); "
+            f"this model's config has model_type={model_type!r}"
+        )
+    decoder = model.get_decoder()
+    if not hasattr(decoder, "rotary_emb"):
+        raise ValueError(f"{type(model).__name__} has no shared rotary_emb module to give per-row bases")
+    if getattr(config, "use_sliding_window", False) or (
+        model_type == "mistral" and getattr(config, "sliding_window", None)
+    ):
+        raise ValueError("sliding-window attention is not supported with Attention Buckets")
+    rope_spec_from_config(config)  # raises for unsupported RoPE types
+
+
+def model_base(model) -> float:
+    """The model's own RoPE base (`rope_theta`)."""
+    return float(rope_parameters(model.config)["rope_theta"])
+
+
+def _own_base(model) -> float:
+    """The model's base for reporting; NaN for models without RoPE (plain decoding only)."""
+    try:
+        return model_base(model)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return float("nan")
+
+
+@dataclass
+class _Context:
+    """Book-keeping for one prompt while it decodes."""
+
+    index: int
+    prompt_ids: list[int]
+    key: Hashable | None
+    params: DecodeParams
+    cached_len: int = 0
+    cached_kv: list | None = None
+    generated: list[int] = field(default_factory=list)
+    finish_reason: str | None = None
+    text: str | None = None
+    sampler: torch.Generator | None = None
+    weights: list[list[float]] = field(default_factory=list)
+    logits: list[Tensor] = field(default_factory=list)
+    checked_chars: int = 0
+
+
+class BucketedGenerator:
+    """Generate with Attention Buckets on a transformers model: one batched forward for B x N rows.
+
+    `bases=None` decodes like plain `model.generate` with the model's own rotary module (any
+    causal LM; batching, stop strings and the prefix cache still apply); the model's own base
+    alone goes through the per-row RoPE path and gives the same tokens.
+    Calls are serialised by a lock: the model's rotary module is swapped for the call.
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        bases: Sequence[float] | None = None,
+        fusion: str = "max_logit",
+        *,
+        prefix_cache: PrefixCache | None = None,
+        add_special_tokens: bool = True,
+        skip_special_tokens: bool = True,
+    ) -> None:
+        # bases=None is plain decoding with the model's own rotary module: any causal LM works.
+        # Explicit bases swap in per-row RoPE, which needs the Llama decoder layout.
+        self.plain = not bases
+        if not self.plain:
+            check_bucket_model(model)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.bases = tuple(float(b) for b in bases) if bases else (_own_base(model),)
+        if any(b <= 0 for b in self.bases):
+            raise ValueError(f"RoPE bases must be positive, got {list(self.bases)}")
+        self.fusion = check_fusion_rule(fusion)
+        self.prefix_cache = prefix_cache if prefix_cache is not None else PrefixCache()
+        self.add_special_tokens = add_special_tokens
+        self.skip_special_tokens = skip_special_tokens
+        self._lock = threading.Lock()
+        self._rotary: PerRowRotary | None = None
+        self.eos_ids = self._eos_ids()
+        self.pad_id = self._pad_id()
+
+    @property
+    def n(self) -> int:
+        return len(self.bases)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # -- set-up helpers --------------------------------------------------------------------------
+
+    def _eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        for source in (getattr(self.model, "generation_config", None), self.model.config, self.tokenizer):
+            value = getattr(source, "eos_token_id", None)
+            if value is None:
+                continue
+            ids.update([value] if isinstance(value, int) else list(value))
+        return ids
+
+    def _pad_id(self) -> int:
+        for value in (getattr(self.tokenizer, "pad_token_id", None), *sorted(self.eos_ids), 0):
+            if value is not None:
+                return int(value)
+        return 0
+
+    def _rotary_module(self) -> PerRowRotary:
+        dtype = next(self.model.parameters()).dtype
+        if self._rotary is None or self._rotary.dtype != dtype or self._rotary.device != self.device:
+            spec = rope_spec_from_config(self.model.config)
+            self._rotary = PerRowRotary(self.bases, spec, dtype=dtype, device=self.device)
+        return self._rotary
+
+    @contextlib.contextmanager
+    def _bucketed_rotary(self):
+        if self.plain:
+            yield None
+            return
+        decoder = self.model.get_decoder()
+        original = decoder.rotary_emb
+        decoder.rotary_emb = self._rotary_module()
+        try:
+            yield decoder.rotary_emb
+        finally:
+            decoder.rotary_emb = original
+
+    def encode(self, prompt: str | Sequence[int]) -> list[int]:
+        """Token ids of a prompt (text is tokenized; a list of ids is taken as is)."""
+        if isinstance(prompt, str):
+            ids = self.tokenizer(prompt, add_special_tokens=self.add_special_tokens)["input_ids"]
+        else:
+            ids = [int(t) for t in prompt]
+        if not ids:
+            raise ValueError("cannot generate from an empty prompt (it has no tokens)")
+        return list(ids)
+
+    def clear_prefix_cache(self) -> None:
+        self.prefix_cache.clear()
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[str | Sequence[int]],
+        params: DecodeParams | Sequence[DecodeParams] | None = None,
+        *,
+        cache_keys: Sequence[Hashable | None] | None = None,
+        return_weights: bool = False,
+        return_bucket_logits: bool = False,
+        **param_fields,
+    ) -> list[GenerationResult]:
+        """Complete every prompt; one `GenerationResult` per prompt, in order.
+
+        `params` is one `DecodeParams` for all prompts (a seed then gives prompt i the seed
+        `row_seed(seed, i)`) or one per prompt (seeds used as given); keyword fields such as
+        ``max_new_tokens=8`` build a shared `DecodeParams`. `cache_keys[i]` names prompt i's
+        context in the prefix cache (None: do not cache). `return_bucket_logits` keeps every
+        step's raw per-bucket logits (debugging and exactness tests; memory heavy).
+        """
+        if params is not None and param_fields:
+            raise TypeError("pass either params or keyword decode fields, not both")
+        if not prompts:
+            return []
+        if params is None or isinstance(params, DecodeParams):
+            shared = params or DecodeParams(**param_fields)
+            per_prompt = [
+                shared if shared.seed is None else replace(shared, seed=row_seed(shared.seed, i))
+                for i in range(len(prompts))
+            ]
+        else:
+            per_prompt = list(params)
+            if len(per_prompt) != len(prompts):
+                raise ValueError(f"got {len(per_prompt)} DecodeParams for {len(prompts)} prompts")
+        keys = list(cache_keys) if cache_keys is not None else [None] * len(prompts)
+        if len(keys) != len(prompts):
+            raise ValueError(f"got {len(keys)} cache keys for {len(prompts)} prompts")
+
+        contexts = [
+            _Context(index=i, prompt_ids=self.encode(p), key=k, params=pp)
+            for i, (p, k, pp) in enumerate(zip(prompts, keys, per_prompt))
+        ]
+        for ctx in contexts:
+            if ctx.params.seed is not None and ctx.params.temperature >= GREEDY_BELOW:
+                ctx.sampler = torch.Generator(device=self.device).manual_seed(ctx.params.seed)
+        todo = [ctx for ctx in contexts if ctx.params.max_new_tokens > 0]
+        for ctx in contexts:
+            if ctx.params.max_new_tokens == 0:
+                ctx.finish_reason, ctx.text = "length", ""
+        if todo:
+            with self._lock, torch.inference_mode(), self._bucketed_rotary():
+                self._run(todo, return_weights, return_bucket_logits)
+        return [self._result(ctx, return_weights, return_bucket_logits) for ctx in contexts]
+
+    # -- the decode loop -------------------------------------------------------------------------
+
+    def _run(self, contexts: list[_Context], keep_weights: bool, keep_logits: bool) -> None:
+        for ctx in contexts:
+            entry, reusable = self.prefix_cache.lookup(ctx.key, ctx.prompt_ids)
+            ctx.cached_len, ctx.cached_kv = reusable, (entry.kv if entry is not None else None)
+        cache, mask, positions, input_ids = self._prefill_inputs(contexts)
+        for ctx in contexts:
+            ctx.cached_kv = None  # the batch cache holds a copy now
+        active = list(contexts)
+        logits = self._forward(input_ids, mask, positions, cache)
+        last_positions = positions[:, -1]
+        while True:
+            n, vocab = self.n, logits.shape[-1]
+            per_bucket = logits.view(len(active), n, vocab)
+            fused, weights = fuse(per_bucket, self.fusion)
+            tokens = self._sample(fused, active)
+            token_list = tokens.tolist()
+            for row, ctx in enumerate(active):
+                if keep_weights:
+                    ctx.weights.append(weights[row].tolist())
+                if keep_logits:
+                    ctx.logits.append(per_bucket[row].float().cpu().clone())
+                self._advance(ctx, token_list[row])
+            finished = [row for row, ctx in enumerate(active) if ctx.finish_reason is not None]
+            for row in finished:
+                self._remember(active[row], row, cache, mask)
+            if len(finished) == len(active):
+                return
+            if finished:
+                keep = [row for row in range(len(active)) if row not in set(finished)]
+                cache, mask, last_positions, tokens = self._select(cache, mask, last_positions, tokens, keep)
+                active = [active[row] for row in keep]
+            mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
+            last_positions = last_positions + 1
+            logits = self._forward(tokens[:, None], mask, last_positions[:, None], cache)
+
+    def _prefill_inputs(self, contexts: list[_Context]):
+        """Build the batch cache (from prefix-cache entries), mask, positions and input ids."""
+        from transformers import DynamicCache
+
+        device, n = self.device, self.n
+        cached = [ctx.cached_len for ctx in contexts]
+        suffixes = [ctx.prompt_ids[ctx.cached_len :] for ctx in contexts]
+        max_cached, max_suffix = max(cached), max(len(s) for s in suffixes)
+        width = max_cached + max_suffix
+        mask = torch.zeros(len(contexts), width, dtype=torch.long)
+        input_ids = torch.full((len(contexts), max_suffix), self.pad_id, dtype=torch.long)
+        for i, (c, suffix) in enumerate(zip(cached, suffixes)):
+            mask[i, max_cached - c : max_cached] = 1
+            mask[i, width - len(suffix) :] = 1
+            input_ids[i, max_suffix - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
+        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)[:, max_cached:]
+        cache = DynamicCache(config=self.model.config)
+        if max_cached > 0:
+            template = next(ctx.cached_kv for ctx in contexts if ctx.cached_kv is not None)
+            for layer_idx, (k0, v0) in enumerate(template):
+                keys = k0.new_zeros(len(contexts) * n, k0.shape[1], max_cached, k0.shape[3])
+                values = v0.new_zeros(len(contexts) * n, v0.shape[1], max_cached, v0.shape[3])
+                for i, ctx in enumerate(contexts):
+                    if ctx.cached_kv is None:
+                        continue
+                    k, v = ctx.cached_kv[layer_idx]
+                    c = ctx.cached_len
+                    keys[i * n : (i + 1) * n, :, max_cached - c :] = k[:, :, :c]
+                    values[i * n : (i + 1) * n, :, max_cached - c :] = v[:, :, :c]
+                cache.update(keys, values, layer_idx)
+        return cache, mask.to(device), positions.to(device), input_ids.to(device)
+
+    def _forward(self, input_ids: Tensor, mask: Tensor, positions: Tensor, cache) -> Tensor:
+        """One forward for all contexts x buckets; returns last-position logits `[contexts*N, V]`."""
+        n = self.n
+        rows = input_ids.shape[0] * n
+        if not self.plain:
+            self._rotary.set_rows(torch.arange(n, device=self.device).repeat(input_ids.shape[0]))
+        out = self.model(
+            input_ids=input_ids.repeat_interleave(n, dim=0),
+            attention_mask=mask.repeat_interleave(n, dim=0),
+            position_ids=positions.repeat_interleave(n, dim=0),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        return out.logits[:, -1, :].reshape(rows, -1)
+
+    def _sample(self, fused: Tensor, contexts: list[_Context]) -> Tensor:
+        tokens = fused.argmax(dim=-1)
+        for row, ctx in enumerate(contexts):
+            temperature = ctx.params.temperature
+            if temperature < GREEDY_BELOW:
+                continue
+            scores = fused[row] / temperature
+            if ctx.params.top_p < 1.0:
+                scores = top_p_filter(scores, ctx.params.top_p)
+            probs = torch.softmax(scores, dim=-1)
+            tokens[row] = torch.multinomial(probs, 1, generator=ctx.sampler)[0]
+        return tokens
+
+    def _advance(self, ctx: _Context, token: int) -> None:
+        """Append a sampled token and decide whether the context is finished."""
+        ctx.generated.append(token)
+        params = ctx.params
+        if token in self.eos_ids and not params.ignore_eos:
+            ctx.finish_reason = "stop"
+            return
+        if params.stop:
+            text = self._decode(ctx.generated)
+            longest = max(len(s) for s in params.stop)
+            start = max(0, ctx.checked_chars - longest)
+            hits = [i for i in (text.find(s, start) for s in params.stop) if i >= 0]
+            ctx.checked_chars = len(text)
+            if hits:
+                ctx.text, ctx.finish_reason = text[: min(hits)], "stop"
+                return
+        if len(ctx.generated) >= params.max_new_tokens:
+            ctx.finish_reason = "length"
+
+    def _remember(self, ctx: _Context, row: int, cache, mask: Tensor) -> None:
+        """Copy a finished context's KV (real tokens only) into the prefix cache under its key."""
+        if ctx.key is None:
+            return
+        fed_ids = ctx.prompt_ids + ctx.generated[:-1]  # the last sampled token never went through the model
+        columns = mask[row].nonzero().squeeze(-1)
+        if len(columns) != len(fed_ids):  # a book-keeping bug would silently poison later calls
+            raise RuntimeError(f"prefix cache: {len(columns)} KV columns for {len(fed_ids)} tokens")
+        n = self.n
+        kv = [
+            (
+                layer.keys[row * n : (row + 1) * n].index_select(2, columns),
+                layer.values[row * n : (row + 1) * n].index_select(2, columns),
+            )
+            for layer in cache.layers
+        ]
+        self.prefix_cache.store(ctx.key, fed_ids, kv)
+
+    def _select(self, cache, mask: Tensor, last_positions: Tensor, tokens: Tensor, keep: list[int]):
+        """Drop finished contexts from the batch, and leading columns no remaining context uses."""
+        n = self.n
+        rows = torch.tensor([r * n + k for r in keep for k in range(n)], device=self.device)
+        cache.batch_select_indices(rows)
+        keep_t = torch.tensor(keep, device=self.device)
+        mask = mask.index_select(0, keep_t)
+        used = mask.any(dim=0).nonzero()
+        start = int(used[0]) if len(used) else 0
+        if start > 0:
+            mask = mask[:, start:]
+            for layer in cache.layers:
+                layer.keys, layer.values = layer.keys[:, :, start:], layer.values[:, :, start:]
+        return cache, mask, last_positions.index_select(0, keep_t), tokens.index_select(0, keep_t)
+
+    def _decode(self, token_ids: list[int]) -> str:
+        ids = [t for t in token_ids if t not in self.eos_ids]
+        return self.tokenizer.decode(ids, skip_special_tokens=self.skip_special_tokens)
+
+    def _result(self, ctx: _Context, keep_weights: bool, keep_logits: bool) -> GenerationResult:
+        text = ctx.text if ctx.text is not None else self._decode(ctx.generated)
+        return GenerationResult(
+            text=text,
+            token_ids=list(ctx.generated),
+            prompt_tokens=len(ctx.prompt_ids),
+            cached_tokens=ctx.cached_len,
+            finish_reason=ctx.finish_reason or "length",
+            bucket_weights=ctx.weights if keep_weights else None,
+            bucket_logits=torch.stack(ctx.logits) if keep_logits and ctx.logits else None,
+        )
+
+
+def top_p_filter(scores: Tensor, top_p: float) -> Tensor:
+    """Set to -inf every score outside the smallest set whose probability mass reaches `top_p`.
+
+    >>> import torch
+    >>> top_p_filter(torch.log(torch.tensor([0.5, 0.3, 0.2])), 0.7).isinf().tolist()
+    [False, False, True]
+    """
+    sorted_scores, order = torch.sort(scores, descending=True)
+    probs = torch.softmax(sorted_scores, dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs
+    drop_sorted = mass_before >= top_p  # the most likely token is always kept (its mass_before is 0)
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return scores.masked_fill(drop, float("-inf"))

@@ -1,0 +1,175 @@
+"""The async engines: HFEngine batches concurrent callers; ScriptedEngine fakes replies for tests."""
+
+import asyncio
+
+import pytest
+
+from buckets.generation import BucketedGenerator
+from toolbench_eval.engines.base import BucketSpec, Engine, SamplingParams
+from toolbench_eval.engines.hf import HFEngine, decode_params
+from toolbench_eval.engines.scripted import DEFAULT_REPLY, ScriptedEngine
+from toolbench_eval.errors import UserError
+
+BASES = (10000.0, 17500.0, 25000.0)
+PROMPTS = [
+    "Thought: I need to call the weather API",
+    "The quick brown fox",
+    "User: find the three most popular movies",
+    "Action: get_weather_for_openweather",
+    "Observation: sunny",
+    "Finish: give_answer",
+]
+CALL_PARAMS = [
+    SamplingParams(max_new_tokens=6),
+    SamplingParams(max_new_tokens=4, stop=("e",)),
+    SamplingParams(max_new_tokens=8, temperature=0.8, top_p=0.9, seed=11),
+    SamplingParams(max_new_tokens=5, temperature=1.0, seed=3),
+    SamplingParams(max_new_tokens=3),
+    SamplingParams(max_new_tokens=7, stop=("\n", "a")),
+]
+
+
+@pytest.fixture
+def engine(divergent_llama, tiny_tokenizer):
+    return HFEngine(divergent_llama, tiny_tokenizer, BucketSpec(bases=BASES), max_batch_size=16,
+                    return_weights=True)
+
+
+def test_hf_engine_satisfies_the_engine_protocol(engine):
+    assert isinstance(engine, Engine) and engine.name == "hf" and engine.bucket_spec.n == 3
+    assert engine.count_tokens("The quick brown fox") > 0
+
+
+def test_concurrent_callers_share_one_batched_forward_and_match_direct_calls(
+    engine, divergent_llama, tiny_tokenizer
+):
+    async def main():
+        calls = [engine.generate([p], params) for p, params in zip(PROMPTS, CALL_PARAMS)]
+        results = await asyncio.gather(*calls)
+        await engine.close()
+        return results
+
+    results = asyncio.run(main())
+    assert engine.batch_sizes == [len(PROMPTS)]
+    direct = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+    for prompt, params, [completion] in zip(PROMPTS, CALL_PARAMS, results):
+        [expected] = direct.generate([prompt], [decode_params(params, 0)], return_weights=True)
+        assert completion.text == expected.text
+        assert completion.completion_tokens == len(expected.token_ids)
+        assert completion.finish_reason == expected.finish_reason
+        assert completion.prompt_tokens == expected.prompt_tokens
+        assert len(completion.bucket_weights) == len(expected.bucket_weights)
+        for got, want in zip(completion.bucket_weights, expected.bucket_weights):
+            assert got == pytest.approx(want, abs=1e-5)
+
+
+def test_batches_respect_max_batch_size(divergent_llama, tiny_tokenizer):
+    engine = HFEngine(divergent_llama, tiny_tokenizer, max_batch_size=4)
+
+    async def main():
+        return await asyncio.gather(*[engine.generate([p], SamplingParams(max_new_tokens=2)) for p in PROMPTS])
+
+    results = asyncio.run(main())
+    assert engine.batch_sizes == [4, 2] and len(results) == len(PROMPTS)
+
+
+def test_a_multi_prompt_call_returns_completions_in_order(engine, divergent_llama, tiny_tokenizer):
+    params = SamplingParams(max_new_tokens=5, temperature=0.7, seed=5)
+    completions = asyncio.run(engine.generate(PROMPTS[:3], params))
+    direct = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+    expected = direct.generate(PROMPTS[:3], [decode_params(params, i) for i in range(3)])
+    assert [c.text for c in completions] == [e.text for e in expected]
+
+
+def test_cache_keys_reuse_the_prefix(engine, divergent_llama, tiny_tokenizer):
+    params = SamplingParams(max_new_tokens=5)
+
+    async def steps():
+        [first] = await engine.generate([PROMPTS[0]], params, cache_keys=["traj-1"])
+        follow_up = PROMPTS[0] + first.text + " Observation: ok"
+        [second] = await engine.generate([follow_up], params, cache_keys=["traj-1"])
+        return follow_up, second
+
+    follow_up, second = asyncio.run(steps())
+    assert engine.generator.prefix_cache.reused_tokens > 0
+    cold = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+    [expected] = cold.generate([follow_up], max_new_tokens=5)
+    assert second.text == expected.text
+
+
+def test_a_bad_prompt_fails_only_its_own_call(engine):
+    async def main():
+        return await asyncio.gather(
+            engine.generate([""], SamplingParams(max_new_tokens=2)),
+            engine.generate([PROMPTS[0]], SamplingParams(max_new_tokens=2)),
+            return_exceptions=True,
+        )
+
+    bad, good = asyncio.run(main())
+    assert isinstance(bad, ValueError) and "empty prompt" in str(bad)
+    assert good[0].completion_tokens >= 1
+
+
+def test_the_event_loop_stays_live_during_a_forward(engine):
+    async def main():
+        ticks = 0
+        task = asyncio.ensure_future(engine.generate([PROMPTS[0]] * 4, SamplingParams(max_new_tokens=16)))
+        while not task.done():
+            ticks += 1
+            await asyncio.sleep(0)
+        return ticks, await task
+
+    ticks, completions = asyncio.run(main())
+    assert ticks > 1 and len(completions) == 4
+
+
+def test_engine_survives_a_new_event_loop_after_close(engine):
+    first = asyncio.run(engine.generate([PROMPTS[1]], SamplingParams(max_new_tokens=3)))
+    asyncio.run(engine.close())
+    second = asyncio.run(engine.generate([PROMPTS[1]], SamplingParams(max_new_tokens=3)))
+    assert first[0].text == second[0].text
+
+
+def test_unknown_model_argument_is_a_user_error(divergent_llama, tiny_tokenizer):
+    with pytest.raises(UserError, match="unknown model argument.*max_batch"):
+        HFEngine(divergent_llama, tiny_tokenizer, max_batch=3)
+    engine = HFEngine(divergent_llama, tiny_tokenizer, max_batch_size="2", return_weights="false")
+    assert engine.max_batch_size == 2 and engine.return_weights is False
+
+
+# -- ScriptedEngine --------------------------------------------------------------------------------
+
+
+def test_scripted_replies_in_order_with_stop_and_length():
+    engine = ScriptedEngine(["Thought: a\nAction: Finish", "one two three four five"])
+    assert isinstance(engine, Engine)
+    [first] = asyncio.run(engine.generate(["p1"], SamplingParams(stop=("\nAction",)), cache_keys=["t"]))
+    [second] = asyncio.run(engine.generate(["p2"], SamplingParams(max_new_tokens=3)))
+    assert (first.text, first.finish_reason) == ("Thought: a", "stop")
+    assert (second.text, second.finish_reason, second.completion_tokens) == ("one two three", "length", 3)
+    assert [(c.prompt, c.cache_key) for c in engine.calls] == [("p1", "t"), ("p2", None)]
+    with pytest.raises(RuntimeError, match="ran out of replies after 2"):
+        asyncio.run(engine.generate(["p3"], SamplingParams()))
+
+
+def test_scripted_function_replies_and_defaults():
+    async def reply(prompt, params):
+        return prompt.upper()
+
+    engine = ScriptedEngine(reply, bucket_spec=BucketSpec(bases=(1.0, 2.0)))
+    completions = asyncio.run(engine.generate(["ab", "cd e"], SamplingParams()))
+    assert [c.text for c in completions] == ["AB", "CD E"]
+    assert completions[1].bucket_weights == [[0.5, 0.5], [0.5, 0.5]]
+    default = ScriptedEngine()
+    texts = [asyncio.run(default.generate(["x"], SamplingParams()))[0].text for _ in range(2)]
+    assert texts == [DEFAULT_REPLY, DEFAULT_REPLY]
+
+
+def test_buckets_on_a_non_llama_model_is_a_user_error(tiny_tokenizer):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    gpt2 = AutoModelForCausalLM.from_config(AutoConfig.for_model("gpt2", n_layer=1, n_embd=32, n_head=2,
+                                                                 vocab_size=len(tiny_tokenizer)))
+    with pytest.raises(UserError, match="--buckets: .*Llama-architecture"):
+        HFEngine(gpt2, tiny_tokenizer, BucketSpec(bases=BASES))
+    assert HFEngine(gpt2, tiny_tokenizer).generator.plain

