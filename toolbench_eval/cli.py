@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
@@ -22,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate tool-using LLMs on ToolBench-format benchmarks, with Attention Buckets.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="show only warnings and errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if module_info.name.startswith("_"):
@@ -31,9 +35,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Our own messages (counts, warnings about data) go to stderr as plain lines; libraries keep their
+    default levels so their INFO chatter stays out of the way."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    for name in ("toolbench_eval", "buckets", "reasoning"):
+        logger = logging.getLogger(name)
+        if not any(getattr(handler, "_toolbench_eval", False) for handler in logger.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            handler._toolbench_eval = True
+            logger.addHandler(handler)
+            logger.propagate = False
+        logger.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
