@@ -1,0 +1,98 @@
+"""`toolbench-eval ablate GRID.yaml`: a grid of runs (base sets, fusion rules, methods, groups), then one table.
+
+    toolbench-eval ablate configs/quickstart.yaml           # the README's main job
+    toolbench-eval ablate configs/ablation_bases.yaml --limit 5
+
+Each grid point is an ordinary run directory under the grid's `out` folder (resumable like `run`);
+runs with the same weights share one loaded model. At the end every run is scored (`score`) and
+all of them are exported into one leaderboard with plots (`export`) under `<out>/leaderboard/`.
+See `toolbench_eval/runner/grid.py` for the grid file format.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from toolbench_eval.errors import UserError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "ablate",
+        help="run an ablation grid (e.g. configs/quickstart.yaml) and export one comparison table",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("grid", type=Path, help="grid YAML (see configs/ablation_bases.yaml)")
+    parser.add_argument("--limit", type=int, help="override every run's per-group query limit")
+    parser.add_argument("--concurrency", type=int, help="override trajectories in flight")
+    parser.add_argument("--executor", choices=["local", "ray"], help="override the executor")
+    parser.add_argument("--out", type=Path, help="override the grid's output root")
+    parser.add_argument("--only", help="comma-separated run names to run (see --list)")
+    parser.add_argument("--list", action="store_true", help="print the expanded runs and exit")
+    parser.add_argument("--no-score", action="store_true", help="skip scoring and export")
+    parser.add_argument("--force-config", action="store_true", help="as for `run`")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from toolbench_eval.runner.config import load_yaml_mapping
+    from toolbench_eval.runner.execute import ModelCache, execute_run
+    from toolbench_eval.runner.grid import expand_grid
+
+    spec = load_yaml_mapping(args.grid)
+    if args.out is not None:
+        spec = {**spec, "out": str(args.out)}
+    runs = expand_grid(spec, source=args.grid)
+    if args.only:
+        wanted = {name.strip() for name in args.only.split(",") if name.strip()}
+        unknown = wanted - {r.name for r in runs}
+        if unknown:
+            raise UserError(f"--only: no run(s) {sorted(unknown)} in {args.grid}; see --list")
+        runs = [r for r in runs if r.name in wanted]
+    overrides = {"limit": args.limit, "concurrency": args.concurrency, "executor": args.executor}
+    runs = [type(r)(r.name, r.config.override(overrides)) for r in runs]
+    if args.list:
+        for r in runs:
+            print(f"{r.name}: method={r.config.method} buckets={r.config.buckets or 'none'} "
+                  f"fusion={r.config.fusion} groups={','.join(r.config.groups)} -> {r.config.out}")
+        return 0
+    if not runs:
+        raise UserError(f"{args.grid}: the grid expands to no runs")
+
+    started = time.perf_counter()
+    models = ModelCache()
+    failed = 0
+    for number, grid_run in enumerate(runs, 1):
+        print(f"[{number}/{len(runs)}] {grid_run.name}")
+        result = execute_run(grid_run.config, force_config=args.force_config, progress=not args.no_progress,
+                             models=models)
+        if result.summary is not None and result.summary.total("errors"):
+            failed += 1
+    root = Path(runs[0].config.out).parent
+    if not args.no_score:
+        export_table(spec, [Path(r.config.out) for r in runs], root / "leaderboard")
+    print(f"ablation finished in {time.perf_counter() - started:.0f} s: {len(runs)} runs under {root}")
+    return 1 if failed else 0
+
+
+def export_table(spec: dict, run_dirs: list[Path], out: Path) -> None:
+    """Score every run and export one leaderboard (CSV, Markdown, JSON, plots) into `out`."""
+    from toolbench_eval.cli import main
+
+    score = dict(spec.get("score") or {})
+    judge = ["--judge", str(score.get("judge", "rule"))]
+    if score.get("evaluate_times") is not None:
+        judge += ["--evaluate-times", str(score["evaluate_times"])]
+    for run_dir in run_dirs:
+        if main(["score", str(run_dir), *judge]) != 0:
+            raise UserError(f"scoring {run_dir} failed; see the message above")
+    export = dict(spec.get("export") or {})
+    extra = ["--no-plots"] if export.get("plots") is False else []
+    if main(["export", *map(str, run_dirs), "--out", str(out), *judge, *extra]) != 0:
+        raise UserError(f"export into {out} failed; see the message above")
+    print(f"leaderboard: {out}/ (Markdown, CSV, JSON){'' if extra else ' and plots (PNG)'}")

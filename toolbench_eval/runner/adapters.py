@@ -1,0 +1,158 @@
+"""Adapters from the pipeline's engines and tool backends to the reasoner's protocols.
+
+- `EngineModelClient` is a `reasoning.protocols.ModelClient`: it renders the conversation into one
+  prompt (ToolLLaMA `System:/User:/Function:/Assistant:` layout by default, the tokenizer's chat
+  template optionally) and asks an `Engine` for one completion, keyed by the trajectory id so the
+  engine can reuse that trajectory's KV prefix.
+- `BackendToolEnvironment` is a `reasoning.protocols.ToolEnvironment`: it maps a schema function
+  name (`<api>_for_<tool>`) back to the original category/tool/API names and parameter names,
+  calls a `ToolBackend`, and renders the observation (1,024-char cut) with `render_observation`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reasoning.protocols import ModelOutput, ToolResult
+from toolbench_eval.engines.base import Engine, SamplingParams
+from toolbench_eval.tools.base import (
+    MAX_OBSERVATION_LENGTH,
+    Observation,
+    Status,
+    ToolBackend,
+    ToolCall,
+    render_observation,
+)
+
+# Where a ToolLLaMA-style completion must end: the model's turn is over once it starts writing the
+# next role line (models not trained to emit EOS keep going otherwise). `</s>` is upstream's stop.
+TOOLLLAMA_STOP: tuple[str, ...] = ("</s>", "\nFunction:", "\nUser:", "\nSystem:", "\nAssistant:", "\nObservation:")
+
+PromptRenderer = Callable[[list[dict[str, Any]], list[dict[str, Any]]], str]
+
+
+def toolllama_renderer() -> PromptRenderer:
+    """The ToolLLaMA layout from `reasoning.prompts` (the system message already lists the functions)."""
+    from reasoning.prompts import render_toolllama_prompt
+
+    def render(messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> str:
+        return render_toolllama_prompt(messages)
+
+    return render
+
+
+def chat_template_renderer(tokenizer: Any) -> PromptRenderer:
+    """The model's own chat template, via `reasoning.prompts.render_chat_template` (functions as tools)."""
+    from reasoning.prompts import render_chat_template
+
+    def render(messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> str:
+        return render_chat_template(tokenizer, messages, functions)
+
+    return render
+
+
+class EngineModelClient:
+    """`ModelClient` over an `Engine`: one prompt per call, `cache_keys=[trajectory_id]`."""
+
+    def __init__(self, engine: Engine, params: SamplingParams, render: PromptRenderer) -> None:
+        self.engine = engine
+        self.params = params
+        self.render = render
+        self.calls = 0
+
+    async def generate(
+        self, messages: list[dict[str, Any]], functions: list[dict[str, Any]], *, trajectory_id: str
+    ) -> ModelOutput:
+        prompt = self.render(messages, functions)
+        self.calls += 1
+        [completion] = await self.engine.generate([prompt], self.params, cache_keys=[trajectory_id])
+        return ModelOutput(
+            text=completion.text,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class FunctionTarget:
+    """What a schema function name stands for: original names, and schema -> original parameter names."""
+
+    category_name: str
+    tool_name: str
+    api_name: str
+    parameter_names: Mapping[str, str] = field(default_factory=dict)
+
+
+def coerce_target(value: Any) -> FunctionTarget:
+    """Accept the schema index's entries (an object with the names, or a tuple) as a `FunctionTarget`."""
+    if isinstance(value, FunctionTarget):
+        return value
+    if isinstance(value, (tuple, list)):
+        category, tool, api, *rest = value
+        return FunctionTarget(category, tool, api, dict(rest[0]) if rest else {})
+    params = None
+    for attr in ("parameter_names", "param_names", "parameters", "param_map", "parameter_map"):
+        params = getattr(value, attr, None)
+        if isinstance(params, Mapping):
+            break
+    return FunctionTarget(
+        value.category_name, value.tool_name, value.api_name, dict(params) if isinstance(params, Mapping) else {}
+    )
+
+
+class BackendToolEnvironment:
+    """`ToolEnvironment` over a `ToolBackend` for one query's functions."""
+
+    def __init__(
+        self,
+        backend: ToolBackend,
+        index: Mapping[str, Any],
+        *,
+        max_observation_length: int = MAX_OBSERVATION_LENGTH,
+    ) -> None:
+        self.backend = backend
+        self.index = {name: coerce_target(target) for name, target in index.items()}
+        self.max_observation_length = max_observation_length
+        self.calls: list[ToolCall] = []
+
+    def to_call(self, function_name: str, arguments: Mapping[str, Any]) -> ToolCall | None:
+        target = self.index.get(function_name)
+        if target is None:
+            return None
+        # Unknown argument names pass through unchanged: the API answers them as a real one would.
+        original = {target.parameter_names.get(k, k): v for k, v in arguments.items()}
+        return ToolCall(target.category_name, target.tool_name, target.api_name, original)
+
+    async def call(self, function_name: str, arguments: dict[str, Any]) -> ToolResult:
+        call = self.to_call(function_name, arguments if isinstance(arguments, Mapping) else {})
+        if call is None:
+            # The reasoner normally catches unknown names itself; same text and code as upstream `_step`.
+            text = json.dumps({"error": f"No such function name: {function_name}", "response": ""})
+            return ToolResult(observation=text, status=int(Status.NO_SUCH_FUNCTION))
+        self.calls.append(call)
+        try:
+            observation = await self.backend.call(call)
+        except Exception as error:  # noqa: BLE001 -- a backend bug must not end the trajectory: the model sees an error
+            observation = Observation(
+                error=f"Request error: {type(error).__name__}: {error}", response="", status=Status.REQUEST_ERROR
+            )
+        return ToolResult(
+            observation=render_observation(observation, self.max_observation_length),
+            status=int(observation.status),
+        )
+
+
+def sampling_params(decoding: Mapping[str, Any], *, stop: Sequence[str] = TOOLLLAMA_STOP,
+                    seed: int | None = None) -> SamplingParams:
+    """SamplingParams from the config's `decoding` block (unknown keys are an error upstream of here)."""
+    extra_stop = tuple(decoding.get("stop", ()) or ())
+    return SamplingParams(
+        max_new_tokens=int(decoding.get("max_new_tokens", 1024)),
+        temperature=float(decoding.get("temperature", 0.0)),
+        top_p=float(decoding.get("top_p", 1.0)),
+        stop=tuple(dict.fromkeys((*stop, *extra_stop))),
+        seed=seed,
+    )

@@ -1,0 +1,115 @@
+"""One query, start to finish: tools -> function schemas -> reasoner -> StableToolBench answer JSON.
+
+An `Agent` holds what every trajectory of a run shares (engine, tool backend, tool documents,
+optional retriever) and solves queries concurrently; it runs in the driver (`local` executor) or
+inside a Ray agent worker (`ray` executor), with identical results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from toolbench_eval.benchmark.model import Query, Tool
+from toolbench_eval.engines.base import Engine
+from toolbench_eval.runner.adapters import (
+    BackendToolEnvironment,
+    EngineModelClient,
+    chat_template_renderer,
+    sampling_params,
+    toolllama_renderer,
+)
+from toolbench_eval.runner.config import RunConfig
+from toolbench_eval.tools.base import ToolBackend
+
+
+def query_seed(run_seed: int, group: str, query_id: str) -> int:
+    """A per-query seed that does not depend on scheduling order (so concurrency never changes answers)."""
+    return (run_seed * 1_000_003 + zlib.crc32(f"{group}/{query_id}".encode())) % (2**31)
+
+
+class TrajectoryFailed(RuntimeError):
+    """The engine failed during a trajectory: no answer file is written, so a re-run retries the query."""
+
+
+@dataclass
+class SolveResult:
+    """What a solved query hands back to the driver (picklable, so it crosses Ray too)."""
+
+    answer: dict[str, Any]  # the StableToolBench answer JSON
+    outcome: str  # "answered" | "gave_up" | "no_answer" (step limit or budget reached without Finish)
+
+
+def outcome_of(trajectory: Any) -> str:
+    if trajectory.answered:
+        return "answered"
+    return "gave_up" if trajectory.gave_up else "no_answer"
+
+
+@dataclass
+class Agent:
+    """Everything a trajectory needs besides its query."""
+
+    config: RunConfig
+    engine: Engine
+    backend: ToolBackend
+    tools: Mapping[tuple[str, str], Tool]
+    retriever: Any = None  # runner.retriever.ToolRetriever for dfsdt-retriever
+
+    def __post_init__(self) -> None:
+        if self.config.prompt_style == "chat_template":
+            tokenizer = getattr(self.engine, "tokenizer", None)
+            if tokenizer is None:
+                from toolbench_eval.errors import UserError
+
+                raise UserError(f"prompt_style chat_template: engine {self.config.model!r} has no tokenizer; "
+                                "use prompt_style: toolllama")
+            self._render = chat_template_renderer(tokenizer)
+        else:
+            self._render = toolllama_renderer()
+
+    def prepare_query(self, query: Query) -> Query:
+        """For DFSDT-Retriever, replace the query's api_list by the retrieved APIs (as upstream does)."""
+        if self.retriever is None:
+            return query
+        retrieved = self.retriever.retrieve(query.query, top_k=int(self.config.retriever.get("top_k", 5)))
+        return dataclasses.replace(query, api_list=tuple(retrieved))
+
+    async def solve(self, query: Query) -> SolveResult:
+        """Run the configured method on one query; its answer JSON and how it ended.
+
+        Raises `TrajectoryFailed` when the engine failed mid-trajectory (the reasoner records that in
+        `trajectory.error`): an infrastructure failure is retried on the next run, not scored.
+        """
+        from reasoning.answer import answer_json
+        from toolbench_eval.benchmark.schemas import build_function_index, tool_descriptions
+
+        config = self.config
+        query = self.prepare_query(query)
+        index = build_function_index(query, self.tools)
+        descriptions = tool_descriptions(query, self.tools)
+        seed = query_seed(config.seed, query.group, query.query_id)
+        client = EngineModelClient(self.engine, sampling_params(config.decoding, seed=seed), self._render)
+        env = BackendToolEnvironment(self.backend, index)
+        common = {
+            "single_chain_max_step": config.single_chain_max_step,
+            "query_id": query.query_id,
+            "toolllama": config.prompt_style == "toolllama",
+            "seed": seed,
+            "trajectory_id": f"{query.group}/{query.query_id}",
+        }
+        if config.method == "react":
+            from reasoning.react import solve_react
+
+            trajectory = await solve_react(query.query, index.functions, descriptions, client, env, **common)
+        else:
+            from reasoning.dfsdt import solve_dfsdt
+
+            trajectory = await solve_dfsdt(query.query, index.functions, descriptions, client, env, **common,
+                                           width=config.width, max_query_count=config.max_query_count)
+        if trajectory.error is not None:
+            raise TrajectoryFailed(trajectory.error)
+        return SolveResult(answer_json(trajectory), outcome_of(trajectory))

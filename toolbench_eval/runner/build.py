@@ -1,0 +1,210 @@
+"""Build a run's parts from its config: benchmark, tool backend, engine (with buckets), agent.
+
+Every builder imports its subsystem lazily, so a run that does not use a piece never imports
+it (Ray, sentence-transformers, vLLM stay optional).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from toolbench_eval.benchmark.model import Group, Tool
+from toolbench_eval.engines.base import BucketSpec, Engine
+from toolbench_eval.errors import UserError
+from toolbench_eval.runner.config import RunConfig, parse_bucket_request
+
+
+# ---- benchmark ---------------------------------------------------------------------------------
+def benchmark_root(config: RunConfig) -> Path:
+    from toolbench_eval.benchmark.loader import resolve_benchmark_root
+
+    return Path(resolve_benchmark_root(config.benchmark))
+
+
+def load_groups(config: RunConfig, root: Path | None = None) -> dict[str, Group]:
+    """The configured groups, in config order; an unknown group name is a user error."""
+    from toolbench_eval.benchmark.loader import load_benchmark
+
+    root = root or benchmark_root(config)
+    loaded = load_benchmark(root, config.groups)
+    groups = dict(loaded) if isinstance(loaded, Mapping) else {g.name: g for g in loaded}
+    missing = [g for g in config.groups if g not in groups]
+    if missing:
+        raise UserError(f"benchmark {config.benchmark!r} ({root}): no group(s) {missing}; "
+                        f"available: {sorted(groups)}")
+    return {name: groups[name] for name in config.groups}
+
+
+def merged_tools(groups: Mapping[str, Group]) -> dict[tuple[str, str], Tool]:
+    tools: dict[tuple[str, str], Tool] = {}
+    for group in groups.values():
+        tools.update(group.tools)
+    return tools
+
+
+# ---- tool backend ------------------------------------------------------------------------------
+def build_backend(config: RunConfig):
+    """The tool backend of `config.tool_backend` (`{name: local}` by default)."""
+    from toolbench_eval.tools.registry import make_backend_from_config
+
+    return make_backend_from_config(config.tool_backend)
+
+
+# ---- model and engine --------------------------------------------------------------------------
+def load_hf_model(config: RunConfig) -> tuple[Any, Any]:
+    """(model, tokenizer) for the `hf` engine; loaded once and shared by every bucket setting."""
+    from toolbench_eval.models import load_model
+
+    args = config.model_args
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return load_model(str(args.get("pretrained", "default")), device=str(args.get("device", "auto")),
+                      dtype=str(args.get("dtype", "auto")), attn_implementation=args.get("attn_implementation"))
+
+
+_ENGINE_ARG_KEYS = ("pretrained", "device", "dtype", "attn_implementation")
+
+
+def build_engine(config: RunConfig, bucket_spec: BucketSpec | None, *, loaded: tuple[Any, Any] | None = None
+                 ) -> Engine:
+    """The engine named by `config.model`. `loaded` reuses an already loaded (model, tokenizer)."""
+    extra = {k: v for k, v in config.model_args.items() if k not in _ENGINE_ARG_KEYS}
+    if config.model == "hf":
+        from toolbench_eval.engines.hf import HFEngine
+
+        model, tokenizer = loaded or load_hf_model(config)
+        return HFEngine(model, tokenizer, bucket_spec, **extra)
+    if config.model == "scripted":
+        return scripted_engine(extra, bucket_spec)
+    if config.model == "vllm":
+        try:
+            from toolbench_eval.engines.vllm import VLLMEngine
+        except ImportError as error:
+            raise UserError(f"--model vllm: {error}; install the vllm extra (see README 'vLLM backend')") from None
+        return VLLMEngine(config.engine_spec, bucket_spec=bucket_spec, **extra)
+    if config.model == "openai":
+        from toolbench_eval.engines.openai import OpenAIEngine
+
+        if bucket_spec is not None:
+            raise UserError("--model openai: an API model cannot run Attention Buckets; drop --buckets")
+        return OpenAIEngine(config.engine_spec, **extra)
+    raise UserError(f"unknown engine {config.model!r}")
+
+
+def scripted_engine(args: Mapping[str, Any], bucket_spec: BucketSpec | None) -> Engine:
+    """`--model scripted`: the test engine, driven from the command line by a rule file.
+
+    `script=FILE.json` holds `{"rules": [{"contains": [text, ...], "reply": text}, ...], "default": text}`:
+    the first rule whose texts all occur in the prompt gives the reply (so a reply depends only on its
+    prompt, never on call order); `delay_s=X` makes each call take X seconds (kill/resume tests).
+    Without a script every call gives up (the engine's default reply).
+    """
+    import asyncio
+    import json
+
+    from toolbench_eval.engines.scripted import ScriptedEngine
+
+    unknown = sorted(set(args) - {"script", "delay_s"})
+    if unknown:
+        raise UserError(f"--model scripted: unknown model arg(s) {unknown}; known: script, delay_s")
+    if "script" not in args:
+        return ScriptedEngine(bucket_spec=bucket_spec)
+    path = Path(str(args["script"]))
+    try:
+        script = json.loads(path.read_text(encoding="utf-8"))
+        rules = [(tuple(rule["contains"]), str(rule["reply"])) for rule in script.get("rules", [])]
+        default = str(script["default"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{path}: not a scripted-engine rule file ({error}); expected "
+                        '{"rules": [{"contains": [...], "reply": "..."}], "default": "..."}') from None
+    delay = float(args.get("delay_s", 0))
+
+    async def reply(prompt: str, params: Any) -> str:
+        if delay:
+            await asyncio.sleep(delay)
+        for needles, text in rules:
+            if all(needle in prompt for needle in needles):
+                return text
+        return default
+
+    return ScriptedEngine(reply, bucket_spec=bucket_spec)
+
+
+# ---- Attention Buckets -------------------------------------------------------------------------
+def rope_facts(config: RunConfig, model: Any | None) -> dict[str, Any]:
+    """The model's RoPE base, head dim, context length and position scale; config `bucket_search` wins."""
+    facts: dict[str, Any] = {}
+    if model is not None:
+        from toolbench_eval.models import model_rope_info
+
+        rope = model_rope_info(model)
+
+        def field_of(name: str) -> Any:
+            return rope.get(name) if isinstance(rope, Mapping) else getattr(rope, name, None)
+
+        aliases = {"model_base": ("model_base", "base", "rope_theta"), "head_dim": ("head_dim",),
+                   "max_tokens": ("max_tokens", "max_position_embeddings", "context_length"),
+                   "position_scale": ("position_scale", "scaling_factor", "factor")}
+        for key, names in aliases.items():
+            for name in names:
+                if field_of(name) is not None:
+                    facts[key] = field_of(name)
+                    break
+    facts.update({k: v for k, v in config.bucket_search.items()
+                  if k in ("model_base", "head_dim", "max_tokens", "position_scale")})
+    missing = [k for k in ("model_base", "head_dim", "max_tokens") if k not in facts]
+    if missing:
+        raise UserError(f"buckets auto:N needs the model's {missing}; engine {config.model!r} cannot tell them: "
+                        f"set them under bucket_search in the config (e.g. bucket_search: {{model_base: 10000, "
+                        f"head_dim: 64, max_tokens: 8192}}) or pass explicit bases")
+    facts.setdefault("position_scale", 1.0)
+    return facts
+
+
+def resolve_buckets(config: RunConfig, model: Any | None = None) -> tuple[BucketSpec | None, dict[str, Any] | None]:
+    """The BucketSpec to run and the manifest's `buckets` block (bases, fusion, source, search settings)."""
+    if config.buckets is None:
+        return None, None
+    kind, value = parse_bucket_request(config.buckets)
+    if kind == "explicit":
+        bases = tuple(value)
+        return BucketSpec(bases, config.fusion), {"bases": list(bases), "fusion": config.fusion, "source": "explicit"}
+    from buckets.search import default_search_range, search_bases, window_for_context
+
+    facts = rope_facts(config, model)
+    min_base, max_base, step = default_search_range(float(facts["model_base"]))
+    options = {"min_base": min_base, "max_base": max_base, "step": step,
+               "window": window_for_context(int(facts["max_tokens"]), float(facts["position_scale"]))}
+    passthrough = ("min_base", "max_base", "step", "tolerance", "initial", "detector", "window")
+    options.update({k: (tuple(v) if k == "window" else v) for k, v in config.bucket_search.items() if k in passthrough})
+    result = search_bases(int(value), model_base=float(facts["model_base"]), head_dim=int(facts["head_dim"]),
+                          position_scale=float(facts["position_scale"]), **options)
+    bases = tuple(float(b) for b in result.bases)
+    block = {"bases": list(bases), "fusion": config.fusion, "source": config.buckets,
+             "search": result.to_dict()["settings"], "model_rope": facts}
+    return BucketSpec(bases, config.fusion), block
+
+
+# ---- agent -------------------------------------------------------------------------------------
+def build_retriever(config: RunConfig, groups: Mapping[str, Group]):
+    """The DFSDT-Retriever's retriever over the benchmark's API corpus (None for other methods)."""
+    if config.method != "dfsdt-retriever":
+        return None
+    from toolbench_eval.runner.retriever import ToolRetriever
+
+    return ToolRetriever.from_config(config.retriever, merged_tools(groups), groups)
+
+
+def build_agent(config: RunConfig, engine: Engine, *, groups: Mapping[str, Group] | None = None,
+                root: Path | None = None, backend: Any = None, retriever: Any = None):
+    """An `Agent` for this config over `engine` (a local engine, or a router to engine actors)."""
+    from toolbench_eval.runner.agent import Agent
+
+    root = root or benchmark_root(config)
+    groups = groups if groups is not None else load_groups(config, root)
+    if retriever is None:
+        retriever = build_retriever(config, groups)
+    return Agent(config=config, engine=engine, backend=backend or build_backend(config),
+                 tools=merged_tools(groups), retriever=retriever)

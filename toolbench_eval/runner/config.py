@@ -1,0 +1,241 @@
+"""Run configuration: one dataclass, loadable from YAML, overridable from the command line.
+
+Keys in a YAML file are the field names of `RunConfig`; flags given on the command line win.
+Fields that only change *how* a run executes (executor, concurrency, limit, Ray options, output
+folder) are left out of the config identity, so a run can be resumed with more workers or a
+larger `--limit` without being refused as "a different config".
+
+>>> config = RunConfig.from_mapping({"method": "dfsdt", "groups": "G1_instruction"})
+>>> config.method_name, config.groups
+('DFS_woFilter_w2', ['G1_instruction'])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from toolbench_eval.benchmark.model import GROUPS
+from toolbench_eval.errors import UserError, located
+
+METHODS = ("react", "dfsdt", "dfsdt-retriever")
+ENGINES = ("hf", "vllm", "openai", "scripted")
+EXECUTORS = ("local", "ray")
+PROMPT_STYLES = ("toolllama", "chat_template")
+
+# Keys of the `ray` block: ray.init options, then the actor layout.
+RAY_OPTIONS = ("address", "num_cpus", "num_gpus", "object_store_memory", "temp_dir", "num_engines", "num_workers",
+               "cpus_per_engine", "gpus_per_engine", "cpus_per_worker")
+
+# Fields that do not change what a query's answer is; resuming with other values is allowed.
+EXECUTION_ONLY_FIELDS = frozenset({"executor", "concurrency", "limit", "ray", "out", "run_id"})
+
+
+def parse_key_values(text: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Parse lm-eval style `key=value,key=value` into a dict; values are YAML scalars (data, never code).
+
+    >>> parse_key_values("pretrained=default,dtype=float32,max_length=4096,trust=true")
+    {'pretrained': 'default', 'dtype': 'float32', 'max_length': 4096, 'trust': True}
+    """
+    if text is None:
+        return {}
+    if isinstance(text, Mapping):
+        return dict(text)
+    result: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in str(text).split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--model-args: {item!r} is not key=value; write e.g. pretrained=default,dtype=float32")
+        try:
+            parsed = yaml.safe_load(value.strip())
+        except yaml.YAMLError:
+            parsed = value.strip()
+        # Paths and names stay text even when YAML would read them as something else.
+        result[key.strip()] = parsed if isinstance(parsed, (int, float, bool)) and parsed is not None else value.strip()
+    return result
+
+
+def _default_groups() -> list[str]:
+    return list(GROUPS)
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run. See `configs/*.yaml` for annotated examples."""
+
+    benchmark: str = "localtoolbench"  # "localtoolbench" or a folder in ToolBench layout
+    groups: list[str] = field(default_factory=_default_groups)
+    method: str = "react"  # react (CoT@1) | dfsdt (DFS_woFilter_w2) | dfsdt-retriever
+    model: str = "hf"  # engine: hf | vllm | openai | scripted
+    model_args: dict[str, Any] = field(default_factory=lambda: {"pretrained": "default"})
+    model_name: str | None = None  # short label for tables; derived when empty
+    prompt_style: str = "toolllama"  # toolllama (System:/User:/Function:/Assistant:) | chat_template
+    buckets: str | None = None  # None | "auto:N" | "b1,b2,..."
+    fusion: str = "max_logit"
+    bucket_search: dict[str, Any] = field(default_factory=dict)  # extra arguments for `auto:N` base search
+    executor: str = "local"
+    concurrency: int = 8  # trajectories in flight (per agent worker with Ray)
+    limit: int | None = None  # first N queries of each group
+    seed: int = 0
+    single_chain_max_step: int = 12
+    max_query_count: int = 200
+    width: int = 2
+    decoding: dict[str, Any] = field(
+        default_factory=lambda: {"max_new_tokens": 1024, "temperature": 0.0, "top_p": 1.0}
+    )
+    tool_backend: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
+    retriever: dict[str, Any] = field(default_factory=lambda: {"model": "default", "top_k": 5})
+    ray: dict[str, Any] = field(default_factory=dict)  # address, num_cpus, num_gpus, num_engines, num_workers
+    out: str | None = None
+    run_id: str | None = None
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str | Path = "config") -> RunConfig:
+        """Build from a dict (YAML content); unknown keys are an error that names the key."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise located(source, f"unknown key(s) {unknown}; known keys: {sorted(known)}", field=unknown[0])
+        config = cls()
+        for key, value in data.items():
+            setattr(config, key, value)
+        config.normalize(source=source)
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RunConfig:
+        return cls.from_mapping(load_yaml_mapping(path), source=path)
+
+    def override(self, values: Mapping[str, Any], *, source: str = "command line") -> RunConfig:
+        """A copy with `values` (those not None) replacing fields; nested dicts are merged key by key."""
+        merged = dataclasses.asdict(self)
+        for key, value in values.items():
+            if value is None:
+                continue
+            if isinstance(merged.get(key), dict) and isinstance(value, Mapping):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        return RunConfig.from_mapping(merged, source=source)
+
+    def normalize(self, *, source: str | Path = "config") -> None:
+        """Coerce shorthand forms and validate choices, naming the field at fault."""
+        if isinstance(self.groups, str):
+            self.groups = [g.strip() for g in self.groups.split(",") if g.strip()]
+        self.groups = list(self.groups or [])
+        if not self.groups:
+            raise located(source, "no groups given; e.g. groups: [G1_instruction]", field="groups")
+        self.model_args = parse_key_values(self.model_args)
+        if self.buckets is not None and not isinstance(self.buckets, str):
+            if isinstance(self.buckets, (list, tuple)):
+                self.buckets = ",".join(str(b) for b in self.buckets)
+            else:
+                self.buckets = str(self.buckets)
+        if self.buckets in ("", "none", "None", "off"):
+            self.buckets = None
+        for name, choices in (
+            ("method", METHODS),
+            ("model", ENGINES),
+            ("executor", EXECUTORS),
+            ("prompt_style", PROMPT_STYLES),
+        ):
+            value = getattr(self, name)
+            if value not in choices:
+                raise located(source, f"{value!r} is not one of {list(choices)}", field=name)
+        for name, minimum in (
+            ("concurrency", 1),
+            ("single_chain_max_step", 1),
+            ("max_query_count", 1),
+            ("width", 1),
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < minimum:
+                raise located(source, f"must be an integer >= {minimum}, got {value!r}", field=name)
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 0):
+            raise located(source, f"must be a non-negative integer, got {self.limit!r}", field="limit")
+        unknown_ray = sorted(set(self.ray or {}) - set(RAY_OPTIONS))
+        if unknown_ray:
+            raise located(source, f"unknown ray option(s) {unknown_ray}; known: {list(RAY_OPTIONS)}", field="ray")
+        if isinstance(self.tool_backend, str):
+            self.tool_backend = {"name": self.tool_backend}
+        if "name" not in self.tool_backend:
+            raise located(source, "needs a 'name', e.g. tool_backend: {name: local}", field="tool_backend")
+        if self.buckets is not None:
+            parse_bucket_request(self.buckets, source=source)
+
+    # ---- derived values -----------------------------------------------------------------------
+    @property
+    def method_name(self) -> str:
+        """The StableToolBench method string used in answer file names."""
+        return "CoT@1" if self.method == "react" else f"DFS_woFilter_w{self.width}"
+
+    @property
+    def engine_spec(self) -> str:
+        return str(self.model_args.get("pretrained", "default"))
+
+    def label(self) -> str:
+        """Short model label for tables: the configured name, else engine + spec (+ bucket tag)."""
+        if self.model_name:
+            return self.model_name
+        stem = Path(self.engine_spec).name or self.engine_spec
+        tag = f"-buckets-{self.buckets.replace(':', '').replace(',', '_')}" if self.buckets else ""
+        return f"{self.model}-{stem}{tag}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The part of the config that decides answers; two runs may share a folder iff these match."""
+        return {k: v for k, v in self.as_dict().items() if k not in EXECUTION_ONLY_FIELDS}
+
+
+def parse_bucket_request(text: str, *, source: str | Path = "config") -> tuple[str, Any]:
+    """`auto:N` -> ("auto", N); `b1,b2,...` -> ("explicit", (b1, b2, ...)).
+
+    >>> parse_bucket_request("auto:3")
+    ('auto', 3)
+    >>> parse_bucket_request("10000,17500,30000")
+    ('explicit', (10000.0, 17500.0, 30000.0))
+    """
+    text = text.strip()
+    if text.startswith("auto:"):
+        count = text[len("auto:"):]
+        if not count.isdigit() or int(count) < 1:
+            raise located(source, f"{text!r}: write auto:N with N >= 1, e.g. auto:3", field="buckets")
+        return "auto", int(count)
+    try:
+        bases = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise located(source, f"{text!r}: write auto:N or comma-separated bases, e.g. 10000,30000",
+                      field="buckets") from None
+    if not bases or any(b <= 1.0 for b in bases):
+        raise located(source, f"{text!r}: RoPE bases must be numbers > 1", field="buckets")
+    return "explicit", bases
+
+
+def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found; check the path")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise located(path, f"not valid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise located(path, f"must hold a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def config_digest(identity: Mapping[str, Any]) -> str:
+    """Stable text form of a config identity (sorted JSON) for comparing runs."""
+    return json.dumps(identity, sort_keys=True, default=str)

@@ -1,0 +1,206 @@
+"""Run one configured evaluation into its run directory, resuming whatever is already there.
+
+Order matters for resume: the config is checked against an existing manifest *before* anything
+heavy happens, and a run with nothing left to do returns without loading the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolbench_eval.paths import RESULTS_DIR
+from toolbench_eval.runner.config import RunConfig
+from toolbench_eval.runner.driver import Recorder, RunSummary, plan_work
+from toolbench_eval.runner.rundir import RunDir, config_differences, git_revision, now_iso, package_versions
+
+METHOD_LABELS = {"react": "react", "dfsdt": "dfsdt", "dfsdt-retriever": "dfsdt-retriever"}
+
+
+def run_directory(config: RunConfig) -> Path:
+    """`config.out`, else `results/runs/<run_id or label-method>`."""
+    if config.out:
+        return Path(config.out)
+    return RESULTS_DIR / "runs" / (config.run_id or f"{config.label()}-{config.method}")
+
+
+@dataclass
+class ModelCache:
+    """Loaded (model, tokenizer) pairs by engine + weights, shared across runs of an ablation grid."""
+
+    loaded: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    @staticmethod
+    def key(config: RunConfig) -> str:
+        args = {k: v for k, v in config.model_args.items() if k in ("pretrained", "device", "dtype")}
+        return json.dumps([config.model, args], sort_keys=True, default=str)
+
+    def get(self, config: RunConfig) -> tuple[Any, Any] | None:
+        if config.model != "hf":
+            return None
+        key = self.key(config)
+        if key not in self.loaded:
+            from toolbench_eval.runner.build import load_hf_model
+
+            self.loaded[key] = load_hf_model(config)
+        return self.loaded[key]
+
+
+def model_config_only(config: RunConfig) -> Any:
+    """The transformers config of an `hf` model without loading weights (None for other engines)."""
+    if config.model != "hf" or config.buckets is None or not config.buckets.startswith("auto:"):
+        return None
+    from transformers import AutoConfig
+
+    from toolbench_eval.models import DEFAULT_SPECS, default_model_dir
+
+    spec = config.engine_spec
+    return AutoConfig.from_pretrained(default_model_dir() if spec in DEFAULT_SPECS else spec)
+
+
+@dataclass
+class RunResult:
+    path: Path
+    manifest: dict[str, Any]
+    summary: RunSummary | None  # None when nothing was left to do
+    todo: int
+    skipped: int
+
+
+def build_manifest(config: RunConfig, run_dir: Path, root: Path, buckets: dict[str, Any] | None,
+                   query_ids: dict[str, list[str]]) -> dict[str, Any]:
+    """The manifest of the run-directory contract (scoring/export read it)."""
+    return {
+        "run_id": config.run_id or run_dir.name,
+        "created": now_iso(),
+        "method": config.method_name,
+        "method_label": METHOD_LABELS[config.method],
+        "model": {"engine": config.model, "spec": config.engine_spec, "args": dict(config.model_args)},
+        "model_name": config.label(),
+        "buckets": buckets,
+        "benchmark": {"name": config.benchmark if config.benchmark == "localtoolbench" else Path(config.benchmark).name,
+                      "root": str(root)},
+        "groups": list(config.groups),
+        "query_ids": query_ids,
+        "decoding": dict(config.decoding),
+        "prompt_style": config.prompt_style,
+        "single_chain_max_step": config.single_chain_max_step,
+        "max_query_count": config.max_query_count,
+        "width": config.width if config.method != "react" else None,
+        "seed": config.seed,
+        "tool_backend": dict(config.tool_backend),
+        "retriever": dict(config.retriever) if config.method == "dfsdt-retriever" else None,
+        "config": config.as_dict(),
+        "versions": package_versions(),
+        "git_revision": git_revision(),
+    }
+
+
+def execute_run(config: RunConfig, *, force_config: bool = False, progress: bool = True,
+                models: ModelCache | None = None, log=print) -> RunResult:
+    """Run (or resume) `config`; returns where it wrote and what happened."""
+    from toolbench_eval.errors import UserError
+    from toolbench_eval.runner.build import (
+        benchmark_root,
+        load_groups,
+        resolve_buckets,
+    )
+
+    path = run_directory(config)
+    rundir = RunDir(path)
+    existing = rundir.read_manifest()
+    if existing is not None and not force_config:
+        differences = config_differences(existing.get("config", {}), config.as_dict())
+        if differences:
+            rundir.prepare({"config": config.as_dict()})  # raises the error that lists the differences
+    root = benchmark_root(config)
+    groups = load_groups(config, root)
+    plan = plan_work(groups, config.groups, rundir, config.method_name, config.limit)
+    query_ids = {name: [q.query_id for q in list(groups[name].queries)[: config.limit]] for name in groups}
+    skipped = sum(plan.already_done.values())
+    if not plan.todo and existing is not None and not force_config:
+        rundir.update_manifest(query_ids=query_ids)
+        log(f"{path}: all {skipped} selected queries already have answers; nothing to do")
+        return RunResult(path, rundir.read_manifest() or {}, None, 0, skipped)
+
+    # With Ray the engine actors load the weights; the driver only needs the model config (for auto:N).
+    loaded = (models or ModelCache()).get(config) if config.executor == "local" else None
+    reuse = existing is not None and not force_config and existing.get("buckets") and config.buckets
+    if reuse:
+        from toolbench_eval.engines.base import BucketSpec
+
+        block = existing["buckets"]
+        bucket_spec = BucketSpec(tuple(float(b) for b in block["bases"]), block.get("fusion", config.fusion))
+    else:
+        bucket_spec, block = resolve_buckets(config, loaded[0] if loaded else model_config_only(config))
+    manifest = rundir.prepare(build_manifest(config, path, root, block, query_ids), force_config=force_config)
+    manifest = rundir.update_manifest(query_ids=query_ids)
+    if block and not reuse:
+        log(f"Attention Buckets: bases {block['bases']} ({block['source']}, fusion {block['fusion']})")
+
+    retriever = None
+    if config.method == "dfsdt-retriever":
+        from toolbench_eval.runner.build import build_retriever
+
+        retriever = build_retriever(config, groups)
+        report_retrieval(config, groups, rundir, retriever, log=log)
+    rundir.log("run_started", executor=config.executor, concurrency=config.concurrency, todo=len(plan.todo),
+               skipped=skipped, limit=config.limit, argv=sys.argv[1:])
+    if skipped:
+        log(f"{path}: resuming; {skipped} queries already answered, {len(plan.todo)} to go")
+    recorder = Recorder(rundir, config.method_name, plan, progress=progress)
+    facts: dict[str, Any] = {}
+    try:
+        if config.executor == "ray":
+            from toolbench_eval.runner.ray_executor import run_ray
+
+            facts = asyncio.run(run_ray(config, bucket_spec, plan.todo, recorder))
+        else:
+            facts = asyncio.run(_run_local(config, bucket_spec, loaded, groups, root, plan.todo, recorder,
+                                           retriever))
+    finally:
+        summary = recorder.close()
+    rundir.log("run_finished", **summary.as_dict(), executor_facts=facts)
+    answered, gave_up, errors = summary.total("answered"), summary.total("gave_up"), summary.total("errors")
+    log(f"{path}: {summary.total('done')} finished ({answered} answered, {gave_up} gave up), {errors} errors, "
+        f"{summary.seconds:.1f} s")
+    if errors:
+        log(f"  errors are in {rundir.events_path} (event query_failed); a re-run retries them")
+    if not isinstance(manifest, dict):
+        raise UserError(f"{rundir.manifest_path}: unreadable manifest")
+    return RunResult(path, manifest, summary, len(plan.todo), skipped)
+
+
+async def _run_local(config, bucket_spec, loaded, groups, root, items, recorder, retriever) -> dict[str, Any]:
+    from toolbench_eval.runner.batching import BatchingEngine
+    from toolbench_eval.runner.build import build_agent, build_engine
+    from toolbench_eval.runner.local import run_local
+
+    engine = BatchingEngine(build_engine(config, bucket_spec, loaded=loaded))
+    agent = build_agent(config, engine, groups=groups, root=root, retriever=retriever)
+    try:
+        await run_local(agent, items, recorder, concurrency=config.concurrency)
+    finally:
+        await engine.close()
+        close = getattr(agent.backend, "close", None)
+        if close is not None:
+            await close()
+    sizes = engine.batch_sizes
+    return {"engine_batches": len(sizes), "mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None}
+
+
+def report_retrieval(config: RunConfig, groups, rundir: RunDir, retriever, *, log=print) -> dict[str, Any]:
+    """recall@k of the retriever per group: printed and written to `<run>/retrieval.json`."""
+    from toolbench_eval.runner.retriever import retrieval_report
+
+    k = int(config.retriever.get("top_k", 5))
+    report = retrieval_report(retriever, groups, k, config.limit)
+    (rundir.root / "retrieval.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    for name, entry in report.items():
+        recall = "n/a" if entry["recall"] is None else f"{entry['recall']:.3f}"
+        log(f"retrieval recall@{k} {name}: {recall} over {entry['queries']} queries")
+    return report

