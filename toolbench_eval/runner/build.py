@@ -82,8 +82,10 @@ def build_engine(config: RunConfig, bucket_spec: BucketSpec | None, *, loaded: t
         try:
             from toolbench_eval.engines.vllm import VLLMEngine
         except ImportError as error:
-            raise UserError(f"--model vllm: {error}; install the vllm extra (see README 'vLLM backend')") from None
-        return VLLMEngine(config.engine_spec, bucket_spec=bucket_spec, **extra)
+            raise UserError(f"--model vllm: {error}; vLLM needs its own venv: see docs/vllm.md") from None
+        # vLLM picks the device from the installed build (CPU or CUDA); only the dtype carries over.
+        return VLLMEngine(config.engine_spec, bucket_spec=bucket_spec,
+                          dtype=str(config.model_args.get("dtype", "auto")), **extra)
     if config.model == "openai":
         from toolbench_eval.engines.openai import OpenAIEngine
 

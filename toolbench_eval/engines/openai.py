@@ -1,0 +1,378 @@
+"""The `openai` engine: any OpenAI-compatible server behind the async `Engine` contract.
+
+Two targets, one engine:
+
+- ``vllm serve`` (optionally with the Attention Buckets plugin, see ``docs/vllm.md``) or any local
+  server: raw ToolLLaMA prompts go to ``/v1/completions`` (``mode="completions"``, the default
+  when `base_url` is given).
+- a hosted API for GPT baselines: ``/v1/chat/completions`` (``mode="chat"``, the default without
+  `base_url`); each prompt is sent as one user message, after an optional `system_prompt`.
+
+What it adds over the bare client:
+
+- **Keys from the environment only.** The key is read from the variable named by `api_key_env`
+  (default ``OPENAI_API_KEY``); passing a key as an argument is refused, so it can never land in a
+  run manifest. It is never logged, and it is scrubbed from every error message we raise.
+  A loopback server (127.0.0.1, localhost, ::1) needs no key.
+- **Retries with exponential backoff** on 408/409/429/5xx, timeouts and connection errors
+  (``Retry-After`` honoured up to `backoff_max`); 401/403/404 are configuration errors and fail at
+  once with a `UserError` that says what to fix.
+- **A concurrency limit**: at most `max_concurrency` requests in flight per engine.
+- **Stop strings**: hosted APIs accept at most 4, so only the first `max_api_stops` go to the
+  server and every stop string is also applied to the returned text here (the cut is exact).
+- **Seeds**: a seeded call gives prompt j the seed ``row_seed(seed, j)``, as the `hf` engine does.
+
+>>> # doctest: +SKIP
+>>> engine = OpenAIEngine("default", base_url="http://127.0.0.1:8000/v1")   # the served model
+>>> [c] = await engine.generate(["System: ...\\nUser: ...\\nAssistant: "], SamplingParams(max_new_tokens=64))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import openai
+
+from buckets.generation import row_seed
+from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams
+from toolbench_eval.errors import UserError
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "completions", "chat")
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+HOSTED_MAX_STOPS = 4  # the OpenAI API rejects more stop sequences than this
+RETRY_STATUS = frozenset({408, 409, 429})
+CONFIG_STATUS = {
+    401: "the server rejected the API key: set a valid key in ${env}",
+    403: "the API key has no access to this model or endpoint (${env})",
+    404: "the server does not know model {model!r} or this endpoint: check pretrained= and base_url=",
+}
+GREEDY_BELOW = 1e-5  # the `hf` engine's threshold: below this temperature decoding is greedy
+
+
+class EngineUnavailable(RuntimeError):
+    """The server kept failing (transport errors, 429/5xx) for `max_attempts` tries."""
+
+
+class EngineRequestError(RuntimeError):
+    """The server refused one request for a reason retrying will not fix (e.g. HTTP 400: prompt too long)."""
+
+
+def is_loopback(base_url: str | None) -> bool:
+    """True when `base_url` points at this machine (such servers need no API key).
+
+    >>> is_loopback("http://127.0.0.1:8000/v1"), is_loopback("https://api.openai.com/v1"), is_loopback(None)
+    (True, False, False)
+    """
+    host = urlparse(base_url or "").hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """`text` up to (not including) the earliest stop string, and whether one was found.
+
+    >>> cut_at_stop("Thought: x\\nAction: y", ["\\nAction", "\\nUser:"])
+    ('Thought: x', True)
+    >>> cut_at_stop("no stop here", ["</s>"])
+    ('no stop here', False)
+    """
+    hits = [index for index in (text.find(stop) for stop in stops if stop) if index >= 0]
+    if not hits:
+        return text, False
+    return text[: min(hits)], True
+
+
+@dataclass(frozen=True)
+class _Reply:
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+class OpenAIEngine:
+    """Batched async generation against an OpenAI-compatible endpoint (see the module docstring).
+
+    `model` is the served model name; ``"default"`` asks the server (``GET /models``) and uses its
+    first model, which is what a single-model ``vllm serve`` wants. `tokenizer` (a local
+    transformers tokenizer directory) gives exact `count_tokens` and enables
+    ``prompt_style: chat_template``; without it token counts are estimated (4 characters a token)
+    unless the server reports usage.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str = "default",
+        *,
+        base_url: str | None = None,
+        mode: str = "auto",
+        api_key_env: str = DEFAULT_KEY_ENV,
+        max_concurrency: int = 8,
+        max_attempts: int = 6,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 30.0,
+        timeout: float = 300.0,
+        max_api_stops: int | None = None,
+        system_prompt: str | None = None,
+        tokenizer: Any = None,
+        bucket_spec: BucketSpec | None = None,
+        **unused: Any,
+    ) -> None:
+        secret_args = sorted(k for k in unused if "key" in k.lower() or "secret" in k.lower())
+        if secret_args:
+            raise UserError(f"--model openai: {secret_args} given as a model argument; API keys come from the "
+                            f"environment only: export {api_key_env}=... (or pass api_key_env=NAME)")
+        if unused:
+            raise UserError(f"--model openai: unknown model argument(s) {sorted(unused)}; known: base_url, mode, "
+                            "api_key_env, max_concurrency, max_attempts, backoff_initial, backoff_max, timeout, "
+                            "max_api_stops, system_prompt, tokenizer")
+        if mode not in MODES:
+            raise UserError(f"--model openai: mode={mode!r} is not one of {', '.join(MODES)}")
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.model = str(model) if model not in (None, "", "default") else None
+        self.base_url = base_url
+        self.mode = ("completions" if base_url else "chat") if mode == "auto" else mode
+        self.api_key_env = api_key_env
+        self.max_concurrency = int(max_concurrency)
+        self.max_attempts = int(max_attempts)
+        if self.max_concurrency < 1 or self.max_attempts < 1:
+            raise UserError("--model openai: max_concurrency and max_attempts must be >= 1")
+        self.backoff_initial = float(backoff_initial)
+        self.backoff_max = float(backoff_max)
+        self.timeout = float(timeout)
+        if max_api_stops is None:
+            max_api_stops = None if base_url and not _is_openai_host(base_url) else HOSTED_MAX_STOPS
+        self.max_api_stops = None if max_api_stops is None else int(max_api_stops)
+        self.system_prompt = system_prompt
+        self.tokenizer = _load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+        # A served bucket model decodes with its own bases; the spec here is informational only.
+        self.bucket_spec = bucket_spec
+        self.stats = {"requests": 0, "retries": 0}
+        self._key = self._read_key()
+        self._client: openai.AsyncOpenAI | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._model_lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAIEngine(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"
+
+    # -- Engine protocol -------------------------------------------------------------------------
+
+    async def generate(
+        self,
+        prompts: Sequence[str],
+        params: SamplingParams,
+        *,
+        cache_keys: Sequence[str | None] | None = None,
+    ) -> list[Completion]:
+        """Complete each prompt (one request each, at most `max_concurrency` in flight).
+
+        `cache_keys` are ignored: a vLLM server's automatic prefix caching reuses shared prefixes
+        by content, with no key needed.
+        """
+        if cache_keys is not None and len(cache_keys) != len(prompts):
+            raise ValueError(f"got {len(cache_keys)} cache keys for {len(prompts)} prompts")
+        self._bind_loop()
+        await self._resolve_model()
+        tasks = [self._complete(prompt, params, index) for index, prompt in enumerate(prompts)]
+        return list(await asyncio.gather(*tasks))
+
+    def count_tokens(self, text: str) -> int:
+        if self.tokenizer is not None:
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return math.ceil(len(text) / 4)  # rough estimate; server usage figures win when present
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        self._client = self._loop = self._semaphore = self._model_lock = None
+
+    # -- one prompt ------------------------------------------------------------------------------
+
+    async def _complete(self, prompt: str, params: SamplingParams, index: int) -> Completion:
+        request = self._request(prompt, params, index)
+        async with self._semaphore:
+            reply = await self._with_retries(request)
+        text, cut = cut_at_stop(reply.text, params.stop)
+        finish = "stop" if cut or reply.finish_reason not in ("length",) else "length"
+        completion_tokens = self.count_tokens(text) if cut or reply.completion_tokens is None \
+            else reply.completion_tokens
+        return Completion(
+            text=text,
+            prompt_tokens=reply.prompt_tokens if reply.prompt_tokens is not None else self.count_tokens(prompt),
+            completion_tokens=completion_tokens,
+            finish_reason=finish,
+        )
+
+    def _request(self, prompt: str, params: SamplingParams, index: int) -> dict[str, Any]:
+        stops = [s for s in params.stop if s]
+        if self.max_api_stops is not None:
+            stops = stops[: self.max_api_stops]  # the rest are applied to the text here
+        request: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": params.max_new_tokens,
+            "temperature": 0.0 if params.temperature < GREEDY_BELOW else params.temperature,
+            "top_p": params.top_p,
+        }
+        if stops:
+            request["stop"] = stops
+        if params.seed is not None:
+            request["seed"] = row_seed(params.seed, index)
+        if self.mode == "completions":
+            request["prompt"] = prompt
+        else:
+            messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+            request["messages"] = [*messages, {"role": "user", "content": prompt}]
+        return request
+
+    async def _with_retries(self, request: dict[str, Any]) -> _Reply:
+        problem = ""
+        for attempt in range(self.max_attempts):
+            delay = None
+            if attempt:
+                self.stats["retries"] += 1
+            self.stats["requests"] += 1
+            try:
+                return await self._send(request)
+            except openai.APIStatusError as error:
+                status = error.status_code
+                if status in CONFIG_STATUS:
+                    raise UserError(self._describe_config_error(status, error)) from None
+                if status not in RETRY_STATUS and status < 500:
+                    raise EngineRequestError(
+                        f"{self._where()}: HTTP {status}: {self._scrub(_error_text(error))}") from None
+                problem = f"HTTP {status}"
+                delay = _retry_after(error)
+            except (openai.APIConnectionError, openai.APITimeoutError) as error:
+                problem = f"{type(error).__name__}: {self._scrub(str(error))}"
+            if attempt + 1 < self.max_attempts:
+                wait = self._backoff(attempt, delay)
+                log.warning("%s: %s; retry %d/%d in %.2f s", self._where(), problem, attempt + 1,
+                            self.max_attempts - 1, wait)
+                await asyncio.sleep(wait)
+        raise EngineUnavailable(f"{self._where()} failed {self.max_attempts} times (last: {problem}); "
+                                "check that the server is up, or raise max_attempts")
+
+    async def _send(self, request: dict[str, Any]) -> _Reply:
+        client = self._ensure_client()
+        if self.mode == "completions":
+            response = await client.completions.create(**request)
+            choice = response.choices[0]
+            text = choice.text or ""
+        else:
+            response = await client.chat.completions.create(**request)
+            choice = response.choices[0]
+            text = choice.message.content or ""
+        usage = getattr(response, "usage", None)
+        return _Reply(
+            text=text,
+            finish_reason=choice.finish_reason,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+        )
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(self.backoff_max, max(0.0, retry_after))
+        base = min(self.backoff_max, self.backoff_initial * 2**attempt)
+        return base * (0.5 + random.random() / 2)  # jitter: concurrent retries do not arrive together
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _read_key(self) -> str:
+        key = os.environ.get(self.api_key_env, "")
+        if key:
+            return key
+        if self.base_url and is_loopback(self.base_url):
+            return "EMPTY"  # a local server (vllm serve without --api-key) accepts any key
+        where = self.base_url or "https://api.openai.com/v1"
+        raise UserError(f"--model openai: no API key for {where}: export {self.api_key_env}=... "
+                        "(keys are read from the environment only), or point base_url at a local server")
+
+    def _bind_loop(self) -> None:
+        """Client, semaphore and lock belong to one event loop: rebuild them when the loop changes."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            self._client = None
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+            self._model_lock = asyncio.Lock()
+
+    def _ensure_client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            # Our retry loop decides what to retry, so the client itself must not retry.
+            self._client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0,
+                                              timeout=self.timeout)
+        return self._client
+
+    async def _resolve_model(self) -> None:
+        if self.model is not None:
+            return
+        async with self._model_lock:
+            if self.model is not None:
+                return
+            try:
+                models = [m.id async for m in self._ensure_client().models.list()]
+            except openai.APIError as error:
+                raise UserError(f"{self._where()}: could not list the served models ({self._scrub(str(error))}); "
+                                "pass the model name with pretrained=NAME") from None
+            if not models:
+                raise UserError(f"{self._where()}: the server lists no models; pass pretrained=NAME")
+            self.model = models[0]
+
+    def _where(self) -> str:
+        return f"OpenAI-compatible endpoint {self.base_url or 'https://api.openai.com/v1'}"
+
+    def _describe_config_error(self, status: int, error: openai.APIStatusError) -> str:
+        hint = CONFIG_STATUS[status].replace("${env}", self.api_key_env).format(model=self.model)
+        return f"{self._where()}: HTTP {status}: {hint} ({self._scrub(_error_text(error))})"
+
+    def _scrub(self, text: str) -> str:
+        """Remove the key from text that may echo it (some servers quote the key they rejected)."""
+        if self._key and self._key != "EMPTY":
+            text = text.replace(self._key, "***")
+        return text[:300]
+
+
+def _error_text(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error")
+        message = inner.get("message") if isinstance(inner, dict) else body.get("message")
+        if message:
+            return str(message)
+    return str(error.message)
+
+
+def _retry_after(error: openai.APIStatusError) -> float | None:
+    value = error.response.headers.get("retry-after") if error.response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _is_openai_host(base_url: str) -> bool:
+    return (urlparse(base_url).hostname or "").endswith("openai.com")
+
+
+def _load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as error:
+        raise UserError(f"--model openai: tokenizer={path}: could not load a tokenizer ({error})") from None
