@@ -293,9 +293,9 @@ def plot_pass_rates(rows: Sequence[LeaderboardRow], path: Path) -> Path:
     axes.set_ylabel("pass rate (SoPR, %)")
     axes.set_ylim(0, 100)
     axes.set_title("Pass rate by group (whiskers: 95% bootstrap CI)")
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
     return path
 
@@ -315,13 +315,16 @@ def plot_buckets(rows: Sequence[LeaderboardRow], path: Path) -> Path | None:
         [max(0.0, (r.average.ci95 or (r.average.mean,) * 2)[1] - r.average.mean) for r in ours],
     ]
     colors = ["tab:orange" if r.has_buckets else "tab:gray" for r in ours]
-    axes.bar(range(len(ours)), means, yerr=errors, capsize=3, color=colors)
-    axes.set_xticks(range(len(ours)), [run_label(r) for r in ours], rotation=20, ha="right", fontsize="small")
+    bars = axes.bar(range(len(ours)), means, yerr=errors, capsize=3, color=colors)
+    # The value on top of each bar, so a 0.0 reads as a measurement rather than a missing bar.
+    axes.bar_label(bars, labels=[f"{m:.1f}" for m in means], padding=2, fontsize="small")
+    labels = [run_label(r).replace(" [", "\n[") for r in ours]
+    axes.set_xticks(range(len(ours)), labels, fontsize="small")
     axes.set_ylabel("average pass rate (SoPR, %)")
-    axes.set_ylim(0, 100)
+    axes.set_ylim(0, 105)
     axes.set_title("Attention Buckets (orange) vs no buckets (gray)")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
     return path
 
