@@ -1,0 +1,397 @@
+"""Run the KV probe: every (K, target position, sample) prompt under every single base and bucket set.
+
+Work is ordered so that a cut-short run is still balanced: samples are processed in blocks of
+`batch_size`, and each block visits every K, position and configuration before the next block starts.
+Every finished generate call appends its per-sample records to ``records.jsonl`` in the output
+directory, so a re-run (or a run with more ``--samples``) skips what is already there. The settings
+that decide answers are kept in ``probe.json``; a re-run with other settings is refused.
+
+Shared prefill. A bucket set computes, for each of its bases, exactly the prompt KV a single-base run
+of that base would compute (bucket rows only meet at the fused logits). So after a set has decoded a
+batch, its prompt KV rows are handed to the single-base generators of its member bases through their
+prefix caches, and those only prefill the last prompt token. Outputs equal separate runs up to
+floating-point batch effects; ``share_prefill=False`` turns it off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolbench_eval.errors import UserError
+from toolbench_eval.probe.kv import KVFormat, make_sample, render_prompt, spread_positions
+from toolbench_eval.probe.scoring import is_correct
+
+log = logging.getLogger("toolbench_eval.probe")
+
+RECORDS_FILE = "records.jsonl"
+SETTINGS_FILE = "probe.json"
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """One line of the plot: a single RoPE base (N=1) or a bucket set fused with `fusion`."""
+
+    name: str  # what the user asked for: "100000", "auto:3", "100000,150000"
+    bases: tuple[float, ...]
+    fusion: str = "max_logit"
+    own: bool = False  # the model's own base, the reference
+
+    @property
+    def kind(self) -> str:
+        return "base" if len(self.bases) == 1 else "buckets"
+
+    @property
+    def key(self) -> str:
+        """Identity in the record cache: the bases (and the fusion rule when it matters)."""
+        bases = ",".join(_fmt_base(b) for b in self.bases)
+        return f"base={bases}" if self.kind == "base" else f"buckets={bases}|{self.fusion}"
+
+    @property
+    def label(self) -> str:
+        bases = ", ".join(_short_base(b) for b in self.bases)
+        if self.kind == "base":
+            return f"base {bases}" + (" (own)" if self.own else "")
+        prefix = f"{self.name} " if self.name.startswith("auto:") else ""
+        return f"buckets {prefix}{{{bases}}}"
+
+
+@dataclass(frozen=True)
+class ProbeItem:
+    """One rendered prompt of a cell."""
+
+    num_pairs: int
+    position: int
+    sample: int
+    value: str
+    token_ids: tuple[int, ...]
+    target_distance: int
+
+
+@dataclass
+class ProbeSettings:
+    """The settings that decide answers (a re-run into the same folder must match them)."""
+
+    model: str
+    dtype: str
+    num_pairs: list[int]
+    positions: str
+    seed: int = 0
+    prompt_style: str = "chat"
+    cue: bool = True
+    key_digits: int = 8
+    value_digits: int = 8
+    group: int = 4
+    max_new_tokens: int = 0  # 0: value tokens + 4, decided per run from the longest value
+
+    @property
+    def kv_format(self) -> KVFormat:
+        return KVFormat(self.key_digits, self.value_digits, self.group)
+
+    def identity(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ProbeRun:
+    """What `run_probe` returns: the configurations, all records, and how long the new work took."""
+
+    configs: list[ProbeConfig]
+    records: list[dict[str, Any]]
+    items: dict[tuple[int, int], list[ProbeItem]]
+    seconds: float
+    new_records: int
+    search: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- prompts ------------------------------------------------------------------------------------
+def build_items(tokenizer, settings: ProbeSettings, samples: int) -> dict[tuple[int, int], list[ProbeItem]]:
+    """Render every prompt: ``{(K, position): [item for sample 0..samples-1]}``."""
+    items: dict[tuple[int, int], list[ProbeItem]] = {}
+    fmt = settings.kv_format
+    for num_pairs in settings.num_pairs:
+        for position in spread_positions(settings.positions, num_pairs):
+            cell = []
+            for sample in range(samples):
+                kv = make_sample(num_pairs, position, sample, settings.seed, fmt)
+                rendered = render_prompt(kv, tokenizer, settings.prompt_style, cue=settings.cue)
+                cell.append(ProbeItem(num_pairs, position, sample, kv.value, rendered.token_ids,
+                                      rendered.target_distance))
+            items[(num_pairs, position)] = cell
+    return items
+
+
+def distance_window(items: dict[tuple[int, int], list[ProbeItem]], position_scale: float = 1.0) -> tuple[int, int]:
+    """The effective-position window spanned by the targets (for the base search).
+
+    Taken from sample 0 of every cell, so that asking for more --samples later keeps the window, the
+    searched bases, and with them the records already computed.
+    """
+    distances = [cell[0].target_distance for cell in items.values() if cell]
+    low = max(1, math.floor(min(distances) / position_scale))
+    high = max(low + 2, math.ceil(max(distances) / position_scale))
+    return low, high
+
+
+# ---- configurations -----------------------------------------------------------------------------
+def parse_base_list(text: str | None, flag: str = "--bases") -> list[str | float]:
+    """``"150000,auto:3"`` -> ``[150000.0, "auto:3"]``: numbers, or auto:N (the N searched bases)."""
+    items: list[str | float] = []
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        if part.startswith("auto:"):
+            items.append(_auto(part, flag))
+            continue
+        try:
+            base = float(part)
+        except ValueError:
+            raise UserError(f"{flag}: {part!r} is neither a number nor auto:N (e.g. 100000,150000 or auto:3)") from None
+        if not base > 1:
+            raise UserError(f"{flag}: RoPE bases must be > 1, got {part!r}")
+        items.append(base)
+    return items
+
+
+def parse_bucket_sets(text: str | None) -> list[str | tuple[float, ...]]:
+    """``"auto:3;100000,150000"`` -> ``["auto:3", (100000.0, 150000.0)]``: sets separated by ';'."""
+    sets: list[str | tuple[float, ...]] = []
+    for part in filter(None, (p.strip() for p in (text or "").split(";"))):
+        if part.startswith("auto:"):
+            sets.append(_auto(part, "--buckets"))
+            continue
+        bases = parse_base_list(part, "--buckets")
+        if any(isinstance(b, str) for b in bases) or len(bases) < 2:
+            raise UserError(f"--buckets: {part!r}: a set is auto:N or at least two comma-separated bases; "
+                            "separate sets with ';' (e.g. \"auto:3;100000,150000,200000\")")
+        sets.append(tuple(float(b) for b in bases))
+    return sets
+
+
+def resolve_configs(
+    own_base: float,
+    bases: Sequence[str | float],
+    bucket_sets: Sequence[str | tuple[float, ...]],
+    search,
+    fusion: str = "max_logit",
+) -> list[ProbeConfig]:
+    """Single-base configs (own base first) then bucket sets; `search(n)` returns the auto:N bases."""
+    singles: list[float] = [float(own_base)]
+    for item in bases:
+        for base in (search(int(item[5:])) if isinstance(item, str) else [item]):
+            if float(base) not in singles:
+                singles.append(float(base))
+    configs = [ProbeConfig(_fmt_base(b), (b,), fusion, own=(b == float(own_base))) for b in singles]
+    seen = set()
+    for item in bucket_sets:
+        found = tuple(float(b) for b in (search(int(item[5:])) if isinstance(item, str) else item))
+        name = item if isinstance(item, str) else ",".join(_fmt_base(b) for b in found)
+        if len(set(found)) != len(found):
+            raise UserError(f"--buckets: {name}: a base appears twice in the set")
+        if found in seen:
+            continue
+        seen.add(found)
+        configs.append(ProbeConfig(name, found, fusion))
+    return configs
+
+
+# ---- the run ------------------------------------------------------------------------------------
+class RecordStore:
+    """``records.jsonl`` in the output folder: one line per (config, K, position, sample)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: list[dict[str, Any]] = []
+        self._done: set[tuple[str, int, int, int]] = set()
+        if path.is_file():
+            self._load()
+
+    def _load(self) -> None:
+        lines = self.path.read_text().splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                self._index(record)
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                if number == len(lines):  # a line cut by an interrupted write: redo that sample
+                    log.warning("%s: ignoring a truncated last line (%s)", self.path, error)
+                    continue
+                raise UserError(f"{self.path}: line {number} is not a probe record ({error}); "
+                                "delete the file (or the line) to recompute it") from None
+            self.records.append(record)
+
+    def _index(self, record: dict[str, Any]) -> None:
+        self._done.add((record["config"], int(record["num_pairs"]), int(record["position"]), int(record["sample"])))
+
+    def done(self, config: ProbeConfig, item: ProbeItem) -> bool:
+        return (config.key, item.num_pairs, item.position, item.sample) in self._done
+
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
+        records = list(records)
+        with self.path.open("a") as handle:
+            for record in records:
+                handle.write(json.dumps(record, sort_keys=True) + "\n")
+        for record in records:
+            self._index(record)
+            self.records.append(record)
+
+
+def check_settings(out_dir: Path, settings: ProbeSettings) -> None:
+    """Write ``probe.json`` on the first run; refuse a re-run whose settings differ."""
+    path = out_dir / SETTINGS_FILE
+    new = settings.identity()
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text()).get("settings", {})
+        except json.JSONDecodeError:
+            raise UserError(f"{path}: not valid JSON; delete it and {RECORDS_FILE} to start over") from None
+        changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        if changed:
+            raise UserError(f"{out_dir}: holds a probe run with other settings ({'; '.join(changed)}); "
+                            "use another --out, or delete the folder to start over")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"settings": new}, indent=2) + "\n")
+
+
+def run_probe(
+    model,
+    tokenizer,
+    settings: ProbeSettings,
+    configs: Sequence[ProbeConfig],
+    items: dict[tuple[int, int], list[ProbeItem]],
+    out_dir: Path,
+    *,
+    batch_size: int = 8,
+    share_prefill: bool = True,
+    progress: bool = True,
+) -> ProbeRun:
+    """Decode every missing (config, item) greedily, score it and append it to the record file."""
+    from tqdm.auto import tqdm
+
+    from buckets.generation import BucketedGenerator, DecodeParams
+    from buckets.prefix_cache import PrefixCache
+
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {batch_size}")
+    check_settings(out_dir, settings)
+    store = RecordStore(out_dir / RECORDS_FILE)
+    budget = max_new_tokens(tokenizer, settings, items)
+    params = DecodeParams(max_new_tokens=budget, temperature=0.0,
+                          stop=('"', "\n") if settings.cue else ("\n",))
+    generators = {
+        c.key: BucketedGenerator(model, tokenizer, bases=list(c.bases), fusion=c.fusion,
+                                 prefix_cache=PrefixCache(max_entries=batch_size), add_special_tokens=False)
+        for c in configs
+    }
+    donors = _donor_sets(configs) if share_prefill else {}
+    samples = max(len(cell) for cell in items.values())
+    todo = sum(1 for c in configs for cell in items.values() for item in cell if not store.done(c, item))
+    started, before = time.perf_counter(), len(store.records)
+    bar = tqdm(total=todo, desc="probe kv", unit="answer", disable=not progress or todo == 0)
+    try:
+        for block_start in range(0, samples, batch_size):
+            for (num_pairs, position), cell in items.items():
+                block = cell[block_start : block_start + batch_size]
+                # Sets first: their prompt KV feeds the single-base runs of their members.
+                for config in sorted(configs, key=lambda c: c.kind != "buckets"):
+                    pending = [item for item in block if not store.done(config, item)]
+                    if not pending:
+                        continue
+                    generator = generators[config.key]
+                    keys = [f"{num_pairs}:{position}:{item.sample}" for item in pending]
+                    donor = donors.get(config.key)
+                    if donor is not None:
+                        _borrow_prefill(generators[donor.key], donor, generator, config.bases[0], keys, pending)
+                    results = generator.generate([list(i.token_ids) for i in pending], params, cache_keys=keys)
+                    store.append(_record(config, item, result.text) for item, result in zip(pending, results))
+                    bar.update(len(pending))
+                for generator in generators.values():
+                    generator.clear_prefix_cache()
+    finally:
+        bar.close()
+    wanted = {(c.key, k, p, i.sample) for c in configs for (k, p), cell in items.items() for i in cell}
+    # Only this run's cells and samples: a folder may hold more from an earlier, larger run.
+    records = [r for r in store.records
+               if (r["config"], r["num_pairs"], r["position"], r["sample"]) in wanted]
+    return ProbeRun(list(configs), records, items, time.perf_counter() - started, len(store.records) - before,
+                    extra={"max_new_tokens": budget, "stop": list(params.stop)})
+
+
+def max_new_tokens(tokenizer, settings: ProbeSettings, items: dict[tuple[int, int], list[ProbeItem]]) -> int:
+    """`settings.max_new_tokens`, or the longest value's token count + 4 (closing quote and slack)."""
+    if settings.max_new_tokens > 0:
+        return settings.max_new_tokens
+    longest = max(len(tokenizer(item.value, add_special_tokens=False)["input_ids"])
+                  for cell in items.values() for item in cell)
+    return longest + 4 if settings.cue else longest + 12  # uncued answers often start with a quote or a space
+
+
+def _record(config: ProbeConfig, item: ProbeItem, text: str) -> dict[str, Any]:
+    return {
+        "config": config.key,
+        "num_pairs": item.num_pairs,
+        "position": item.position,
+        "sample": item.sample,
+        "prediction": text,
+        "value": item.value,
+        "correct": is_correct(text, item.value),
+        "prompt_tokens": len(item.token_ids),
+        "target_distance": item.target_distance,
+    }
+
+
+def _donor_sets(configs: Sequence[ProbeConfig]) -> dict[str, ProbeConfig]:
+    """For each single base, the first bucket set that contains it (its prefill donor)."""
+    donors: dict[str, ProbeConfig] = {}
+    for single in (c for c in configs if c.kind == "base"):
+        for bucket_set in (c for c in configs if c.kind == "buckets"):
+            if single.bases[0] in bucket_set.bases:
+                donors[single.key] = bucket_set
+                break
+    return donors
+
+
+def _borrow_prefill(donor_generator, donor: ProbeConfig, generator, base: float, keys, items) -> None:
+    """Seed `generator`'s prefix cache with the donor set's KV rows of `base` for these prompts."""
+    row = donor.bases.index(base)
+    for key, item in zip(keys, items):
+        entry, reusable = donor_generator.prefix_cache.lookup(key, item.token_ids)
+        if entry is None or reusable < len(item.token_ids) - 1:
+            continue  # the set did not run this prompt in this block (e.g. it was already done)
+        kv = [(k[row : row + 1], v[row : row + 1]) for k, v in entry.kv]
+        generator.prefix_cache.store(key, entry.token_ids, kv)
+
+
+def _auto(text: str, flag: str) -> str:
+    count = text[len("auto:"):]
+    if not count.isdigit() or int(count) < 1:
+        raise UserError(f"{flag}: {text!r}: write auto:N with N >= 1, e.g. auto:3")
+    return f"auto:{int(count)}"
+
+
+def _fmt_base(base: float) -> str:
+    return str(int(base)) if float(base).is_integer() else repr(float(base))
+
+
+def _short_base(base: float) -> str:
+    """100000 -> '100k', 152500 -> '152.5k', 10000 -> '10k', 500 -> '500'."""
+    if base >= 1000:
+        return f"{base / 1000:g}k"
+    return f"{base:g}"
+
+
+def log_run(out_dir: Path, info: dict[str, Any]) -> list[dict[str, Any]]:
+    """Append one invocation's timing to ``probe.json``; returns every invocation logged so far."""
+    path = out_dir / SETTINGS_FILE
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data.setdefault("runs", []).append(info)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return data["runs"]
