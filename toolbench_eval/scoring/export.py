@@ -371,7 +371,8 @@ def export_leaderboard(
         )
     missing = sum(r.missing_answers or 0 for r in rows)
     notes.append(f"Missing answers count as Unsolved and stay in N ({missing} missing across our runs).")
-    name = out.name
+    # `ablate` exports into `<grid out>/leaderboard/`: the grid's folder names the table better.
+    name = out.parent.name if out.name == "leaderboard" and out.parent.name else out.name
     written = {
         "csv": out / "leaderboard.csv",
         "markdown": out / "leaderboard.md",
