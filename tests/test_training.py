@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from toolbench_eval.training.data import Conversation, conversation_from_messages, tokenize_conversation
+from toolbench_eval.training.data import conversation_from_messages, tokenize_conversation
 from toolbench_eval.training.sft import Recipe, train
 
 transformers = pytest.importorskip("transformers")
@@ -131,8 +131,9 @@ def test_resume_from_a_checkpoint_continues_identically(tmp_path):
     pytest.importorskip("peft")
     tokenizer = make_tokenizer()
     data = _write_data(tmp_path)
-    common = dict(data=str(data), method="lora", lora_r=4, lora_alpha=8, learning_rate=1e-2, max_steps=4,
-                  grad_accum=2, save_steps=2, logging_steps=1, device="cpu", lora_targets=("q_proj", "v_proj"))
+    common = {"data": str(data), "method": "lora", "lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-2,
+              "max_steps": 4, "grad_accum": 2, "save_steps": 2, "logging_steps": 1, "device": "cpu",
+              "lora_targets": ("q_proj", "v_proj")}
 
     straight = tmp_path / "straight"
     train(Recipe(out=str(straight), **common), model=make_model(len(tokenizer)), tokenizer=tokenizer)

@@ -16,9 +16,10 @@ loss is taken on assistant texts (plus the end-of-sequence token that makes gene
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from toolbench_eval.errors import located
 
