@@ -139,3 +139,21 @@ def test_dead_apis_always_fail(backend):
 def test_missing_world_directory_names_the_build_command(tmp_path):
     with pytest.raises(UserError, match="toolbench-eval localtoolbench generate"):
         LocalBackend(tmp_path / "nowhere")
+
+
+
+def test_trajectory_views_do_not_share_attempts(conn):
+    """Concurrent trajectories making the same flaky call each see its first-attempt failure."""
+    shared = LocalBackend(connection=conn, seed=7)
+    failures = 0
+    for api in unreliable_calls():
+        for value in ("Paris", "Tokyo", "Lima", "Oslo", "Rome", "Cairo"):
+            arguments = {p.name: (value if p.param.type == "STRING" else 1) for p in api.params if p.param.required}
+            call_ = ToolCall(api.category, api.tool, api.name, arguments)
+            one, two = shared.for_trajectory(), shared.for_trajectory()
+            a = one.call_sync(call_)
+            assert two.call_sync(call_).status == a.status  # the other trajectory's attempt does not count
+            if a.status in (Status.TOO_MANY_REQUESTS, Status.NOT_WORKING, Status.TIMEOUT):
+                failures += 1
+                assert one.call_sync(call_).status not in (Status.TOO_MANY_REQUESTS, Status.NOT_WORKING, Status.TIMEOUT)
+    assert failures > 5

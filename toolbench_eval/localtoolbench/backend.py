@@ -116,6 +116,11 @@ class LocalBackend:
         """Forget earlier attempts, so unreliable APIs fail again as on a fresh run."""
         self._attempts.clear()
 
+    def for_trajectory(self) -> LocalBackend:
+        """A view for one trajectory: same world and connection, its own attempt counter. Concurrent
+        trajectories then see the same failures whatever order their calls interleave in."""
+        return LocalBackend(catalog=self.catalog, connection=self._conn, seed=self.seed)
+
     def lookup(self, call: ToolCall) -> BoundApi | None:
         return self.catalog.apis.get((call.tool_name, call.api_name))
 

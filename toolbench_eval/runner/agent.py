@@ -93,7 +93,10 @@ class Agent:
         descriptions = tool_descriptions(query, self.tools)
         seed = query_seed(config.seed, query.group, query.query_id)
         client = EngineModelClient(self.engine, sampling_params(config.decoding, seed=seed), self._render)
-        env = BackendToolEnvironment(self.backend, index)
+        # Backends with per-trajectory state (LocalToolBench's flaky-API attempts) hand out a fresh view, so
+        # a trajectory's observations never depend on what other trajectories in flight did.
+        for_trajectory = getattr(self.backend, "for_trajectory", None)
+        env = BackendToolEnvironment(for_trajectory() if for_trajectory else self.backend, index)
         common = {
             "single_chain_max_step": config.single_chain_max_step,
             "query_id": query.query_id,
