@@ -133,6 +133,18 @@ class _Context:
     checked_chars: int = 0
 
 
+def encode_prompt(tokenizer, prompt: str | Sequence[int], *, add_special_tokens: bool = True) -> list[int]:
+    """Token ids of a prompt: text is tokenized, a list of ids is taken as is; empty prompts are refused.
+    Every engine encodes through this, so the same prompt reaches each engine as the same tokens."""
+    if isinstance(prompt, str):
+        ids = tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
+    else:
+        ids = [int(t) for t in prompt]
+    if not ids:
+        raise ValueError("cannot generate from an empty prompt (it has no tokens)")
+    return list(ids)
+
+
 class BucketedGenerator:
     """Generate with Attention Buckets on a transformers model: one batched forward for B x N rows.
 
@@ -219,13 +231,7 @@ class BucketedGenerator:
 
     def encode(self, prompt: str | Sequence[int]) -> list[int]:
         """Token ids of a prompt (text is tokenized; a list of ids is taken as is)."""
-        if isinstance(prompt, str):
-            ids = self.tokenizer(prompt, add_special_tokens=self.add_special_tokens)["input_ids"]
-        else:
-            ids = [int(t) for t in prompt]
-        if not ids:
-            raise ValueError("cannot generate from an empty prompt (it has no tokens)")
-        return list(ids)
+        return encode_prompt(self.tokenizer, prompt, add_special_tokens=self.add_special_tokens)
 
     def clear_prefix_cache(self) -> None:
         self.prefix_cache.clear()

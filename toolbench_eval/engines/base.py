@@ -48,6 +48,15 @@ class Completion:
     bucket_weights: list[list[float]] | None = field(default=None, repr=False)  # per generated token, per bucket
 
 
+def check_cache_keys(prompts: Sequence[str], cache_keys: Sequence[str | None] | None) -> list[str | None]:
+    """The per-prompt cache keys of a `generate` call (None where a prompt has none)."""
+    if cache_keys is None:
+        return [None] * len(prompts)
+    if len(cache_keys) != len(prompts):
+        raise ValueError(f"got {len(cache_keys)} cache keys for {len(prompts)} prompts")
+    return list(cache_keys)
+
+
 @runtime_checkable
 class Engine(Protocol):
     """What the runner needs from a model backend (hf, vllm, openai, scripted)."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from buckets.generation import BucketedGenerator, DecodeParams, GenerationResult, row_seed
 from buckets.prefix_cache import PrefixCache
-from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams
+from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams, check_cache_keys
 from toolbench_eval.models import check_buckets_supported
 
 
@@ -101,9 +101,7 @@ class HFEngine:
         *,
         cache_keys: Sequence[str | None] | None = None,
     ) -> list[Completion]:
-        if cache_keys is not None and len(cache_keys) != len(prompts):
-            raise ValueError(f"got {len(cache_keys)} cache keys for {len(prompts)} prompts")
-        keys = list(cache_keys) if cache_keys is not None else [None] * len(prompts)
+        keys = check_cache_keys(prompts, cache_keys)
         # Tokenize here so a bad prompt fails its own call, not the whole batch it would join.
         encoded = [self.generator.encode(prompt) for prompt in prompts]
         queue = self._ensure_worker()

@@ -42,7 +42,7 @@ from urllib.parse import urlparse
 import openai
 
 from buckets.generation import row_seed
-from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams
+from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams, check_cache_keys
 from toolbench_eval.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -182,8 +182,7 @@ class OpenAIEngine:
         `cache_keys` are ignored: a vLLM server's automatic prefix caching reuses shared prefixes
         by content, with no key needed.
         """
-        if cache_keys is not None and len(cache_keys) != len(prompts):
-            raise ValueError(f"got {len(cache_keys)} cache keys for {len(prompts)} prompts")
+        check_cache_keys(prompts, cache_keys)  # validated only (see above)
         self._bind_loop()
         await self._resolve_model()
         tasks = [self._complete(prompt, params, index) for index, prompt in enumerate(prompts)]

@@ -34,7 +34,7 @@ from typing import Any
 
 from buckets.generation import GREEDY_BELOW, row_seed
 from buckets.vllm_plugin import ARCHITECTURE, bucket_overrides
-from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams
+from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams, check_cache_keys
 from toolbench_eval.errors import UserError
 
 try:
@@ -130,8 +130,7 @@ class VLLMEngine:
         *,
         cache_keys: Sequence[str | None] | None = None,
     ) -> list[Completion]:
-        if cache_keys is not None and len(cache_keys) != len(prompts):
-            raise ValueError(f"got {len(cache_keys)} cache keys for {len(prompts)} prompts")
+        check_cache_keys(prompts, cache_keys)  # validated; this engine's prefix cache matches by content
         encoded = [self.encode(prompt) for prompt in prompts]  # a bad prompt fails its own call
         requests = [self.sampling_params(params, index) for index in range(len(prompts))]
         outputs = await self.generate_outputs(encoded, requests)
@@ -149,13 +148,9 @@ class VLLMEngine:
 
     def encode(self, prompt: str | Sequence[int]) -> list[int]:
         """Token ids of a prompt, exactly as the `hf` engine would feed them."""
-        if isinstance(prompt, str):
-            ids = self.tokenizer(prompt, add_special_tokens=self.add_special_tokens)["input_ids"]
-        else:
-            ids = [int(t) for t in prompt]
-        if not ids:
-            raise ValueError("cannot generate from an empty prompt (it has no tokens)")
-        return list(ids)
+        from buckets.generation import encode_prompt
+
+        return encode_prompt(self.tokenizer, prompt, add_special_tokens=self.add_special_tokens)
 
     def sampling_params(self, params: SamplingParams, index: int = 0, **extra: Any):
         """vLLM `SamplingParams` for prompt `index` of a call made with `params` (`extra`: vLLM fields,
