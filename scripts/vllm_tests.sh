@@ -29,15 +29,10 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 
 # The plugin is found through this distribution's `vllm.general_plugins` entry point, which only an
-# installed (editable) copy of the project exposes.
-if ! "$VENV/bin/python" - <<'EOF'
-from importlib.metadata import entry_points
-import sys
-sys.exit(0 if any(e.name == "bucket_llama" for e in entry_points(group="vllm.general_plugins")) else 1)
-EOF
-then
-    "$VENV/bin/pip" install -q -e "$REPO[dev]"
-fi
+# installed (editable) copy of the project exposes. Always (re)install this checkout: a probe for the entry
+# point is fooled by a `toolbench_eval.egg-info` in the working directory, and an older install may point
+# at another checkout.
+"$VENV/bin/pip" install -q -e "$REPO[dev]"
 
 figures="$(mktemp -t vllm_parity.XXXXXX.json)"
 trap 'rm -f "$figures"' EXIT
