@@ -59,7 +59,6 @@ def test_ray_init_options():
     assert local["num_cpus"] == 2 and local["_temp_dir"] == "/tmp/x" and local["include_dashboard"] is False
 
 
-@pytest.mark.slow
 def test_ray_executor_matches_local(tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     setup = write_setup(tmp_path, queries_per_group=4)
