@@ -35,14 +35,15 @@ fi
 "$VENV/bin/pip" install -q -e "$REPO[dev]"
 
 figures="$(mktemp -t vllm_parity.XXXXXX.json)"
-trap 'rm -f "$figures"' EXIT
+trap 'rm -f "$figures" "$figures.log"' EXIT
 cd "$REPO"
 set +e
+# tee into our own file: `tee /dev/stderr` would reopen (and truncate) a log file that stderr points at.
 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false TOOLBENCH_VLLM_PARITY_OUT="$figures" \
-    "$VENV/bin/pytest" -q -m vllm -p no:cacheprovider tests/test_vllm_plugin.py "$@" 2>&1 | tee /dev/stderr \
-    | tail -n 1 > "$figures.summary"
+    "$VENV/bin/pytest" -q -m vllm -p no:cacheprovider tests/test_vllm_plugin.py "$@" 2>&1 | tee "$figures.log"
 status=${PIPESTATUS[0]}
 set -e
+tail -n 1 "$figures.log" > "$figures.summary"
 elapsed=$(( $(date +%s) - started ))
 
 "$VENV/bin/python" - "$figures" "$figures.summary" "$elapsed" "$status" <<'EOF'
