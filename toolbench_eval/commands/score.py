@@ -6,11 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from toolbench_eval.atomic import write_text_atomic
 from toolbench_eval.errors import UserError
 from toolbench_eval.paths import cache_dir
 from toolbench_eval.scoring import stats
 from toolbench_eval.scoring.cli_options import add_group_argument, add_judge_arguments, judge_from_args
-from toolbench_eval.scoring.passrate import format_report, score_converted, score_run, write_atomic
+from toolbench_eval.scoring.passrate import format_report, score_converted, score_run
 
 
 def register(subparsers) -> None:
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
         out = args.out or args.converted.with_name(f"{args.converted.stem}_pass_rate_{judge.id}.json")
-        write_atomic(out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     else:
         judge = judge_from_args(args)
         report = score_run(

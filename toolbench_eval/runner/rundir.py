@@ -21,29 +21,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from toolbench_eval.atomic import PARTIAL_SUFFIX, write_text_atomic
 from toolbench_eval.errors import UserError
 from toolbench_eval.paths import REPO_ROOT
 from toolbench_eval.runner.config import EXECUTION_ONLY_FIELDS
 
 MANIFEST = "manifest.json"
 EVENTS = "events.jsonl"
-_TMP_SUFFIX = ".partial"
 
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` so that `path` either keeps its old content or has all of the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A hidden name that never matches `*_<method>.json`, so readers never see a half-written file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP_SUFFIX}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def dump_json(data: Any) -> str:
@@ -134,7 +122,7 @@ class RunDir:
         self.remove_partial_files()
         existing = self.read_manifest()
         if existing is None:
-            atomic_write_text(self.manifest_path, dump_json(manifest))
+            write_text_atomic(self.manifest_path, dump_json(manifest))
             return manifest
         differences = config_differences(existing.get("config", {}), manifest.get("config", {}))
         if differences:
@@ -146,8 +134,8 @@ class RunDir:
                     "or pass --force-config to continue here anyway (answers would mix configs)"
                 )
             backup = self.root / f"manifest.{existing.get('created', 'old').replace(':', '')}.json"
-            atomic_write_text(backup, dump_json(existing))
-            atomic_write_text(self.manifest_path, dump_json(manifest))
+            write_text_atomic(backup, dump_json(existing))
+            write_text_atomic(self.manifest_path, dump_json(manifest))
             self.log("config_forced", previous_manifest=backup.name, differences=differences)
             return manifest
         return existing
@@ -155,7 +143,7 @@ class RunDir:
     def update_manifest(self, **fields: Any) -> dict[str, Any]:
         manifest = self.read_manifest() or {}
         manifest.update(fields)
-        atomic_write_text(self.manifest_path, dump_json(manifest))
+        write_text_atomic(self.manifest_path, dump_json(manifest))
         return manifest
 
     # ---- answers -------------------------------------------------------------------------------
@@ -182,7 +170,7 @@ class RunDir:
         """Delete temporaries a killed run left behind (hidden names, never visible as answers)."""
         removed = 0
         if self.root.is_dir():
-            for pattern in (f".*{_TMP_SUFFIX}", ".*.json.*.tmp"):
+            for pattern in (f".*{PARTIAL_SUFFIX}", ".*.json.*.tmp"):
                 for path in self.root.rglob(pattern):
                     path.unlink(missing_ok=True)
                     removed += 1

@@ -17,10 +17,11 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+from toolbench_eval.atomic import write_text_atomic
 from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS
 from toolbench_eval.errors import UserError
 from toolbench_eval.scoring.judges import Judge, RuleJudge
-from toolbench_eval.scoring.passrate import load_report, score_run, write_atomic
+from toolbench_eval.scoring.passrate import load_report, score_run
 from toolbench_eval.scoring.rows import Cell, LeaderboardRow
 from toolbench_eval.scoring.rundir import RunInfo, load_run
 from toolbench_eval.scoring.winrate import compare_runs, load_win_report
@@ -380,9 +381,9 @@ def export_leaderboard(
         "ablation_csv": out / "ablation.csv",
         "ablation_markdown": out / "ablation.md",
     }
-    write_atomic(written["csv"], csv_text(all_rows))
-    write_atomic(written["markdown"], markdown_text(all_rows, title=f"Leaderboard: {name}", notes=notes))
-    write_atomic(
+    write_text_atomic(written["csv"], csv_text(all_rows))
+    write_text_atomic(written["markdown"], markdown_text(all_rows, title=f"Leaderboard: {name}", notes=notes))
+    write_text_atomic(
         written["json"],
         json.dumps(
             {"name": name, "notes": notes, "rows": [r.to_json() for r in all_rows]},
@@ -394,8 +395,8 @@ def export_leaderboard(
     header, lines = ablation_lines(rows)
     buffer = StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([header, *lines])
-    write_atomic(written["ablation_csv"], buffer.getvalue())
-    write_atomic(written["ablation_markdown"], "\n".join(_markdown_table(header, lines)) + "\n")
+    write_text_atomic(written["ablation_csv"], buffer.getvalue())
+    write_text_atomic(written["ablation_markdown"], "\n".join(_markdown_table(header, lines)) + "\n")
     if plots:
         written["pass_rate_png"] = plot_pass_rates(rows, out / "pass_rate.png")
         buckets = plot_buckets(rows, out / "buckets_vs_none.png")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from toolbench_eval.atomic import write_text_atomic
 
 
 def cache_key(payload: dict[str, Any]) -> str:
@@ -42,9 +42,4 @@ class ResponseCache:
             return None
 
     def put(self, key: str, record: dict[str, Any]) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(record, stream, ensure_ascii=False)
-        os.replace(temp, path)
+        write_text_atomic(self._path(key), json.dumps(record, ensure_ascii=False))

@@ -26,8 +26,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from toolbench_eval.atomic import write_text_atomic
 from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS, Query
 from toolbench_eval.errors import UserError, located
 from toolbench_eval.scoring import stats
@@ -273,21 +272,13 @@ def labels_from_report(report: dict[str, Any], group: str) -> dict[str, QueryLab
 # Files
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-        stream.write(text)
-    os.replace(temp, path)
-
-
 def report_path(scores_dir: Path, judge_id: str) -> Path:
     return Path(scores_dir) / f"pass_rate_{judge_id}.json"
 
 
 def save_report(report: dict[str, Any], scores_dir: Path) -> Path:
     path = report_path(scores_dir, report["judge_id"])
-    write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
@@ -343,10 +334,10 @@ def write_stb_files(
         python_dict = "{" + ", ".join(f"{r}: '{s}'" for r, s in enumerate(lab.statuses)) + "}"
         rows.append([answer.query, str(tool_names), steps, final_step, model_name, qid, python_dict])
     stem = Path(directory) / f"{group}_{model_name}"
-    write_atomic(stem.with_suffix(".json"), json.dumps(entries, indent=4, ensure_ascii=False))
+    write_text_atomic(stem.with_suffix(".json"), json.dumps(entries, indent=4, ensure_ascii=False))
     buffer = StringIO()
     csv.writer(buffer, delimiter="\t").writerows(rows)
-    write_atomic(stem.with_suffix(".csv"), buffer.getvalue())
+    write_text_atomic(stem.with_suffix(".csv"), buffer.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from toolbench_eval.atomic import write_text_atomic
 from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS, Query
 from toolbench_eval.errors import UserError
 from toolbench_eval.scoring.judges import Judge, RuleJudge
@@ -37,7 +38,6 @@ from toolbench_eval.scoring.passrate import (
     labels_from_report,
     load_report,
     score_run,
-    write_atomic,
 )
 from toolbench_eval.scoring.rundir import RunInfo, load_queries, load_run
 
@@ -244,7 +244,7 @@ def compare_runs(
     }
     if save:
         path = win_rate_path(candidate.scores_dir, judge.id, reference.run_id)
-        write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return report
 
 
@@ -273,4 +273,4 @@ def _write_stb_preference(
         entry.update({f"round_{i}": "complete" for i in range(len(result["rounds"]))})
         entries[qid] = entry
     path = candidate.scores_dir / "preference_results" / f"{group}_{ref_name}_{cand_name}.json"
-    write_atomic(path, json.dumps(entries, indent=4, ensure_ascii=False))
+    write_text_atomic(path, json.dumps(entries, indent=4, ensure_ascii=False))
