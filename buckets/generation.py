@@ -2,8 +2,8 @@
 
 Batch rows are context-major: row ``i * N + k`` is context i under base ``bases[k]``. Every row
 has its own RoPE base (cos/sin gathered from tables built once, `buckets.rope`) and its own KV in a
-transformers `DynamicCache`; the N next-token logits of a context are fused (`buckets.fusion`) and
-the one sampled token is fed back to all N rows.
+transformers `DynamicCache` that grows in place (`buckets.growing_cache`); the N next-token logits of
+a context are fused (`buckets.fusion`) and the one sampled token is fed back to all N rows.
 
 Padding layout. Each context's sequence is ``[pad | cached prefix | pad | new suffix]``: cached
 prefix KV (from the `PrefixCache`) is right-aligned in the first ``max_cached`` columns and the new
@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from buckets.fusion import check_fusion_rule, fuse
+from buckets.growing_cache import growing_dynamic_cache
 from buckets.prefix_cache import PrefixCache
 from buckets.rope import PerRowRotary, rope_parameters, rope_spec_from_config
 
@@ -329,8 +330,6 @@ class BucketedGenerator:
 
     def _prefill_inputs(self, contexts: list[_Context]):
         """Build the batch cache (from prefix-cache entries), mask, positions and input ids."""
-        from transformers import DynamicCache
-
         device, n = self.device, self.n
         cached = [ctx.cached_len for ctx in contexts]
         suffixes = [ctx.prompt_ids[ctx.cached_len :] for ctx in contexts]
@@ -343,7 +342,7 @@ class BucketedGenerator:
             mask[i, width - len(suffix) :] = 1
             input_ids[i, max_suffix - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
         positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)[:, max_cached:]
-        cache = DynamicCache(config=self.model.config)
+        cache = growing_dynamic_cache(self.model.config)  # decode steps append in place (no per-step cat)
         if max_cached > 0:
             template = next(ctx.cached_kv for ctx in contexts if ctx.cached_kv is not None)
             for layer_idx, (k0, v0) in enumerate(template):

@@ -1,0 +1,50 @@
+"""GrowingLayer: the same keys/values as transformers' DynamicLayer through appends, selection and crops."""
+
+import torch
+from conftest import build_tiny_llama
+from transformers.cache_utils import DynamicLayer
+
+from buckets.growing_cache import GrowingLayer, growing_dynamic_cache
+
+
+def _step(layers, length, batch=3):
+    keys, values = torch.randn(batch, 2, length, 4), torch.randn(batch, 2, length, 4)
+    return [layer.update(keys, values) for layer in layers]
+
+
+def test_growing_layer_matches_dynamic_layer_through_appends_selects_and_crops():
+    torch.manual_seed(0)
+    grown, plain = GrowingLayer(), DynamicLayer()
+    layers = (grown, plain)
+    for length in (7, 1, 1, 3):
+        (gk, gv), (pk, pv) = _step(layers, length)
+        assert torch.equal(gk, pk) and torch.equal(gv, pv)
+    buffer = grown._key_buffer
+    _step(layers, 1)
+    assert grown._key_buffer is buffer  # appended in place: no reallocation while capacity lasts
+    for layer in layers:  # what the generator does when contexts finish and leading pad columns go
+        layer.batch_select_indices(torch.tensor([0, 2]))
+        layer.keys, layer.values = layer.keys[:, :, 2:], layer.values[:, :, 2:]
+    for length in (1, 1, 200):
+        (gk, gv), (pk, pv) = _step(layers, length, batch=2)
+        assert torch.equal(gk, pk) and torch.equal(gv, pv)
+    assert grown.capacity >= grown.keys.shape[-2] == plain.keys.shape[-2] == 11 + 202
+    grown.reset()
+    assert grown.capacity == 0 and grown.get_seq_length() == 0
+
+
+def test_a_model_decodes_the_same_with_growing_and_dynamic_caches(tiny_tokenizer):
+    from transformers import DynamicCache
+
+    model = build_tiny_llama(tiny_tokenizer, init_range=0.3, seed=3)
+    ids = torch.randint(3, len(tiny_tokenizer), (2, 9))
+    outputs = []
+    for cache in (growing_dynamic_cache(model.config), DynamicCache(config=model.config)):
+        with torch.no_grad():
+            logits = [model(ids, past_key_values=cache, use_cache=True).logits[:, -1]]
+            for _ in range(5):
+                logits.append(model(logits[-1].argmax(-1, keepdim=True), past_key_values=cache,
+                                    use_cache=True).logits[:, -1])
+        outputs.append(torch.stack(logits))
+    assert isinstance(growing_dynamic_cache(model.config).layers[0], GrowingLayer)
+    assert torch.allclose(outputs[0], outputs[1], atol=1e-6)
