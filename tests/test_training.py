@@ -116,6 +116,13 @@ def test_a_few_steps_reduce_the_loss(tmp_path):
     assert json.loads((tmp_path / "out" / "recipe.json").read_text())["result"]["tokens_seen"] > 0
 
 
+def _four_lora_steps(data):
+    """Recipe fields of a 4-step LoRA run with a checkpoint every 2 steps."""
+    return {"data": str(data), "method": "lora", "lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-2,
+            "max_steps": 4, "grad_accum": 2, "save_steps": 2, "logging_steps": 1, "device": "cpu",
+            "lora_targets": ("q_proj", "v_proj")}
+
+
 class StopAt(transformers.TrainerCallback):
     """Simulates a crash right after the checkpoint at `step`."""
 
@@ -127,17 +134,19 @@ class StopAt(transformers.TrainerCallback):
             control.should_training_stop = True
 
 
-def test_resume_from_a_checkpoint_continues_identically(tmp_path):
+@pytest.fixture
+def straight_lora_run(tmp_path):
+    """An uninterrupted 4-step LoRA run: (tokenizer, recipe fields, its output folder)."""
     pytest.importorskip("peft")
     tokenizer = make_tokenizer()
-    data = _write_data(tmp_path)
-    common = {"data": str(data), "method": "lora", "lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-2,
-              "max_steps": 4, "grad_accum": 2, "save_steps": 2, "logging_steps": 1, "device": "cpu",
-              "lora_targets": ("q_proj", "v_proj")}
-
+    common = _four_lora_steps(_write_data(tmp_path))
     straight = tmp_path / "straight"
     train(Recipe(out=str(straight), **common), model=make_model(len(tokenizer)), tokenizer=tokenizer)
+    return tokenizer, common, straight
 
+
+def test_resume_from_a_checkpoint_continues_identically(tmp_path, straight_lora_run):
+    tokenizer, common, straight = straight_lora_run
     resumed = tmp_path / "resumed"
     first = train(Recipe(out=str(resumed), **common), model=make_model(len(tokenizer)), tokenizer=tokenizer,
                   callbacks=[StopAt(2)])
@@ -149,3 +158,36 @@ def test_resume_from_a_checkpoint_continues_identically(tmp_path):
     assert expected.keys() == actual.keys() and expected
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=1e-6)
+
+
+def test_save_dtype_bfloat16_halves_the_adapter_and_keeps_its_values(tmp_path):
+    pytest.importorskip("peft")
+    tokenizer = make_tokenizer()
+    data = _write_data(tmp_path)
+    common = {"data": str(data), "method": "lora", "lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-2,
+              "max_steps": 1, "grad_accum": 1, "save_steps": 100, "device": "cpu", "seed": 3}
+    full, half = tmp_path / "fp32", tmp_path / "bf16"
+    train(Recipe(out=str(full), **common), model=make_model(len(tokenizer)), tokenizer=tokenizer)
+    manifest = train(Recipe(out=str(half), save_dtype="bfloat16", **common), model=make_model(len(tokenizer)),
+                     tokenizer=tokenizer)
+    assert manifest["recipe"]["save_dtype"] == "bfloat16"
+    expected, actual = _lora_state(full), _lora_state(half)
+    assert {t.dtype for t in actual.values()} == {torch.bfloat16}
+    for name in expected:
+        torch.testing.assert_close(actual[name].float(), expected[name], rtol=1e-2, atol=1e-3)
+    size = (half / "adapter_model.safetensors").stat().st_size
+    assert size < 0.6 * (full / "adapter_model.safetensors").stat().st_size
+
+
+def test_stop_at_step_ends_early_on_the_full_schedule(tmp_path, straight_lora_run):
+    tokenizer, common, straight = straight_lora_run
+    cut = tmp_path / "cut"
+    manifest = train(Recipe(out=str(cut), stop_at_step=3, **common), model=make_model(len(tokenizer)),
+                     tokenizer=tokenizer)
+    assert manifest["result"]["global_steps"] == 3 and (cut / "checkpoints" / "checkpoint-3").is_dir()
+    # the first steps are those of the 4-step schedule, not of a 2-step one
+    expected = _lora_state(straight / "checkpoints" / "checkpoint-2")
+    actual = _lora_state(cut / "checkpoints" / "checkpoint-2")
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=1e-6)
+    assert not torch.equal(_lora_state(cut)[next(iter(expected))], _lora_state(straight)[next(iter(expected))])

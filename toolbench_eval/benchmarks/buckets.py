@@ -1,6 +1,6 @@
 """`toolbench-eval bench buckets`: Attention Buckets decoding speed, side by side in one run.
 
-On the default model (SmolLM2-135M-Instruct), one prompt of `--prompt-tokens` tokens and
+On the default model (ToolSmol-135M, a SmolLM2-135M-Instruct fine-tune), one prompt of `--prompt-tokens` tokens and
 `--new-tokens` greedy tokens (EOS ignored, so every method produces the same amount), it times:
 
 - plain transformers `model.generate`;
@@ -69,7 +69,7 @@ class Timing:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("buckets", help="Attention Buckets decoding speed vs plain HF and official-style")
-    parser.add_argument("--model", default="default", help="model spec: 'default' or a local checkpoint path")
+    parser.add_argument("--model", default="default", help="model spec: 'default' (ToolSmol-135M), 'smollm2' or a local checkpoint path")
     parser.add_argument("--prompt-tokens", type=int, default=1024)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])

@@ -76,7 +76,7 @@ def register(subparsers) -> None:
         "vllm", help="vLLM bucket plugin throughput at N=1,3,6 vs plain vLLM (needs the vLLM venv)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", default="default", help="local Llama checkpoint dir, or 'default' (SmolLM2-135M)")
+    parser.add_argument("--model", default="default", help="local Llama checkpoint dir, 'default' (ToolSmol-135M) or 'smollm2'")
     parser.add_argument("--n", default="1,3,6", help="bucket counts to measure, comma separated (default 1,3,6)")
     parser.add_argument("--batch", type=int, default=16, help="prompts per batch (default 16)")
     parser.add_argument("--prompt-tokens", type=int, default=1024, help="tokens per prompt (default 1024)")

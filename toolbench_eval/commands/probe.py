@@ -76,7 +76,7 @@ def register(subparsers) -> None:
 
 def run_kv(args: argparse.Namespace) -> int:
     from buckets.fusion import FUSION_RULES
-    from toolbench_eval.models import DEFAULT_SPECS, load_model, model_rope_info, parse_model_args
+    from toolbench_eval.models import load_model, model_display_name, model_rope_info, parse_model_args
     from toolbench_eval.probe import report
     from toolbench_eval.probe.runner import (
         ProbeSettings,
@@ -106,7 +106,7 @@ def run_kv(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model, tokenizer = load_model(spec, device=device, dtype=dtype,
                                   attn_implementation=model_args.get("attn_implementation"))
-    model_name = "SmolLM2-135M-Instruct" if spec in DEFAULT_SPECS else Path(spec).name
+    model_name = model_display_name(spec)
     rope = model_rope_info(model)
     settings = ProbeSettings(
         model=spec, dtype=str(next(model.parameters()).dtype).removeprefix("torch."), num_pairs=num_pairs,

@@ -1,7 +1,9 @@
 """`toolbench-eval train`: ToolLLaMA-style SFT (LoRA or full) on tool-use trajectories.
 
     toolbench-eval train --data data/localtoolbench/train/trajectories.jsonl --out models/toolsmol \\
-        --model default --method lora --epochs 1
+        --model smollm2 --method lora --epochs 1
+
+The committed ToolSmol adapter (`data/toolsmol/`) was trained by the command in `data/toolsmol/README.md`.
 
 Re-running the same command resumes from the newest checkpoint in `<out>/checkpoints/`.
 """
@@ -16,13 +18,18 @@ def register(subparsers) -> None:
     parser.add_argument("--data", default=str(DATA_DIR / "localtoolbench" / "train" / "trajectories.jsonl"),
                         help="trajectories JSONL (ours) or ToolBench toolllama_G123_dfs_train.json")
     parser.add_argument("--out", required=True, help="output directory (adapter or model + recipe.json)")
-    parser.add_argument("--model", default="default", help="'default' (SmolLM2-135M-Instruct) or a local path")
+    parser.add_argument("--model", default="smollm2",
+                        help="model to fine-tune: 'smollm2' (SmolLM2-135M-Instruct, the default), 'default' "
+                             "(ToolSmol: continue from the committed adapter, merged) or a local checkpoint path")
     parser.add_argument("--method", choices=["lora", "full"], default="lora")
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--lora-alpha", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-4)
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimizer steps (overrides --epochs)")
+    parser.add_argument("--stop-at-step", type=int, default=None,
+                        help="end after this optimizer step while the LR schedule still runs to --max-steps "
+                             "(a budget cut that a re-run reproduces exactly)")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--grad-accum", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=2048)
@@ -31,6 +38,8 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast (default: on for CUDA)")
     parser.add_argument("--save-steps", type=int, default=50)
+    parser.add_argument("--save-dtype", choices=["float32", "bfloat16", "float16"], default="float32",
+                        help="dtype of the saved weights (bfloat16 halves a LoRA adapter; training is unaffected)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
     parser.set_defaults(func=run)
 
@@ -41,9 +50,10 @@ def run(args) -> int:
     recipe = Recipe(
         data=args.data, out=args.out, model=args.model, method=args.method, lora_r=args.lora_r,
         lora_alpha=args.lora_alpha, learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps,
+        stop_at_step=args.stop_at_step,
         batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length,
         max_examples=args.max_examples, seed=args.seed, device=args.device, bf16=args.bf16,
-        save_steps=args.save_steps,
+        save_steps=args.save_steps, save_dtype=args.save_dtype,
     )
     manifest = train(recipe, resume=not args.no_resume)
     result = manifest["result"]

@@ -49,11 +49,12 @@ KNOWN_ARGS = ("dtype", "max_model_len", "enforce_eager", "kv_cache_gib", "gpu_me
 
 
 def resolve_model_dir(spec: str) -> Path:
-    """A local checkpoint directory: ``default`` is the converted default model, anything else a path."""
-    from toolbench_eval.models import DEFAULT_SPECS, default_model_dir
+    """A local checkpoint directory: ``default`` is ToolSmol, ``smollm2`` its base, anything else a path."""
+    from toolbench_eval.models import BASE_SPECS, DEFAULT_SPECS
+    from toolbench_eval.models import resolve_model_dir as resolve_spec
 
-    if spec in DEFAULT_SPECS:
-        return default_model_dir()
+    if spec in DEFAULT_SPECS + BASE_SPECS:
+        return resolve_spec(spec)
     path = Path(spec).expanduser()
     if not (path / "config.json").is_file():
         raise UserError(f"{path}: not a local checkpoint directory (config.json is missing); vLLM runs here "

@@ -56,10 +56,9 @@ def model_config_only(config: RunConfig) -> Any:
         return None
     from transformers import AutoConfig
 
-    from toolbench_eval.models import DEFAULT_SPECS, default_model_dir
+    from toolbench_eval.models import resolve_model_dir
 
-    spec = config.engine_spec
-    return AutoConfig.from_pretrained(default_model_dir() if spec in DEFAULT_SPECS else spec)
+    return AutoConfig.from_pretrained(resolve_model_dir(config.engine_spec))
 
 
 @dataclass

@@ -7,7 +7,6 @@ adapter says what it was trained on and how.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import random
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 
 from toolbench_eval.errors import UserError
+from toolbench_eval.models import file_sha256
 from toolbench_eval.training.data import build_examples, read_conversations
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -28,7 +28,7 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 class Recipe:
     data: str
     out: str
-    model: str = "default"
+    model: str = "smollm2"  # the base model; "default" would start from ToolSmol
     method: str = "lora"  # "lora" | "full"
     lora_r: int = 16
     lora_alpha: int = 32
@@ -37,6 +37,7 @@ class Recipe:
     learning_rate: float = 2e-4
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
+    stop_at_step: int | None = None  # end here although the LR schedule runs to max_steps/epochs (a budget cut)
     batch_size: int = 1
     grad_accum: int = 8
     max_length: int = 2048
@@ -48,15 +49,8 @@ class Recipe:
     bf16: bool | None = None  # None: bf16 autocast where the device supports it
     save_steps: int = 50
     logging_steps: int = 5
+    save_dtype: str = "float32"  # dtype of the saved adapter/model weights ("bfloat16" halves a LoRA adapter)
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class PadCollator:
@@ -76,6 +70,20 @@ class PadCollator:
             labels[row, :n] = torch.tensor(example["labels"])
             mask[row, :n] = 1
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def stop_at_step_callback(step: int):
+    """A callback that ends training after optimizer step `step` (saving a checkpoint there) while the LR
+    schedule stays the configured one. A re-run resumes from the newest checkpoint, so `step` must lie past it."""
+    from transformers import TrainerCallback
+
+    class StopAtStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= step:
+                control.should_training_stop = True
+                control.should_save = True
+
+    return StopAtStep()
 
 
 def prepare_model(model, recipe: Recipe):
@@ -156,7 +164,7 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
     )
     trainer = Trainer(
         model=model, args=args, train_dataset=examples, data_collator=PadCollator(tokenizer.pad_token_id),
-        callbacks=callbacks,
+        callbacks=[*(callbacks or []), *([stop_at_step_callback(recipe.stop_at_step)] if recipe.stop_at_step else [])],
     )
     checkpoint_dir = out / "checkpoints"
     has_checkpoint = resume and any(checkpoint_dir.glob("checkpoint-*"))
@@ -166,13 +174,16 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
 
     if recipe.method == "lora":
         model.save_pretrained(str(out))  # adapter_model.safetensors + adapter_config.json
+        cast_safetensors(out / "adapter_model.safetensors", recipe.save_dtype)
     else:
         model.save_pretrained(str(out), safe_serialization=True)
         tokenizer.save_pretrained(str(out))
+        for weights in sorted(out.glob("*.safetensors")):
+            cast_safetensors(weights, recipe.save_dtype)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     manifest = {
         "recipe": {**asdict(recipe), "lora_targets": list(recipe.lora_targets)},
-        "data": {"path": str(recipe.data), "sha256": _file_sha256(Path(recipe.data)), **data_stats},
+        "data": {"path": _repo_relative(recipe.data), "sha256": file_sha256(Path(recipe.data)), **data_stats},
         "result": {
             "global_steps": trainer.state.global_step,
             "train_loss": result.training_loss,
@@ -189,6 +200,31 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
     }
     (out / "recipe.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _repo_relative(path: str) -> str:
+    """`path` relative to the repository when it lies inside (manifests stay valid in other checkouts)."""
+    from toolbench_eval.paths import REPO_ROOT
+
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(path)
+
+
+def cast_safetensors(path: Path, dtype: str) -> None:
+    """Rewrite a safetensors file with its floating-point tensors in `dtype` (no-op for float32)."""
+    if dtype == "float32":
+        return
+    if dtype not in ("bfloat16", "float16"):
+        raise UserError(f"--save-dtype: unknown dtype {dtype!r}; choose float32, bfloat16 or float16")
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    target = getattr(torch, dtype)
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 (not a dict)
+    tensors = {key: value.to(target) if value.is_floating_point() else value for key, value in tensors.items()}
+    save_file(tensors, str(path), metadata=metadata)
 
 
 def _versions(*names: str) -> dict[str, str]:
