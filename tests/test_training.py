@@ -191,3 +191,32 @@ def test_stop_at_step_ends_early_on_the_full_schedule(tmp_path, straight_lora_ru
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=1e-6)
     assert not torch.equal(_lora_state(cut)[next(iter(expected))], _lora_state(straight)[next(iter(expected))])
+
+
+def test_init_adapter_starts_a_second_stage_from_the_saved_weights(tmp_path, straight_lora_run):
+    from toolbench_eval.training.sft import prepare_model
+
+    tokenizer, common, straight = straight_lora_run
+    saved = _lora_state(straight)
+    model = prepare_model(make_model(len(tokenizer)), Recipe(out=str(tmp_path / "stage2"), init_adapter=str(straight),
+                                                              **common))
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(p.dtype == torch.float32 for p in trainable.values())
+    # every saved tensor is loaded into a trainable parameter (peft names them with the adapter name)
+    for name, tensor in saved.items():
+        matches = [p for key, p in trainable.items() if key.replace(".default", "") == name]
+        assert len(matches) == 1, name
+        torch.testing.assert_close(matches[0].detach(), tensor, rtol=0, atol=0)
+
+    manifest = train(Recipe(out=str(tmp_path / "stage2"), init_adapter=str(straight), **{**common, "max_steps": 1}),
+                     model=make_model(len(tokenizer)), tokenizer=tokenizer)
+    assert manifest["init_adapter"]["sha256"] and manifest["init_adapter"]["recipe"]["result"]["global_steps"] == 4
+
+
+def test_init_adapter_of_another_shape_is_refused(tmp_path, straight_lora_run):
+    from toolbench_eval.errors import UserError
+
+    tokenizer, common, straight = straight_lora_run
+    with pytest.raises(UserError, match=r"r: adapter 4 vs recipe 8"):
+        train(Recipe(out=str(tmp_path / "stage2"), init_adapter=str(straight), **{**common, "lora_r": 8}),
+              model=make_model(len(tokenizer)), tokenizer=tokenizer)

@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     parser.add_argument("--save-steps", type=int, default=50)
     parser.add_argument("--save-dtype", choices=["float32", "bfloat16", "float16"], default="float32",
                         help="dtype of the saved weights (bfloat16 halves a LoRA adapter; training is unaffected)")
+    parser.add_argument("--init-adapter", default=None,
+                        help="LoRA: start from this adapter directory's weights (e.g. data/toolsmol for a second "
+                             "training stage) instead of a fresh adapter")
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
     parser.set_defaults(func=run)
 
@@ -53,7 +56,7 @@ def run(args) -> int:
         stop_at_step=args.stop_at_step,
         batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length,
         max_examples=args.max_examples, seed=args.seed, device=args.device, bf16=args.bf16,
-        save_steps=args.save_steps, save_dtype=args.save_dtype,
+        save_steps=args.save_steps, save_dtype=args.save_dtype, init_adapter=args.init_adapter,
     )
     manifest = train(recipe, resume=not args.no_resume)
     result = manifest["result"]

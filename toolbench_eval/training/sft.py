@@ -50,6 +50,7 @@ class Recipe:
     save_steps: int = 50
     logging_steps: int = 5
     save_dtype: str = "float32"  # dtype of the saved adapter/model weights ("bfloat16" halves a LoRA adapter)
+    init_adapter: str | None = None  # LoRA: start from this adapter's weights (a second stage) instead of zero
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,10 +90,15 @@ def stop_at_step_callback(step: int):
 def prepare_model(model, recipe: Recipe):
     """Wrap for LoRA (peft) or leave whole for full fine-tuning."""
     if recipe.method == "full":
+        if recipe.init_adapter:
+            raise UserError("--init-adapter continues a LoRA adapter; it does not apply to --method full")
         return model
     if recipe.method != "lora":
         raise UserError(f"unknown training method {recipe.method!r}: use 'lora' or 'full'")
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if recipe.init_adapter:
+        return _continue_adapter(model, recipe, PeftModel)
 
     config = LoraConfig(
         r=recipe.lora_r,
@@ -102,6 +108,28 @@ def prepare_model(model, recipe: Recipe):
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
+
+
+def _continue_adapter(model, recipe: Recipe, peft_model_class):
+    """Load `recipe.init_adapter` as a trainable adapter; its rank, alpha and targets must be the recipe's, so the
+    saved result still says truthfully how it was shaped."""
+    adapter_dir = Path(recipe.init_adapter)
+    config_path = adapter_dir / "adapter_config.json"
+    if not config_path.is_file():
+        raise UserError(f"--init-adapter {adapter_dir}: no adapter_config.json there")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    shape = {"r": recipe.lora_r, "lora_alpha": recipe.lora_alpha}
+    mismatched = {key: (config.get(key), value) for key, value in shape.items() if config.get(key) != value}
+    if set(config.get("target_modules") or ()) != set(recipe.lora_targets):
+        mismatched["target_modules"] = (config.get("target_modules"), list(recipe.lora_targets))
+    if mismatched:
+        details = ", ".join(f"{key}: adapter {have!r} vs recipe {want!r}" for key, (have, want) in mismatched.items())
+        raise UserError(f"--init-adapter {adapter_dir} does not match the recipe ({details})")
+    wrapped = peft_model_class.from_pretrained(model, str(adapter_dir), is_trainable=True)
+    for parameter in wrapped.parameters():  # a bf16-saved adapter trains in fp32 like a fresh one
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
+    return wrapped
 
 
 def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, callbacks=None) -> dict[str, Any]:
@@ -184,6 +212,7 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
     manifest = {
         "recipe": {**asdict(recipe), "lora_targets": list(recipe.lora_targets)},
         "data": {"path": _repo_relative(recipe.data), "sha256": file_sha256(Path(recipe.data)), **data_stats},
+        **({"init_adapter": _adapter_provenance(Path(recipe.init_adapter))} if recipe.init_adapter else {}),
         "result": {
             "global_steps": trainer.state.global_step,
             "train_loss": result.training_loss,
@@ -200,6 +229,16 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
     }
     (out / "recipe.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _adapter_provenance(adapter_dir: Path) -> dict[str, Any]:
+    """What a second stage started from: the adapter's digest and, when present, its own manifest."""
+    provenance: dict[str, Any] = {"path": _repo_relative(str(adapter_dir)),
+                                  "sha256": file_sha256(adapter_dir / "adapter_model.safetensors")}
+    manifest = adapter_dir / "recipe.json"
+    if manifest.is_file():
+        provenance["recipe"] = json.loads(manifest.read_text(encoding="utf-8"))
+    return provenance
 
 
 def _repo_relative(path: str) -> str:
