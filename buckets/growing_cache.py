@@ -78,6 +78,37 @@ class GrowingLayer(DynamicLayer):
         super().reset()
 
 
+def stacked_layer(parts: list[DynamicLayer], width: int) -> GrowingLayer:
+    """One `GrowingLayer` holding the rows of `parts` in order, each right-aligned in `width` columns.
+
+    Columns left of a part's own length are zeros (attention masks them; zeros rather than garbage so a
+    masked score times a value can never be NaN). One copy into a buffer with spare capacity, which is what
+    continuous batching needs when contexts join a batch in flight.
+    """
+    filled = [part for part in parts if part.is_initialized and part.keys.numel()]
+    if not filled:
+        raise ValueError("stacked_layer needs at least one non-empty layer")
+    like = filled[0].keys
+    rows = sum(part.keys.shape[0] for part in filled)
+    capacity = width + max(MIN_SPARE, width // 2)
+    shape = (rows, like.shape[1], capacity, like.shape[-1])
+    layer = GrowingLayer()
+    layer.lazy_initialization(like, filled[0].values)
+    layer._key_buffer, layer._value_buffer = like.new_empty(shape), like.new_empty(shape)
+    start = 0
+    for part in filled:
+        stop, length = start + part.keys.shape[0], part.keys.shape[-2]
+        if length > width:
+            raise ValueError(f"a part of {length} columns does not fit in {width}")
+        for buffer, source in ((layer._key_buffer, part.keys), (layer._value_buffer, part.values)):
+            buffer[start:stop, :, : width - length].zero_()
+            buffer[start:stop, :, width - length : width] = source
+        start = stop
+    layer.keys = layer._key_buffer[..., :width, :]
+    layer.values = layer._value_buffer[..., :width, :]
+    return layer
+
+
 def growing_dynamic_cache(config) -> DynamicCache:
     """A `DynamicCache` for `config` whose plain (full-attention) layers are `GrowingLayer`s."""
     cache = DynamicCache(config=config)

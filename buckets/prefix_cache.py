@@ -2,7 +2,8 @@
 
 Reasoning steps grow one conversation: step t+1's prompt is step t's prompt, its completion and a
 new observation. Storing each context's KV under a key (a trajectory id) lets the next call
-prefill only the tokens past the longest common token prefix. Entries live on the model's device,
+prefill only the tokens past the longest common token prefix; a new key may borrow the shared
+opening (system prompt, tool list) of another key's entry. Entries live on the model's device,
 bounded by an LRU over both entry count and bytes.
 
 Each entry holds, per decoder layer, `(keys, values)` shaped `[N, kv_heads, length, head_dim]` (one
@@ -52,11 +53,20 @@ def common_prefix_length(a: np.ndarray, b: Sequence[int]) -> int:
 
 
 class PrefixCache:
-    """LRU map from a context key to the KV of the tokens it has already seen."""
+    """LRU map from a context key to the KV of the tokens it has already seen.
 
-    def __init__(self, max_entries: int = 32, max_bytes: int = 2 << 30) -> None:
+    A key's own entry is its first choice. With `share_across_keys`, a context may also borrow the longest
+    common prefix of any other entry (at least `min_shared_tokens` long): trajectories of one benchmark open
+    with the same system prompt, so a new trajectory's first call skips that part of its prefill. The KV of a
+    prefix depends only on its tokens (causal attention), so a borrowed prefix is as good as one's own.
+    """
+
+    def __init__(self, max_entries: int = 32, max_bytes: int = 2 << 30, *, share_across_keys: bool = True,
+                 min_shared_tokens: int = 32) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        self.share_across_keys = share_across_keys
+        self.min_shared_tokens = min_shared_tokens
         self._entries: OrderedDict[Hashable, PrefixEntry] = OrderedDict()
         self._lock = threading.Lock()
         self.nbytes = 0
@@ -79,11 +89,20 @@ class PrefixCache:
             return None, 0
         with self._lock:
             self.lookups += 1
-            entry = self._entries.get(key)
-            if entry is None:
+            best_key, best_length = None, 0
+            own = self._entries.get(key)
+            if own is not None:
+                best_key, best_length = key, common_prefix_length(own.token_ids, token_ids)
+            if self.share_across_keys:
+                for other_key, other in self._entries.items():
+                    length = common_prefix_length(other.token_ids, token_ids)
+                    if length >= self.min_shared_tokens and length > best_length:
+                        best_key, best_length = other_key, length
+            if best_key is None:
                 return None, 0
-            self._entries.move_to_end(key)
-        reusable = min(common_prefix_length(entry.token_ids, token_ids), len(token_ids) - 1)
+            entry = self._entries[best_key]
+            self._entries.move_to_end(best_key)
+        reusable = min(best_length, len(token_ids) - 1)
         self.reused_tokens += max(reusable, 0)
         return (entry, reusable) if reusable > 0 else (None, 0)
 

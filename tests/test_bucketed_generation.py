@@ -3,7 +3,9 @@
 - N=1 with the model's own base reproduces `model.generate` greedy tokens and logits.
 - Bucket k's logits equal a separate model whose config has rope_theta = b_k, at prefill and over
   >= 8 decode steps, for a left-padded batch, with the fused tokens fed back to the references.
-- Prefix-cache continuation equals a cold prefill, also in a batch mixing cached and uncached prompts.
+- Prefix-cache continuation equals a cold prefill, also in a batch mixing cached and uncached prompts,
+  with new contexts prefilled alone (the CPU default) or together in one padded forward.
+- Continuous decoding: prompts admitted between decode steps get what a call of their own gives.
 - Stop strings, EOS, per-row early finish, seeded sampling, tables built once per base.
 """
 
@@ -68,8 +70,9 @@ def test_single_bucket_reproduces_plain_generate(tiny_tokenizer, variant, bases)
         assert (result.bucket_logits[:, 0] - logits).abs().max() <= 1e-5
 
 
-def test_each_bucket_matches_a_model_with_that_base(divergent_llama, tiny_tokenizer):
-    generator = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+@pytest.mark.parametrize("prefill_batch", [1, 8], ids=["prefill-alone", "prefill-padded"])
+def test_each_bucket_matches_a_model_with_that_base(divergent_llama, tiny_tokenizer, prefill_batch):
+    generator = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES, prefill_batch=prefill_batch)
     steps = 10
     results = generator.generate(PROMPTS, max_new_tokens=steps, ignore_eos=True, return_bucket_logits=True)
     references = [with_rope_theta(divergent_llama, base) for base in BASES]
@@ -99,8 +102,9 @@ def test_bucket_weights_are_returned_per_token(divergent_llama, tiny_tokenizer):
     assert plain.bucket_weights is None and plain.token_ids == result.token_ids
 
 
-def test_prefix_cache_continuation_equals_cold_prefill(divergent_llama, tiny_tokenizer):
-    warm = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+@pytest.mark.parametrize("prefill_batch", [1, 8], ids=["prefill-alone", "prefill-padded"])
+def test_prefix_cache_continuation_equals_cold_prefill(divergent_llama, tiny_tokenizer, prefill_batch):
+    warm = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES, prefill_batch=prefill_batch)
     first = warm.generate(PROMPTS, max_new_tokens=6, ignore_eos=True, cache_keys=["a", "b", "c"])
     assert all(r.cached_tokens == 0 for r in first)
     observation = tiny_tokenizer(" Observation: sunny", add_special_tokens=False)["input_ids"]
@@ -281,3 +285,83 @@ def test_plain_mode_serves_any_causal_lm(tiny_tokenizer):
     expected, _ = hf_greedy(gpt2, tiny_tokenizer, PROMPTS, 6)
     results = BucketedGenerator(gpt2, tiny_tokenizer).generate(PROMPTS, max_new_tokens=6, ignore_eos=True)
     assert [r.token_ids for r in results] == expected
+
+
+def test_continuous_decoder_admits_between_steps_and_matches_separate_calls(divergent_llama, tiny_tokenizer):
+    from buckets.generation import DecodeParams
+
+    generator = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+    decoder = generator.continuous(return_bucket_logits=True)
+    ids = [tiny_tokenizer(p)["input_ids"] for p in PROMPTS]
+    params = [DecodeParams(max_new_tokens=9, stop=()), DecodeParams(max_new_tokens=3),
+              DecodeParams(max_new_tokens=6, temperature=0.9, seed=7)]
+    schedule = {0: [0], 2: [1, 2]}  # prompt 0 first; 1 and 2 join at the third step
+    results, in_flight = {}, []
+    for step in range(40):
+        admit = [(ids[i], params[i], f"t{i}", i) for i in schedule.get(step, [])]
+        for handle, result in decoder.step(admit):
+            results[handle] = result
+        in_flight.append(decoder.active)
+        if len(results) == 3:
+            break
+    assert sorted(results) == [0, 1, 2] and decoder.active == 0
+    assert in_flight[2] == 3 and results[1].finish_reason == "length"
+    assert max(in_flight) == 3 and in_flight[-1] == 0
+    cold = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+    for i in range(3):
+        [expected] = cold.generate([ids[i]], [params[i]], return_bucket_logits=True)
+        assert results[i].token_ids == expected.token_ids
+        assert (results[i].bucket_logits - expected.bucket_logits).abs().max() <= 1e-4
+    # finished contexts went to the prefix cache under their keys
+    assert all(f"t{i}" in generator.prefix_cache for i in range(3))
+
+
+def test_continuous_decoder_forgets_everything_after_an_error(divergent_llama, tiny_tokenizer, monkeypatch):
+    from buckets.generation import DecodeParams
+
+    generator = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+    decoder = generator.continuous()
+    ids = tiny_tokenizer(PROMPTS[0])["input_ids"]
+    decoder.step([(ids, DecodeParams(max_new_tokens=20, ignore_eos=True), None, "a")])
+    assert decoder.handles() == ["a"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(generator, "_forward", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        decoder.step([(ids, DecodeParams(max_new_tokens=2), None, "b")])
+    assert decoder.active == 0 and decoder.abandon() == ["a"] and decoder.abandon() == []
+    monkeypatch.undo()
+    [(handle, result)] = decoder.step([(ids, DecodeParams(max_new_tokens=1), None, "c")])
+    assert handle == "c" and len(result.token_ids) == 1
+
+
+SYSTEM = ("System: You are AutoGPT, you can use many tools (functions) to do the following task. First I will "
+          "give you the task description, and your task start. At each step, you need to give your thought. ")
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "per-key"])
+def test_a_new_key_borrows_another_keys_opening_and_decodes_as_cold(divergent_llama, tiny_tokenizer, share):
+    from buckets.prefix_cache import PrefixCache
+
+    opening = len(tiny_tokenizer(SYSTEM)["input_ids"])
+    assert opening > 32  # above min_shared_tokens
+    prompts = [SYSTEM + "User: weather in Oslo?", SYSTEM + "Query: movies of 2023", SYSTEM + "Hotels in Rome"]
+    generator = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES,
+                                  prefix_cache=PrefixCache(share_across_keys=share))
+    # the first two arrive together: the second borrows from the first's prefill; the third comes later
+    results = generator.generate(prompts[:2], max_new_tokens=6, ignore_eos=True, cache_keys=["t1", "t2"],
+                                 return_bucket_logits=True)
+    results += generator.generate(prompts[2:], max_new_tokens=6, ignore_eos=True, cache_keys=["t3"],
+                                  return_bucket_logits=True)
+    cached = [r.cached_tokens for r in results]
+    if share:
+        assert cached[0] == 0 and all(opening - 2 <= c < opening + 4 for c in cached[1:])
+    else:
+        assert cached == [0, 0, 0]
+    cold = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+    for prompt, result in zip(prompts, results):
+        [expected] = cold.generate([prompt], max_new_tokens=6, ignore_eos=True, return_bucket_logits=True)
+        assert result.token_ids == expected.token_ids
+        assert (result.bucket_logits - expected.bucket_logits).abs().max() <= 1e-4

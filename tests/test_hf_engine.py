@@ -50,7 +50,7 @@ def test_concurrent_callers_share_one_batched_forward_and_match_direct_calls(
         return results
 
     results = asyncio.run(main())
-    assert engine.batch_sizes == [len(PROMPTS)]
+    assert engine.batch_sizes[0] == len(PROMPTS)  # all six were admitted to the first step together
     direct = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
     for prompt, params, [completion] in zip(PROMPTS, CALL_PARAMS, results):
         [expected] = direct.generate([prompt], [decode_params(params, 0)], return_weights=True)
@@ -70,7 +70,40 @@ def test_batches_respect_max_batch_size(divergent_llama, tiny_tokenizer):
         return await asyncio.gather(*[engine.generate([p], SamplingParams(max_new_tokens=2)) for p in PROMPTS])
 
     results = asyncio.run(main())
-    assert engine.batch_sizes == [4, 2] and len(results) == len(PROMPTS)
+    assert engine.batch_sizes[0] == 4 and max(engine.batch_sizes) == 4 and len(results) == len(PROMPTS)
+    assert all(completion.completion_tokens == 2 for [completion] in results)
+
+
+def test_a_late_prompt_joins_the_batch_in_flight_and_leaves_first(engine, divergent_llama, tiny_tokenizer):
+    long_params = SamplingParams(max_new_tokens=24)
+    short_params = SamplingParams(max_new_tokens=3)
+    order = []
+
+    async def long_call():
+        [completion] = await engine.generate([PROMPTS[0]], long_params)
+        order.append("long")
+        return completion
+
+    async def late_short_call():
+        while len(engine.batch_sizes) < 3:  # the long prompt is decoding
+            await asyncio.sleep(0.001)
+        [completion] = await engine.generate([PROMPTS[2]], short_params)
+        order.append("short")
+        return completion
+
+    async def main():
+        results = await asyncio.gather(long_call(), late_short_call())
+        await engine.close()
+        return results
+
+    long_completion, short_completion = asyncio.run(main())
+    assert order == ["short", "long"]
+    assert engine.batch_sizes[:2] == [1, 1] and 2 in engine.batch_sizes  # joined mid-flight, shared steps
+    direct = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+    for prompt, params, completion in ((PROMPTS[0], long_params, long_completion),
+                                       (PROMPTS[2], short_params, short_completion)):
+        [expected] = direct.generate([prompt], [decode_params(params, 0)])
+        assert completion.text == expected.text and completion.completion_tokens == len(expected.token_ids)
 
 
 def test_a_multi_prompt_call_returns_completions_in_order(engine, divergent_llama, tiny_tokenizer):
@@ -173,3 +206,30 @@ def test_buckets_on_a_non_llama_model_is_a_user_error(tiny_tokenizer):
     with pytest.raises(UserError, match="--buckets: .*Llama-architecture"):
         HFEngine(gpt2, tiny_tokenizer, BucketSpec(bases=BASES))
     assert HFEngine(gpt2, tiny_tokenizer).generator.plain
+
+
+def test_a_failing_step_fails_every_caller_in_flight_and_the_engine_keeps_serving(engine, monkeypatch):
+    real_forward = engine.generator._forward
+    calls = {"n": 0}
+
+    def flaky_forward(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("device lost")
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(engine.generator, "_forward", flaky_forward)
+
+    async def main():
+        failed = await asyncio.gather(
+            engine.generate([PROMPTS[0]], SamplingParams(max_new_tokens=12)),
+            engine.generate([PROMPTS[1]], SamplingParams(max_new_tokens=12)),
+            return_exceptions=True,
+        )
+        after = await engine.generate([PROMPTS[2]], SamplingParams(max_new_tokens=2))
+        await engine.close()
+        return failed, after
+
+    failed, after = asyncio.run(main())
+    assert all(isinstance(error, RuntimeError) and "device lost" in str(error) for error in failed)
+    assert after[0].completion_tokens == 2

@@ -6,11 +6,11 @@ process, one after the other:
 - **sequential** (the ToolBench baseline): one query at a time, one prompt per forward
   (`HFEngine(max_batch_size=1)`), no prefix cache (cache keys dropped), so every step re-prefills
   the whole conversation, as upstream's `generate_stream` does;
-- **runner**: `--concurrency` trajectories in flight, their model calls batched by the engine, each
-  trajectory's KV prefix reused between its steps.
+- **runner**: `--concurrency` trajectories in flight, their model calls sharing the engine's decode
+  steps (continuous batching), each trajectory's KV prefix reused between its steps.
 
 Writes a Markdown table to `results/benchmarks/runner.md` (trajectories/minute, speed-up, model
-calls, tokens, batch sizes) with the command line and machine facts. A tiny smoke setting:
+calls, tokens, engine steps and prompts per step) with the command line and machine facts. A tiny smoke setting:
 
     toolbench-eval bench runner --queries 2 --max-new-tokens 16 --out /tmp/runner.md
 """
@@ -70,7 +70,8 @@ class Measurement:
     model_calls: int
     prompt_tokens: int
     completion_tokens: int
-    batches: int
+    batches: int  # engine steps
+    mean_in_flight: float  # prompts per engine step
     answered: int
     errors: int
 
@@ -112,8 +113,9 @@ async def _measure(label: str, agent: Any, engine: Any, items: list, concurrency
         if event["event"] == "query_finished":
             calls += int(event.get("query_count") or 0)
             prompt += int(event.get("total_tokens") or 0)
-    batches = len(getattr(engine, "batch_sizes", []))
-    return Measurement(label, len(items), seconds, calls, prompt, completion, batches,
+    sizes = list(getattr(engine, "batch_sizes", []))
+    mean_in_flight = sum(sizes) / len(sizes) if sizes else 0.0
+    return Measurement(label, len(items), seconds, calls, prompt, completion, len(sizes), mean_in_flight,
                        summary.total("answered"), summary.total("errors"))
 
 
@@ -190,19 +192,22 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads. Model load (not timed below): {load_seconds:.1f} s."),
         "",
-        ("| loop | queries | wall s | trajectories/min | speed-up | model calls | tokens (prompt+completion) | engine batches |"
-        " answered | errors |"),
-        "|---|---|---|---|---|---|---|---|---|---|",
+        ("| loop | queries | wall s | trajectories/min | speed-up | model calls | tokens (prompt+completion) | engine steps |"
+        " mean prompts per step | answered | errors |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in measurements:
         speedup = m.per_minute / base.per_minute if base.per_minute else float("nan")
         lines.append(f"| {m.label} | {m.queries} | {m.seconds:.1f} | {m.per_minute:.2f} | {speedup:.2f}x | "
-                     f"{m.model_calls} | {m.prompt_tokens} | {m.batches} | {m.answered} | {m.errors} |")
+                     f"{m.model_calls} | {m.prompt_tokens} | {m.batches} | {m.mean_in_flight:.2f} | {m.answered} | "
+                     f"{m.errors} |")
     lines += [
         "",
         ("Sequential: one query at a time, `max_batch_size=1`, cache keys dropped (every step re-prefills the whole "
-        "conversation). Runner: trajectories in flight share batched forwards, and each keeps its KV prefix "
-        "between steps. Tokens are prompt + completion tokens as the answer files count them "
+        "conversation). Runner: trajectories in flight share decode steps (continuous batching: a finished call "
+        "leaves and a waiting one joins between two steps; each new prompt is prefilled on its own), and each "
+        "keeps its KV prefix between its calls. An engine step is one decode forward plus the prefill of "
+        "the prompts that joined before it. Tokens are prompt + completion tokens as the answer files count them "
         "(`total_tokens`); the two sides may take different paths where batched and unbatched float arithmetic "
         "differ, so compare trajectories/minute together with the model calls."),
         "",

@@ -1,9 +1,11 @@
 """The `hf` engine: a transformers model behind the async `Engine` contract, with Attention Buckets.
 
 Many coroutines (one per trajectory) call `await engine.generate(...)` at once. Each prompt
-becomes a request on a queue; one background task drains the queue into batches of up to
-`max_batch_size` and runs each batch through `buckets.generation.BucketedGenerator` in a worker
-thread, so the event loop (tool calls, other trajectories) stays live while torch computes.
+becomes a request on a queue; one background task runs a `buckets.generation.ContinuousDecoder`:
+before every decode step it admits waiting prompts (up to `max_batch_size` in flight) and it hands
+each prompt back the moment it finishes, so a trajectory runs its tool call and queues its next
+step while the others decode. Steps run in a worker thread, so the event loop (tool calls, other
+trajectories) stays live while torch computes.
 
 Every decode setting is per prompt inside the generator (temperature, top-p, stop strings, max
 new tokens, seed), so any pending requests are compatible and share one batched forward. A seeded
@@ -87,7 +89,7 @@ class HFEngine:
             prefix_cache=PrefixCache(int(prefix_cache_entries), int(prefix_cache_bytes)),
             add_special_tokens=_as_bool(add_special_tokens),
         )
-        self.batch_sizes: list[int] = []  # one entry per batched forward pass run so far
+        self.batch_sizes: list[int] = []  # prompts in flight at each engine step (admitted ones included)
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -134,40 +136,39 @@ class HFEngine:
         return self._queue
 
     async def _serve(self, queue: asyncio.Queue) -> None:
+        """Continuous batching: between two decode steps, waiting prompts join (up to `max_batch_size` in
+        flight) and finished ones leave, so nobody waits for a batch's longest member."""
+        decoder = self.generator.continuous(return_weights=self.return_weights)
+        closing = False
         while True:
-            first = await queue.get()
-            if first is None:
-                return
-            await asyncio.sleep(0)  # let coroutines scheduled in the same tick enqueue as well
-            batch = [first]
-            while len(batch) < self.max_batch_size and not queue.empty():
+            joining: list[_Request] = []
+            if decoder.active == 0:
+                if closing:
+                    return
+                first = await queue.get()
+                if first is None:
+                    return
+                await asyncio.sleep(0)  # let coroutines scheduled in the same tick enqueue as well
+                joining.append(first)
+            while not closing and decoder.active + len(joining) < self.max_batch_size and not queue.empty():
                 request = queue.get_nowait()
                 if request is None:
-                    queue.put_nowait(None)  # close after this batch
-                    break
-                batch.append(request)
-            batch = [r for r in batch if not r.future.cancelled()]
-            if batch:
-                await self._run_batch(batch)
-
-    async def _run_batch(self, batch: list[_Request]) -> None:
-        self.batch_sizes.append(len(batch))
-        try:
-            results = await asyncio.to_thread(
-                self.generator.generate,
-                [r.prompt_ids for r in batch],
-                [r.params for r in batch],
-                cache_keys=[r.cache_key for r in batch],
-                return_weights=self.return_weights,
-            )
-        except Exception as error:  # noqa: BLE001 - each caller gets the error; the batcher keeps serving
-            for request in batch:
+                    closing = True  # finish what is in flight, then stop
+                else:
+                    joining.append(request)
+            joining = [r for r in joining if not r.future.cancelled()]
+            self.batch_sizes.append(decoder.active + len(joining))
+            try:
+                finished = await asyncio.to_thread(
+                    decoder.step, [(r.prompt_ids, r.params, r.cache_key, r) for r in joining])
+            except Exception as error:  # noqa: BLE001 - each caller gets the error; the batcher keeps serving
+                for request in [*joining, *decoder.abandon()]:
+                    if not request.future.done():
+                        request.future.set_exception(error)
+                continue
+            for request, result in finished:
                 if not request.future.done():
-                    request.future.set_exception(error)
-            return
-        for request, result in zip(batch, results):
-            if not request.future.done():
-                request.future.set_result(result)
+                    request.future.set_result(result)
 
     @staticmethod
     def _completion(result: GenerationResult) -> Completion:
