@@ -265,3 +265,24 @@ def test_query_seed_is_independent_of_order():
     assert query_seed(0, "G1_instruction", "7") == query_seed(0, "G1_instruction", "7")
     assert query_seed(0, "G1_instruction", "7") != query_seed(1, "G1_instruction", "7")
     assert 0 <= query_seed(5, "G", "x") < 2**31
+
+
+def test_resume_refuses_a_run_made_with_other_weights_behind_the_same_spec(tmp_path, monkeypatch):
+    from toolbench_eval import models
+    from toolbench_eval.runner.execute import build_manifest, execute_run, run_directory
+
+    adapter_dir = tmp_path / "adapter"
+    adapter_dir.mkdir()
+    (adapter_dir / "adapter_model.safetensors").write_bytes(b"first adapter")
+    monkeypatch.setattr(models, "TOOLSMOL_ADAPTER_DIR", adapter_dir)
+    config = RunConfig.from_mapping({"model": "hf", "model_args": "pretrained=default", "out": str(tmp_path / "run")})
+    first = models.model_weights_id("default")
+    assert first.startswith("toolsmol-") and models.model_weights_id("smollm2") == "smollm2-135m-instruct"
+    folder = run_directory(config)
+    RunDir(folder).prepare(build_manifest(config, folder, tmp_path, None, {}))
+    assert RunDir(folder).read_manifest()["model"]["weights"] == first
+
+    (adapter_dir / "adapter_model.safetensors").write_bytes(b"retrained adapter")
+    assert models.model_weights_id("default") != first
+    with pytest.raises(UserError, match=rf"weights {first}, but its model spec now loads toolsmol-"):
+        execute_run(config, progress=False)

@@ -94,6 +94,18 @@ def default_model_dir() -> Path:
     return _build_once(cache_dir() / f"toolsmol-{digest}", lambda target: _merge_adapter(base, adapter.parent, target))
 
 
+def model_weights_id(spec: str) -> str | None:
+    """A short name for the weights behind a spec, recorded in run manifests so that resuming a run notices
+    when the same spec now loads other weights (a retrained ToolSmol adapter). None where no cheap
+    fingerprint exists (a local path is identified by the path in the run config)."""
+    if spec in DEFAULT_SPECS:
+        adapter = TOOLSMOL_ADAPTER_DIR / "adapter_model.safetensors"
+        return f"toolsmol-{file_sha256(adapter)[:12]}" if adapter.is_file() else None
+    if spec in BASE_SPECS:
+        return "smollm2-135m-instruct"
+    return None
+
+
 def resolve_model_dir(spec: str) -> Path:
     """The checkpoint directory a spec names: ToolSmol, the base model, or a local folder with config.json."""
     if spec in DEFAULT_SPECS:

@@ -78,7 +78,8 @@ def build_manifest(config: RunConfig, run_dir: Path, root: Path, buckets: dict[s
         "created": now_iso(),
         "method": config.method_name,
         "method_label": METHOD_LABELS[config.method],
-        "model": {"engine": config.model, "spec": config.engine_spec, "args": dict(config.model_args)},
+        "model": {"engine": config.model, "spec": config.engine_spec, "args": dict(config.model_args),
+                  "weights": weights_id(config)},
         "model_name": config.label(),
         "buckets": buckets,
         "benchmark": {"name": config.benchmark if config.benchmark == "localtoolbench" else Path(config.benchmark).name,
@@ -99,6 +100,24 @@ def build_manifest(config: RunConfig, run_dir: Path, root: Path, buckets: dict[s
     }
 
 
+def weights_id(config: RunConfig) -> str | None:
+    """The fingerprint of the local weights a run loads (see `toolbench_eval.models.model_weights_id`)."""
+    from toolbench_eval.models import model_weights_id
+
+    return model_weights_id(config.engine_spec) if config.model in ("hf", "vllm") else None
+
+
+def check_same_weights(manifest: dict[str, Any], current: str | None, manifest_path: Path) -> None:
+    """Refuse to resume a run whose answers came from other weights behind the same model spec."""
+    from toolbench_eval.errors import UserError
+
+    before = (manifest.get("model") or {}).get("weights")
+    if before and current and before != current:
+        raise UserError(f"{manifest_path}: this run's answers come from the weights {before}, but its model spec "
+                        f"now loads {current}; fix: choose a new --out (or pass --force-config to continue here "
+                        "anyway: answers would mix models)")
+
+
 def execute_run(config: RunConfig, *, force_config: bool = False, progress: bool = True,
                 models: ModelCache | None = None, log=print) -> RunResult:
     """Run (or resume) `config`; returns where it wrote and what happened."""
@@ -116,6 +135,7 @@ def execute_run(config: RunConfig, *, force_config: bool = False, progress: bool
         differences = config_differences(existing.get("config", {}), config.as_dict())
         if differences:
             rundir.prepare({"config": config.as_dict()})  # raises the error that lists the differences
+        check_same_weights(existing, weights_id(config), rundir.manifest_path)
     root = benchmark_root(config)
     groups = load_groups(config, root)
     plan = plan_work(groups, config.groups, rundir, config.method_name, config.limit)
@@ -138,6 +158,8 @@ def execute_run(config: RunConfig, *, force_config: bool = False, progress: bool
         bucket_spec, block = resolve_buckets(config, loaded[0] if loaded else model_config_only(config))
     manifest = rundir.prepare(build_manifest(config, path, root, block, query_ids), force_config=force_config)
     manifest = rundir.update_manifest(query_ids=query_ids)
+    if force_config and (manifest.get("model") or {}).get("weights") != weights_id(config):
+        manifest = rundir.update_manifest(model={**manifest.get("model", {}), "weights": weights_id(config)})
     if block and not reuse:
         log(f"Attention Buckets: bases {block['bases']} ({block['source']}, fusion {block['fusion']})")
 
