@@ -4,8 +4,8 @@ Many coroutines (one per trajectory) call `await engine.generate(...)` at once. 
 becomes a request on a queue; one background task runs a `buckets.generation.ContinuousDecoder`:
 before every decode step it admits waiting prompts (up to `max_batch_size` in flight) and it hands
 each prompt back the moment it finishes, so a trajectory runs its tool call and queues its next
-step while the others decode. Steps run in a worker thread, so the event loop (tool calls, other
-trajectories) stays live while torch computes.
+step while the others decode. Steps run on one dedicated thread, so the event loop (tool calls,
+other trajectories) stays live while torch computes.
 
 Every decode setting is per prompt inside the generator (temperature, top-p, stop strings, max
 new tokens, seed), so any pending requests are compatible and share one batched forward. A seeded
@@ -21,8 +21,8 @@ Example (inside a coroutine)::
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
