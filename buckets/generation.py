@@ -300,20 +300,23 @@ class BucketedGenerator:
             raise ValueError(f"got {len(keys)} cache keys for {len(prompts)} prompts")
 
         contexts = [
-            _Context(index=i, prompt_ids=self.encode(p), key=k, params=pp)
-            for i, (p, k, pp) in enumerate(zip(prompts, keys, per_prompt))
+            self._new_context(i, self.encode(p), k, pp) for i, (p, k, pp) in enumerate(zip(prompts, keys, per_prompt))
         ]
-        for ctx in contexts:
-            if ctx.params.seed is not None and ctx.params.temperature >= GREEDY_BELOW:
-                ctx.sampler = torch.Generator(device=self.device).manual_seed(ctx.params.seed)
-        todo = [ctx for ctx in contexts if ctx.params.max_new_tokens > 0]
-        for ctx in contexts:
-            if ctx.params.max_new_tokens == 0:
-                ctx.finish_reason, ctx.text = "length", ""
+        todo = [ctx for ctx in contexts if ctx.finish_reason is None]
         if todo:
             with self._lock, torch.inference_mode(), self._bucketed_rotary():
                 self._run(todo, return_weights, return_bucket_logits)
         return [self._result(ctx, return_weights, return_bucket_logits) for ctx in contexts]
+
+    def _new_context(self, index: int, prompt_ids: list[int], key: Hashable | None, params: DecodeParams,
+                     tag: object = None) -> _Context:
+        """Book-keeping for one prompt: its own sampler when seeded; finished at once for max_new_tokens=0."""
+        ctx = _Context(index=index, prompt_ids=prompt_ids, key=key, params=params, tag=tag)
+        if params.seed is not None and params.temperature >= GREEDY_BELOW:
+            ctx.sampler = torch.Generator(device=self.device).manual_seed(params.seed)
+        if params.max_new_tokens == 0:
+            ctx.finish_reason, ctx.text = "length", ""
+        return ctx
 
     # -- the decode loop -------------------------------------------------------------------------
 
@@ -572,14 +575,8 @@ class ContinuousDecoder:
         gen = self.generator
         newcomers, done = [], []
         for ids, params, key, handle in admit:
-            ctx = _Context(index=0, prompt_ids=list(ids), key=key, params=params, tag=handle)
-            if params.seed is not None and params.temperature >= GREEDY_BELOW:
-                ctx.sampler = torch.Generator(device=gen.device).manual_seed(params.seed)
-            if params.max_new_tokens == 0:
-                ctx.finish_reason, ctx.text = "length", ""
-                done.append(ctx)
-            else:
-                newcomers.append(ctx)
+            ctx = gen._new_context(0, list(ids), key, params, handle)
+            (done if ctx.finish_reason is not None else newcomers).append(ctx)
         try:
             with gen._lock, torch.inference_mode(), gen._bucketed_rotary():
                 batch = self._batch

@@ -82,6 +82,11 @@ def base_model_dir() -> Path:
     return _build_once(cache_dir() / DEFAULT_CACHE_NAME, lambda target: _convert_gguf(default_gguf_path(), target))
 
 
+def _toolsmol_id(adapter: Path) -> str:
+    """ToolSmol's name for one adapter: its cache directory and the weights id in run manifests."""
+    return f"toolsmol-{file_sha256(adapter)[:12]}"
+
+
 def default_model_dir() -> Path:
     """The default model's directory: ToolSmol, merged from the base and the committed adapter on first use."""
     adapter = TOOLSMOL_ADAPTER_DIR / "adapter_model.safetensors"
@@ -89,9 +94,8 @@ def default_model_dir() -> Path:
         raise UserError(f"{adapter}: the ToolSmol adapter is missing (it is committed in the repository's "
                         "data/toolsmol/); restore it, retrain it (data/toolsmol/README.md), or use the base "
                         "model with pretrained=smollm2")
-    digest = file_sha256(adapter)[:12]
     base = base_model_dir()
-    return _build_once(cache_dir() / f"toolsmol-{digest}", lambda target: _merge_adapter(base, adapter.parent, target))
+    return _build_once(cache_dir() / _toolsmol_id(adapter), lambda target: _merge_adapter(base, adapter.parent, target))
 
 
 def model_weights_id(spec: str) -> str | None:
@@ -100,7 +104,7 @@ def model_weights_id(spec: str) -> str | None:
     fingerprint exists (a local path is identified by the path in the run config)."""
     if spec in DEFAULT_SPECS:
         adapter = TOOLSMOL_ADAPTER_DIR / "adapter_model.safetensors"
-        return f"toolsmol-{file_sha256(adapter)[:12]}" if adapter.is_file() else None
+        return _toolsmol_id(adapter) if adapter.is_file() else None
     if spec in BASE_SPECS:
         return "smollm2-135m-instruct"
     return None
