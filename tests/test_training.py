@@ -193,6 +193,22 @@ def test_stop_at_step_ends_early_on_the_full_schedule(tmp_path, straight_lora_ru
     assert not torch.equal(_lora_state(cut)[next(iter(expected))], _lora_state(straight)[next(iter(expected))])
 
 
+def test_time_budget_ends_at_a_checkpoint_on_the_full_schedule(tmp_path, straight_lora_run):
+    tokenizer, common, straight = straight_lora_run
+    cut = tmp_path / "cut"
+    manifest = train(Recipe(out=str(cut), max_minutes=0.0, **common), model=make_model(len(tokenizer)),
+                     tokenizer=tokenizer)
+    result = manifest["result"]
+    assert result["global_steps"] == 1 and not result["finished_schedule"]
+    assert (cut / "checkpoints" / "checkpoint-1").is_dir()
+    # a re-run without the budget resumes there and ends where the uncut run ended
+    resumed = train(Recipe(out=str(cut), **common), model=make_model(len(tokenizer)), tokenizer=tokenizer)
+    assert resumed["result"]["resumed"] and resumed["result"]["finished_schedule"]
+    expected, actual = _lora_state(straight), _lora_state(cut)
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=1e-6)
+
+
 def test_init_adapter_starts_a_second_stage_from_the_saved_weights(tmp_path, straight_lora_run):
     from toolbench_eval.training.sft import prepare_model
 

@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     parser.add_argument("--stop-at-step", type=int, default=None,
                         help="end after this optimizer step while the LR schedule still runs to --max-steps "
                              "(a budget cut that a re-run reproduces exactly)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="end (saving a checkpoint) at the first optimizer step past this much training time; "
+                             "the LR schedule is not shortened and a re-run resumes")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--grad-accum", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=2048)
@@ -53,13 +56,14 @@ def run(args) -> int:
     recipe = Recipe(
         data=args.data, out=args.out, model=args.model, method=args.method, lora_r=args.lora_r,
         lora_alpha=args.lora_alpha, learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps,
-        stop_at_step=args.stop_at_step,
+        stop_at_step=args.stop_at_step, max_minutes=args.max_minutes,
         batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length,
         max_examples=args.max_examples, seed=args.seed, device=args.device, bf16=args.bf16,
         save_steps=args.save_steps, save_dtype=args.save_dtype, init_adapter=args.init_adapter,
     )
     manifest = train(recipe, resume=not args.no_resume)
     result = manifest["result"]
-    print(f"trained {result['global_steps']} steps in {result['seconds']} s, {result['tokens_seen']} tokens, "
+    cut = "" if result["finished_schedule"] else " (stopped early: re-run the command to continue)"
+    print(f"trained {result['global_steps']} steps{cut} in {result['seconds']} s, {result['tokens_seen']} tokens, "
           f"final loss {result['final_logged_loss']}; wrote {args.out}/recipe.json")
     return 0

@@ -38,6 +38,7 @@ class Recipe:
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
     stop_at_step: int | None = None  # end here although the LR schedule runs to max_steps/epochs (a budget cut)
+    max_minutes: float | None = None  # end (with a checkpoint) at the first step past this much training time
     batch_size: int = 1
     grad_accum: int = 8
     max_length: int = 2048
@@ -73,18 +74,29 @@ class PadCollator:
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
-def stop_at_step_callback(step: int):
-    """A callback that ends training after optimizer step `step` (saving a checkpoint there) while the LR
-    schedule stays the configured one. A re-run resumes from the newest checkpoint, so `step` must lie past it."""
+def budget_callback(*, stop_at_step: int | None = None, max_minutes: float | None = None):
+    """A callback that ends training, saving a checkpoint there, after optimizer step `stop_at_step` or at the
+    first step that ends `max_minutes` after training started, while the LR schedule stays the configured one.
+    A re-run resumes from the newest checkpoint, so `stop_at_step` must lie past it; `max_minutes` then counts
+    again from the resumed step (a budget per session, e.g. on a lent GPU)."""
     from transformers import TrainerCallback
 
-    class StopAtStep(TrainerCallback):
+    class StopOnBudget(TrainerCallback):
+        def __init__(self):
+            self.deadline = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if max_minutes is not None:
+                self.deadline = time.monotonic() + 60.0 * max_minutes
+
         def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step >= step:
+            past_step = stop_at_step is not None and state.global_step >= stop_at_step
+            past_time = self.deadline is not None and time.monotonic() >= self.deadline
+            if past_step or past_time:
                 control.should_training_stop = True
                 control.should_save = True
 
-    return StopAtStep()
+    return StopOnBudget()
 
 
 def prepare_model(model, recipe: Recipe):
@@ -192,7 +204,9 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
     )
     trainer = Trainer(
         model=model, args=args, train_dataset=examples, data_collator=PadCollator(tokenizer.pad_token_id),
-        callbacks=[*(callbacks or []), *([stop_at_step_callback(recipe.stop_at_step)] if recipe.stop_at_step else [])],
+        callbacks=[*(callbacks or []),
+                   *([budget_callback(stop_at_step=recipe.stop_at_step, max_minutes=recipe.max_minutes)]
+                     if recipe.stop_at_step is not None or recipe.max_minutes is not None else [])],
     )
     checkpoint_dir = out / "checkpoints"
     has_checkpoint = resume and any(checkpoint_dir.glob("checkpoint-*"))
@@ -221,6 +235,7 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
             "tokens_seen": int(trainer.state.num_input_tokens_seen),
             "seconds": round(elapsed, 1),
             "resumed": bool(has_checkpoint),
+            "finished_schedule": trainer.state.global_step >= trainer.state.max_steps,
         },
         "hardware": {"device": device, "bf16": bf16, "platform": platform.platform(),
                      "cpu_threads": torch.get_num_threads(),
