@@ -274,6 +274,17 @@ def test_read_json_records_uses_datasets_when_faithful(tmp_path, monkeypatch):
     assert calls == [path]
 
 
+def test_query_files_load_without_datasets_installed(tmp_path, monkeypatch):
+    import importlib.util
+
+    path = tmp_path / "G1_tool.json"
+    path.write_text(json.dumps([good_query(query_id=1), good_query(query_id=2)]))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "datasets" else real(name, *a))
+    assert loader._rows_via_datasets(path) is None
+    assert [q.query_id for q in load_query_file(path)] == ["1", "2"]
+
+
 def test_empty_query_file_loads_with_a_warning(tmp_path, caplog):
     path = tmp_path / "G1_tool.json"
     path.write_text("[]")

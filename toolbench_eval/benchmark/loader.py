@@ -25,6 +25,7 @@ Upstream skips a query whose tools are missing; we keep every query and report w
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import tempfile
@@ -150,7 +151,10 @@ def _quiet_datasets():
 def _rows_via_datasets(path: Path) -> list[dict] | None:
     """The file's rows through `datasets` (its JSON builder, as `load_dataset("json")` uses), or None when
     it cannot read them. `Dataset.from_json` skips the Hub lookup of `load_dataset`; the cache folder is
-    temporary, so nothing stale stays on disk."""
+    temporary, so nothing stale stays on disk. Without `datasets` installed (a bare GPU image, say) the rows
+    come from the stdlib parse, which they must equal anyway."""
+    if importlib.util.find_spec("datasets") is None:
+        return None
     with tempfile.TemporaryDirectory(prefix="toolbench-eval-") as cache, _quiet_datasets() as datasets:
         try:
             return datasets.Dataset.from_json(str(path), cache_dir=cache, keep_in_memory=True).to_list()
