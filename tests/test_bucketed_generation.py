@@ -287,29 +287,35 @@ def test_plain_mode_serves_any_causal_lm(tiny_tokenizer):
     assert [r.token_ids for r in results] == expected
 
 
-def test_continuous_decoder_admits_between_steps_and_matches_separate_calls(divergent_llama, tiny_tokenizer):
-    from buckets.generation import DecodeParams
+STAGGERED_PARAMS = [DecodeParams(max_new_tokens=9, stop=()), DecodeParams(max_new_tokens=3),
+                    DecodeParams(max_new_tokens=6, temperature=0.9, seed=7)]
 
-    generator = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+
+def run_staggered(generator, tokenizer):
+    """Prompt 0 joins a `ContinuousDecoder` first, 1 and 2 at the third step; returns `(results by prompt index,
+    prompts in flight after each step, the prompts' ids)`."""
     decoder = generator.continuous(return_bucket_logits=True)
-    ids = [tiny_tokenizer(p)["input_ids"] for p in PROMPTS]
-    params = [DecodeParams(max_new_tokens=9, stop=()), DecodeParams(max_new_tokens=3),
-              DecodeParams(max_new_tokens=6, temperature=0.9, seed=7)]
-    schedule = {0: [0], 2: [1, 2]}  # prompt 0 first; 1 and 2 join at the third step
+    ids = [tokenizer(p)["input_ids"] for p in PROMPTS]
+    schedule = {0: [0], 2: [1, 2]}
     results, in_flight = {}, []
     for step in range(40):
-        admit = [(ids[i], params[i], f"t{i}", i) for i in schedule.get(step, [])]
-        for handle, result in decoder.step(admit):
-            results[handle] = result
+        admit = [(ids[i], STAGGERED_PARAMS[i], f"t{i}", i) for i in schedule.get(step, [])]
+        results.update(decoder.step(admit))
         in_flight.append(decoder.active)
         if len(results) == 3:
             break
-    assert sorted(results) == [0, 1, 2] and decoder.active == 0
+    return results, in_flight, ids
+
+
+def test_continuous_decoder_admits_between_steps_and_matches_separate_calls(divergent_llama, tiny_tokenizer):
+    generator = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
+    results, in_flight, ids = run_staggered(generator, tiny_tokenizer)
+    assert sorted(results) == [0, 1, 2]
     assert in_flight[2] == 3 and results[1].finish_reason == "length"
     assert max(in_flight) == 3 and in_flight[-1] == 0
     cold = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
     for i in range(3):
-        [expected] = cold.generate([ids[i]], [params[i]], return_bucket_logits=True)
+        [expected] = cold.generate([ids[i]], [STAGGERED_PARAMS[i]], return_bucket_logits=True)
         assert results[i].token_ids == expected.token_ids
         assert (results[i].bucket_logits - expected.bucket_logits).abs().max() <= 1e-4
     # finished contexts went to the prefix cache under their keys

@@ -16,9 +16,9 @@ import os
 import pytest
 import torch
 from conftest import build_tiny_llama, with_rope_theta
-from test_bucketed_generation import BASES, PROMPTS, reference_logits
+from test_bucketed_generation import BASES, PROMPTS, STAGGERED_PARAMS, reference_logits, run_staggered
 
-from buckets.generation import BucketedGenerator, DecodeParams
+from buckets.generation import BucketedGenerator
 
 DEVICE = os.environ.get("TOOLBENCH_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else None)
 pytestmark = pytest.mark.skipif(DEVICE is None, reason="no CUDA device (TOOLBENCH_TEST_DEVICE=cpu runs these on CPU)")
@@ -78,22 +78,11 @@ def test_device_bucket_logits_equal_the_cpus(model_on_device, tiny_tokenizer):
 
 
 def test_continuous_decoder_on_the_device_matches_separate_calls(model_on_device, tiny_tokenizer):
-    generator = BucketedGenerator(model_on_device, tiny_tokenizer, bases=BASES)
-    decoder = generator.continuous(return_bucket_logits=True)
-    ids = [tiny_tokenizer(p)["input_ids"] for p in PROMPTS]
-    params = [DecodeParams(max_new_tokens=9, stop=()), DecodeParams(max_new_tokens=3),
-              DecodeParams(max_new_tokens=6, temperature=0.9, seed=7)]
-    schedule = {0: [0], 2: [1, 2]}
-    results = {}
-    for step in range(40):
-        admit = [(ids[i], params[i], f"t{i}", i) for i in schedule.get(step, [])]
-        results.update(decoder.step(admit))
-        if len(results) == 3:
-            break
+    results, _, ids = run_staggered(BucketedGenerator(model_on_device, tiny_tokenizer, bases=BASES), tiny_tokenizer)
     assert sorted(results) == [0, 1, 2]
     cold = BucketedGenerator(model_on_device, tiny_tokenizer, bases=BASES)
     for i in range(3):
-        [expected] = cold.generate([ids[i]], [params[i]], return_bucket_logits=True)
+        [expected] = cold.generate([ids[i]], [STAGGERED_PARAMS[i]], return_bucket_logits=True)
         assert results[i].token_ids == expected.token_ids
         _close(results[i].bucket_logits, expected.bucket_logits)
 
