@@ -94,10 +94,12 @@ class HFEngine:
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Every step runs on this one thread. Handing steps to whichever pool thread is free would give each
-        # its own OpenMP team, and the idle teams' spin-waiting takes the cores from the busy one: measured
-        # 3x slower decoding on 2 cores (33 s vs 11 s for a 110-token completion).
-        self._torch_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-engine-torch")
+        # Every step runs on one thread of our own. Handing steps to whichever pool thread is free would give
+        # each its own OpenMP team, and the idle teams' spin-waiting takes the cores from the busy one: measured
+        # 3x slower decoding on 2 cores (33 s vs 11 s for a 110-token completion). For the same reason `close`
+        # ends the thread: an idle engine's thread left behind slowed the next engine on the same model from
+        # 185 s to 310 s of runner benchmark (2 cores).
+        self._torch_thread: ThreadPoolExecutor | None = None
 
     # -- Engine protocol -------------------------------------------------------------------------
 
@@ -130,6 +132,9 @@ class HFEngine:
             await self._worker
         self._worker = self._queue = self._loop = None
         self.generator.clear_prefix_cache()
+        if self._torch_thread is not None:
+            self._torch_thread.shutdown(wait=True)
+            self._torch_thread = None
 
     # -- batching --------------------------------------------------------------------------------
 
@@ -138,6 +143,8 @@ class HFEngine:
         if self._loop is not loop or self._worker is None or self._worker.done():
             self._loop, self._queue = loop, asyncio.Queue()
             self._worker = loop.create_task(self._serve(self._queue), name="hf-engine-batcher")
+        if self._torch_thread is None:
+            self._torch_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf-engine-torch")
         return self._queue
 
     async def _serve(self, queue: asyncio.Queue) -> None:
