@@ -33,9 +33,11 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
+from buckets.attention import gqa_attention
 from buckets.fusion import check_fusion_rule, fuse
 from buckets.growing_cache import growing_dynamic_cache, stacked_layer
 from buckets.prefix_cache import PrefixCache
+from buckets.prompt_lookup import NgramIndex
 from buckets.rope import PerRowRotary, rope_parameters, rope_spec_from_config
 
 # Model families whose decoder has the Llama layout: `model.model.rotary_emb` computed once per
@@ -121,6 +123,19 @@ def _own_base(model) -> float:
 
 
 @dataclass
+class DecodeStats:
+    """Counters a generator keeps over all its calls (benchmarks report them)."""
+
+    decode_steps: int = 0  # decode forwards (prefills not counted)
+    drafted_tokens: int = 0  # prompt-lookup draft tokens fed to the model
+    accepted_tokens: int = 0  # draft tokens greedy decoding confirmed
+
+    @property
+    def acceptance(self) -> float:
+        return self.accepted_tokens / self.drafted_tokens if self.drafted_tokens else 0.0
+
+
+@dataclass
 class _Context:
     """Book-keeping for one prompt while it decodes."""
 
@@ -138,6 +153,7 @@ class _Context:
     logits: list[Tensor] = field(default_factory=list)
     checked_chars: int = 0
     tag: object = None  # the caller's handle for this prompt (continuous decoding)
+    lookup: NgramIndex | None = None  # prompt + generated tokens, for prompt-lookup drafts (greedy only)
 
 
 @dataclass
@@ -184,6 +200,7 @@ class BucketedGenerator:
         add_special_tokens: bool = True,
         skip_special_tokens: bool = True,
         prefill_batch: int | None = None,
+        prompt_lookup: int = 0,
     ) -> None:
         # bases=None is plain decoding with the model's own rotary module: any causal LM works.
         # Explicit bases swap in per-row RoPE, which needs the Llama decoder layout.
@@ -200,6 +217,10 @@ class BucketedGenerator:
         self.add_special_tokens = add_special_tokens
         self.skip_special_tokens = skip_special_tokens
         self.prefill_batch = prefill_batch  # new contexts per prefill forward; None: 1 on CPU, all on GPU
+        if int(prompt_lookup) < 0:
+            raise ValueError(f"prompt_lookup must be >= 0 draft tokens, got {prompt_lookup}")
+        self.prompt_lookup = int(prompt_lookup)  # draft tokens verified per decode step (greedy prompts; 0: off)
+        self.stats = DecodeStats()
         self._lock = threading.Lock()
         self._rotary: PerRowRotary | None = None
         self.eos_ids = self._eos_ids()
@@ -249,6 +270,12 @@ class BucketedGenerator:
             yield decoder.rotary_emb
         finally:
             decoder.rotary_emb = original
+
+    @contextlib.contextmanager
+    def _serving(self):
+        """What every call holds: the lock, inference mode, per-row RoPE and copy-free GQA attention."""
+        with self._lock, torch.inference_mode(), self._bucketed_rotary(), gqa_attention(self.model):
+            yield
 
     def encode(self, prompt: str | Sequence[int]) -> list[int]:
         """Token ids of a prompt (text is tokenized; a list of ids is taken as is)."""
@@ -304,7 +331,7 @@ class BucketedGenerator:
         ]
         todo = [ctx for ctx in contexts if ctx.finish_reason is None]
         if todo:
-            with self._lock, torch.inference_mode(), self._bucketed_rotary():
+            with self._serving():
                 self._run(todo, return_weights, return_bucket_logits)
         return [self._result(ctx, return_weights, return_bucket_logits) for ctx in contexts]
 
@@ -316,6 +343,8 @@ class BucketedGenerator:
             ctx.sampler = torch.Generator(device=self.device).manual_seed(params.seed)
         if params.max_new_tokens == 0:
             ctx.finish_reason, ctx.text = "length", ""
+        elif self.prompt_lookup and params.temperature < GREEDY_BELOW:
+            ctx.lookup = NgramIndex(prompt_ids)
         return ctx
 
     # -- the decode loop -------------------------------------------------------------------------
@@ -360,26 +389,78 @@ class BucketedGenerator:
         return batch, finished
 
     def _decode_step(self, batch: _Batch, keep_weights: bool, keep_logits: bool):
-        """Feed every context its last sampled token; returns `(batch or None, finished contexts)`."""
-        batch.mask = torch.cat([batch.mask, batch.mask.new_ones(len(batch.contexts), 1)], dim=1)
-        batch.last_positions = batch.last_positions + 1
-        logits = self._forward(batch.tokens[:, None], batch.mask, batch.last_positions[:, None], batch.cache)
-        return self._take_step(batch, logits, keep_weights, keep_logits)
+        """Feed every context its last sampled token (and its prompt-lookup draft, if any) and take the next
+        token(s); returns `(batch or None, finished contexts)`.
 
-    def _take_step(self, batch: _Batch, logits: Tensor, keep_weights: bool, keep_logits: bool):
-        """Fuse and sample one token per context from `logits`, retire finished contexts (their KV goes to
-        the prefix cache). Returns `(batch or None when all finished, finished contexts)`."""
+        With drafts the step feeds `1 + longest draft` columns: row i gets its token, its draft and pads. The
+        columns the model did not confirm (rejected drafts, pads) are masked out afterwards and stay as
+        holes, which the layout tolerates (positions come from the mask)."""
+        drafts = [self._draft(ctx) for ctx in batch.contexts]
+        columns = 1 + max(map(len, drafts))
+        self.stats.decode_steps += 1
+        self.stats.drafted_tokens += sum(map(len, drafts))
+        input_ids = batch.tokens[:, None]
+        fed = batch.mask.new_ones(len(drafts), columns)
+        if columns > 1:
+            rows = [[0] + draft + [self.pad_id] * (columns - 1 - len(draft)) for draft in drafts]
+            input_ids = torch.tensor(rows, dtype=torch.long, device=self.device)
+            input_ids[:, 0] = batch.tokens
+            fed = torch.tensor([[1] * (1 + len(d)) + [0] * (columns - 1 - len(d)) for d in drafts],
+                               dtype=batch.mask.dtype, device=batch.mask.device)
+        batch.mask = torch.cat([batch.mask, fed], dim=1)
+        offsets = torch.arange(1, columns + 1, device=batch.last_positions.device)
+        logits = self._forward(input_ids, batch.mask, batch.last_positions[:, None] + offsets, batch.cache,
+                               keep=columns)
+        return self._take_step(batch, logits, keep_weights, keep_logits, drafts)
+
+    def _draft(self, ctx: _Context) -> list[int]:
+        """Prompt-lookup draft for a greedy context, never longer than its remaining token budget allows."""
+        if ctx.lookup is None:
+            return []
+        room = ctx.params.max_new_tokens - len(ctx.generated) - 1  # the step emits up to len(draft) + 1 tokens
+        return ctx.lookup.propose(min(self.prompt_lookup, room))
+
+    def _take_step(self, batch: _Batch, logits: Tensor, keep_weights: bool, keep_logits: bool,
+                   drafts: list[list[int]] | None = None):
+        """Fuse the buckets' logits and take each context's next token(s), retire finished contexts (their KV
+        goes to the prefix cache). Returns `(batch or None when all finished, finished contexts)`.
+
+        `logits` is `[contexts*N, columns, V]`. Without `drafts` (a prefill) one token per context is taken
+        from the last column. With drafts (a decode step that fed `columns` new columns per context), a
+        context keeps its draft's longest prefix that greedy decoding confirms plus the model's own next token,
+        and its fed columns past what it kept are masked out."""
         active = batch.contexts
-        per_bucket = logits.view(len(active), self.n, logits.shape[-1])
-        fused, weights = fuse(per_bucket, self.fusion)
-        tokens = self._sample(fused, active)
-        token_list = tokens.tolist()
+        columns = logits.shape[1]
+        per_bucket = logits.view(len(active), self.n, columns, logits.shape[-1]).transpose(1, 2)
+        fused, weights = fuse(per_bucket, self.fusion)  # [contexts, columns, V], [contexts, columns, N]
+        first = self._sample(fused[:, 0], active).tolist()
+        greedy = fused.argmax(dim=-1).tolist() if columns > 1 else None
+        kept = []
         for row, ctx in enumerate(active):
-            if keep_weights:
-                ctx.weights.append(weights[row].tolist())
-            if keep_logits:
-                ctx.logits.append(per_bucket[row].float().cpu().clone())
-            self._advance(ctx, token_list[row])
+            draft = drafts[row] if drafts else []
+            accepted = 0
+            while accepted < len(draft) and draft[accepted] == greedy[row][accepted]:
+                accepted += 1
+            self.stats.accepted_tokens += accepted
+            emitted = draft[:accepted] + [greedy[row][accepted]] if draft else [first[row]]
+            for column, token in enumerate(emitted):
+                if keep_weights:
+                    ctx.weights.append(weights[row, column].tolist())
+                if keep_logits:
+                    ctx.logits.append(per_bucket[row, column].float().cpu().clone())
+                self._advance(ctx, token)
+                if ctx.finish_reason is not None:
+                    emitted = emitted[: column + 1]
+                    break
+            kept.append(len(emitted))
+        if drafts is not None:  # a decode step: `kept` of the fed columns hold tokens that stay in the context
+            width = batch.mask.shape[1]
+            kept_t = torch.tensor(kept, device=batch.mask.device)
+            if columns > 1:
+                fed_column = torch.arange(columns, device=batch.mask.device)
+                batch.mask[:, width - columns :] *= (fed_column[None, :] < kept_t[:, None]).to(batch.mask.dtype)
+            batch.last_positions = batch.last_positions + kept_t.to(batch.last_positions.device)
+        tokens = torch.tensor([ctx.generated[-1] for ctx in active], dtype=torch.long, device=self.device)
         finished_rows = [row for row, ctx in enumerate(active) if ctx.finish_reason is not None]
         for row in finished_rows:
             self._remember(active[row], row, batch.cache, batch.mask)
@@ -436,8 +517,8 @@ class BucketedGenerator:
                 cache.update(keys, values, layer_idx)
         return cache, mask.to(device), positions.to(device), input_ids.to(device)
 
-    def _forward(self, input_ids: Tensor, mask: Tensor, positions: Tensor, cache) -> Tensor:
-        """One forward for all contexts x buckets; returns last-position logits `[contexts*N, V]`."""
+    def _forward(self, input_ids: Tensor, mask: Tensor, positions: Tensor, cache, keep: int = 1) -> Tensor:
+        """One forward for all contexts x buckets; returns the last `keep` columns' logits `[contexts*N, keep, V]`."""
         n = self.n
         rows = input_ids.shape[0] * n
         if not self.plain:
@@ -448,9 +529,9 @@ class BucketedGenerator:
             position_ids=positions.repeat_interleave(n, dim=0),
             past_key_values=cache,
             use_cache=True,
-            logits_to_keep=1,
+            logits_to_keep=keep,
         )
-        return out.logits[:, -1, :].reshape(rows, -1)
+        return out.logits[:, -keep:, :].reshape(rows, keep, -1)
 
     def _sample(self, fused: Tensor, contexts: list[_Context]) -> Tensor:
         tokens = fused.argmax(dim=-1)
@@ -468,6 +549,8 @@ class BucketedGenerator:
     def _advance(self, ctx: _Context, token: int) -> None:
         """Append a sampled token and decide whether the context is finished."""
         ctx.generated.append(token)
+        if ctx.lookup is not None:
+            ctx.lookup.extend((token,))
         params = ctx.params
         if token in self.eos_ids and not params.ignore_eos:
             ctx.finish_reason = "stop"
@@ -578,7 +661,7 @@ class ContinuousDecoder:
             ctx = gen._new_context(0, list(ids), key, params, handle)
             (done if ctx.finish_reason is not None else newcomers).append(ctx)
         try:
-            with gen._lock, torch.inference_mode(), gen._bucketed_rotary():
+            with gen._serving():
                 batch = self._batch
                 if newcomers:
                     batch, finished = gen._admit(batch, newcomers, self.return_weights, self.return_bucket_logits)

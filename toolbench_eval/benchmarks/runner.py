@@ -7,7 +7,9 @@ process, one after the other:
   (`HFEngine(max_batch_size=1)`), no prefix cache (cache keys dropped), so every step re-prefills
   the whole conversation, as upstream's `generate_stream` does;
 - **runner**: `--concurrency` trajectories in flight, their model calls sharing the engine's decode
-  steps (continuous batching), each trajectory's KV prefix reused between its steps.
+  steps (continuous batching), each trajectory's KV prefix reused between its steps;
+- **runner + prompt lookup** (unless `--prompt-lookup 0`): the same, each decode step also verifying up to
+  `--prompt-lookup` draft tokens found in the trajectory's own context (`buckets.prompt_lookup`).
 
 Writes a Markdown table to `results/benchmarks/runner.md` (trajectories/minute, speed-up, model
 calls, tokens, engine steps and prompts per step) with the command line and machine facts. A tiny smoke setting:
@@ -40,6 +42,8 @@ def register(subparsers) -> None:
     parser.add_argument("--model-args", default="pretrained=default,device=cpu,dtype=float32")
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--max-batch-size", type=int, default=16, help="the runner engine's batch limit")
+    parser.add_argument("--prompt-lookup", type=int, default=2,
+                        help="draft tokens per step for a third side, the runner with prompt lookup (0: skip it)")
     parser.add_argument("--tool-backend", default="local")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "benchmarks" / "runner.md")
     parser.set_defaults(func=run)
@@ -74,6 +78,8 @@ class Measurement:
     mean_in_flight: float  # prompts per engine step
     answered: int
     errors: int
+    drafted: int = 0  # prompt-lookup draft tokens fed
+    accepted: int = 0  # of which greedy decoding confirmed
 
     @property
     def per_minute(self) -> float:
@@ -115,12 +121,15 @@ async def _measure(label: str, agent: Any, engine: Any, items: list, concurrency
             prompt += int(event.get("total_tokens") or 0)
     sizes = list(getattr(engine, "batch_sizes", []))
     mean_in_flight = sum(sizes) / len(sizes) if sizes else 0.0
+    stats = engine.generator.stats
     return Measurement(label, len(items), seconds, calls, prompt, completion, len(sizes), mean_in_flight,
-                       summary.total("answered"), summary.total("errors"))
+                       summary.total("answered"), summary.total("errors"), stats.drafted_tokens,
+                       stats.accepted_tokens)
 
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from buckets.generation import DecodeStats
     from toolbench_eval.engines.hf import HFEngine
     from toolbench_eval.runner.build import benchmark_root, build_agent, load_groups, load_hf_model
     from toolbench_eval.runner.config import RunConfig
@@ -151,14 +160,19 @@ def run(args: argparse.Namespace) -> int:
                 (f"runner ({args.concurrency} in flight)",
                  HFEngine(model, tokenizer, None, max_batch_size=args.max_batch_size), args.concurrency),
             )
-            for label, engine, concurrency in sides:
+            if args.prompt_lookup > 0:
+                sides += ((f"runner ({args.concurrency} in flight) + prompt lookup ({args.prompt_lookup})",
+                           HFEngine(model, tokenizer, None, max_batch_size=args.max_batch_size,
+                                    prompt_lookup=args.prompt_lookup), args.concurrency),)
+            for index, (label, engine, concurrency) in enumerate(sides):
                 agent = build_agent(config, engine, groups=groups, root=root)
                 await engine.generate(["warm-up"], _params(config))  # first-call costs stay out of the timing
                 inner = getattr(engine, "engine", engine)
                 inner.batch_sizes.clear()
+                inner.generator.stats = DecodeStats()  # the warm-up call is not measured
                 print(f"measuring: {label}")
                 results.append(await _measure(label, agent, inner, items, concurrency,
-                                              Path(scratch) / label.split()[0]))
+                                              Path(scratch) / f"side-{index}"))
                 await engine.close()
         return results
 
@@ -185,7 +199,8 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
         "# Runner benchmark: concurrent trajectories vs the sequential ToolBench loop",
         "",
         (f"Command: `toolbench-eval bench runner --queries {args.queries} --concurrency {args.concurrency} "
-        f"--max-new-tokens {args.max_new_tokens} --model-args {args.model_args}`"),
+        f"--max-new-tokens {args.max_new_tokens} --prompt-lookup {args.prompt_lookup} "
+        f"--model-args {args.model_args}`"),
         "",
         (f"{queries} LocalToolBench queries (round-robin over the groups), ReAct (CoT@1), greedy, same loaded model "
         f"and engine class (`HFEngine`) on both sides, measured one after the other in one process. "
@@ -193,14 +208,15 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
         f"{torch.get_num_threads()} threads. Model load (not timed below): {load_seconds:.1f} s."),
         "",
         ("| loop | queries | wall s | trajectories/min | speed-up | model calls | tokens (prompt+completion) | engine steps |"
-        " mean prompts per step | answered | errors |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " mean prompts per step | draft tokens accepted | answered | errors |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in measurements:
         speedup = m.per_minute / base.per_minute if base.per_minute else float("nan")
+        drafts = f"{m.accepted} of {m.drafted}" if m.drafted else "-"
         lines.append(f"| {m.label} | {m.queries} | {m.seconds:.1f} | {m.per_minute:.2f} | {speedup:.2f}x | "
-                     f"{m.model_calls} | {m.prompt_tokens} | {m.batches} | {m.mean_in_flight:.2f} | {m.answered} | "
-                     f"{m.errors} |")
+                     f"{m.model_calls} | {m.prompt_tokens} | {m.batches} | {m.mean_in_flight:.2f} | {drafts} | "
+                     f"{m.answered} | {m.errors} |")
     lines += [
         "",
         ("Sequential: one query at a time, `max_batch_size=1`, cache keys dropped (every step re-prefills the whole "
@@ -209,7 +225,10 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
         "keeps its KV prefix between its calls. An engine step is one decode forward plus the prefill of "
         "the prompts that joined before it. Tokens are prompt + completion tokens as the answer files count them "
         "(`total_tokens`); the two sides may take different paths where batched and unbatched float arithmetic "
-        "differ, so compare trajectories/minute together with the model calls."),
+        "differ, so compare trajectories/minute together with the model calls. Prompt lookup: each decode step "
+        "also feeds up to K tokens that followed the latest earlier occurrence of the context's last 1-3 tokens and "
+        "keeps those greedy decoding confirms; exact in exact arithmetic, in bfloat16 a multi-column step rounds "
+        "differently from a one-column step, so a near-tie can flip and a trajectory take another path."),
         "",
     ]
     return "\n".join(lines)

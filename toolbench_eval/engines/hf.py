@@ -67,13 +67,15 @@ class HFEngine:
         prefix_cache_bytes: int = 2 << 30,
         return_weights: bool = False,
         add_special_tokens: bool = True,
+        prompt_lookup: int = 0,
         **unused: Any,
     ) -> None:
         if unused:
             from toolbench_eval.errors import UserError
 
             raise UserError(f"--model hf: unknown model argument(s) {sorted(unused)}; known: max_batch_size, "
-                            "prefix_cache_entries, prefix_cache_bytes, return_weights, add_special_tokens")
+                            "prefix_cache_entries, prefix_cache_bytes, return_weights, add_special_tokens, "
+                            "prompt_lookup")
         self.bucket_spec = bucket_spec
         self.max_batch_size = int(max_batch_size)
         if self.max_batch_size < 1:
@@ -89,6 +91,7 @@ class HFEngine:
             fusion=bucket_spec.fusion if bucket_spec else "max_logit",
             prefix_cache=PrefixCache(int(prefix_cache_entries), int(prefix_cache_bytes)),
             add_special_tokens=_as_bool(add_special_tokens),
+            prompt_lookup=int(prompt_lookup),
         )
         self.batch_sizes: list[int] = []  # prompts in flight at each engine step (admitted ones included)
         self._queue: asyncio.Queue | None = None
