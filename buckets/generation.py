@@ -16,6 +16,10 @@ together on GPU, then stacked under the contexts already decoding, the narrower 
 the left. `ContinuousDecoder` does that between decode steps: prompts join and leave a batch in
 flight (continuous batching), which is how the `hf` engine serves concurrent trajectories.
 
+Prompt lookup (``prompt_lookup=K``): a greedy context's decode step may also feed up to K draft tokens
+copied from its own context (`buckets.prompt_lookup`); it keeps the draft's prefix that its fused greedy
+choice confirms plus one token of its own, and the unconfirmed columns become holes in the mask.
+
 Example (``model``/``tokenizer`` from `toolbench_eval.models.load_model` or any transformers Llama)::
 
     gen = BucketedGenerator(model, tokenizer, bases=[1e5, 1.75e5, 2.5e5], fusion="max_logit")
