@@ -134,10 +134,6 @@ class DecodeStats:
     drafted_tokens: int = 0  # prompt-lookup draft tokens fed to the model
     accepted_tokens: int = 0  # draft tokens greedy decoding confirmed
 
-    @property
-    def acceptance(self) -> float:
-        return self.accepted_tokens / self.drafted_tokens if self.drafted_tokens else 0.0
-
 
 @dataclass
 class _Context:
