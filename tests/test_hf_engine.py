@@ -1,7 +1,6 @@
 """The async engines: HFEngine batches concurrent callers; ScriptedEngine fakes replies for tests."""
 
 import asyncio
-import threading
 
 import pytest
 
@@ -166,19 +165,17 @@ def test_engine_survives_a_new_event_loop_after_close(engine):
 
 def test_close_ends_the_torch_thread_and_a_later_call_starts_a_new_one(engine):
     # An idle engine's thread (and its OpenMP team) left alive slowed the next engine on 2 cores by 1.7x.
-    def torch_threads():
-        return [t for t in threading.enumerate() if t.name.startswith("hf-engine-torch")]
-
-    before = len(torch_threads())
-
     async def one_call_then_close():
         await engine.generate([PROMPTS[1]], SamplingParams(max_new_tokens=2))
-        assert len(torch_threads()) == before + 1
+        threads = list(engine._torch_thread._threads)
+        assert threads and all(t.is_alive() and t.name.startswith("hf-engine-torch") for t in threads)
         await engine.close()
+        return threads
 
-    asyncio.run(one_call_then_close())
-    assert len(torch_threads()) == before
+    threads = asyncio.run(one_call_then_close())
+    assert engine._torch_thread is None and not any(t.is_alive() for t in threads)
     assert asyncio.run(engine.generate([PROMPTS[1]], SamplingParams(max_new_tokens=2)))[0].completion_tokens == 2
+    assert engine._torch_thread is not None
     asyncio.run(engine.close())
 
 
