@@ -101,7 +101,7 @@ class HFEngine:
         # each its own OpenMP team, and the idle teams' spin-waiting takes the cores from the busy one: measured
         # 3x slower decoding on 2 cores (33 s vs 11 s for a 110-token completion). For the same reason `close`
         # ends the thread: an idle engine's thread left behind slowed the next engine on the same model from
-        # 185 s to 310 s of runner benchmark (2 cores).
+        # 185 s to 240-310 s of runner benchmark (2 cores).
         self._torch_thread: ThreadPoolExecutor | None = None
 
     # -- Engine protocol -------------------------------------------------------------------------
