@@ -392,22 +392,19 @@ class BucketedGenerator:
         """Feed every context its last sampled token (and its prompt-lookup draft, if any) and take the next
         token(s); returns `(batch or None, finished contexts)`.
 
-        With drafts the step feeds `1 + longest draft` columns: row i gets its token, its draft and pads. The
-        columns the model did not confirm (rejected drafts, pads) are masked out afterwards and stay as
-        holes, which the layout tolerates (positions come from the mask)."""
+        With drafts the step feeds `1 + longest draft` columns: row i gets its token, its draft and pads. Pads
+        follow a row's real columns, so causal attention keeps them out of every column that counts; they and
+        the drafts the model did not confirm are masked out afterwards (`_take_step`) and stay as holes, which
+        the layout tolerates (positions come from the mask)."""
         drafts = [self._draft(ctx) for ctx in batch.contexts]
         columns = 1 + max(map(len, drafts))
         self.stats.decode_steps += 1
         self.stats.drafted_tokens += sum(map(len, drafts))
         input_ids = batch.tokens[:, None]
-        fed = batch.mask.new_ones(len(drafts), columns)
         if columns > 1:
-            rows = [[0] + draft + [self.pad_id] * (columns - 1 - len(draft)) for draft in drafts]
-            input_ids = torch.tensor(rows, dtype=torch.long, device=self.device)
-            input_ids[:, 0] = batch.tokens
-            fed = torch.tensor([[1] * (1 + len(d)) + [0] * (columns - 1 - len(d)) for d in drafts],
-                               dtype=batch.mask.dtype, device=batch.mask.device)
-        batch.mask = torch.cat([batch.mask, fed], dim=1)
+            padded = [draft + [self.pad_id] * (columns - 1 - len(draft)) for draft in drafts]
+            input_ids = torch.cat([input_ids, torch.tensor(padded, dtype=torch.long, device=self.device)], dim=1)
+        batch.mask = torch.cat([batch.mask, batch.mask.new_ones(len(drafts), columns)], dim=1)
         offsets = torch.arange(1, columns + 1, device=batch.last_positions.device)
         logits = self._forward(input_ids, batch.mask, batch.last_positions[:, None] + offsets, batch.cache,
                                keep=columns)
