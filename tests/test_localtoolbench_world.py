@@ -163,3 +163,23 @@ def test_every_trajectory_replays_and_states_the_facts(backend, train):
     facts = {q["query_id"]: q["ground_truth"]["facts"] for q in train}
     for record in read_trajectories():
         check_trajectory(backend, record, facts[record["query_id"]])
+
+
+def test_deliberate_mistakes_and_nothing_else_have_weight_0():
+    """A trajectory teaches recovering from a mistake, so the mistaken call itself is marked untrained."""
+    for record in read_trajectories():
+        messages = record["messages"]
+        mistakes = [index for index, message in enumerate(messages) if "weight" in message]
+        assert len(mistakes) == (0 if record["style"] == "clean" else 1), record["query_id"]
+        for index in mistakes:
+            message = messages[index]
+            assert message["weight"] == 0 and message["role"] == "assistant"
+            name = message["function_call"]["name"]
+            assert name != "Finish"
+            observation = json.loads(messages[index + 1]["content"])
+            assert observation["error"] or "message" in observation["response"], record["query_id"]
+            recovery = messages[index + 2]["function_call"]
+            if record["style"] == "restart":
+                assert json.loads(recovery["arguments"])["return_type"] == "give_up_and_restart"
+            else:  # the same function, called again with corrected arguments
+                assert recovery["name"] == name and recovery["arguments"] != message["function_call"]["arguments"]

@@ -69,6 +69,39 @@ def test_labels_cover_exactly_the_assistant_texts_and_their_stops():
     assert tokenizer.decode(ids[:first_target]).endswith("Assistant:\n")
 
 
+MISTAKE = 'Thought: I should look up the weather.\nAction: current_for_weather\nAction Input: {"town": "Oslo"}'
+WITH_MISTAKE = [
+    *MESSAGES[:2],
+    {"role": "assistant", "content": "I should look up the weather.", "weight": 0,
+     "function_call": {"name": "current_for_weather", "arguments": '{"town": "Oslo"}'}},
+    {"role": "function", "name": "current_for_weather", "content": '{"error": "", "response": "no town"}'},
+    *MESSAGES[2:],
+]
+
+
+def test_a_weight_0_message_is_context_without_a_target():
+    tokenizer = make_tokenizer()
+    conversation = conversation_from_messages("q1", WITH_MISTAKE)
+    assert conversation.untrained == {2}
+    example = tokenize_conversation(conversation, tokenizer, max_length=4096)
+    targets = [label for label in example["labels"] if label != -100]
+    # neither the mistaken call nor a stop after it is a target; the rest is as without it
+    assert tokenizer.decode(targets, skip_special_tokens=False) == ASSISTANT_1 + "<eos>" + ASSISTANT_2 + "<eos>"
+    assert MISTAKE in tokenizer.decode(example["input_ids"])  # still in the context
+
+    everything = tokenize_conversation(conversation_from_messages("q1", WITH_MISTAKE, honour_weights=False),
+                                       tokenizer, max_length=4096)
+    assert everything["input_ids"] == example["input_ids"]
+    targets = [label for label in everything["labels"] if label != -100]
+    assert tokenizer.decode(targets, skip_special_tokens=False) == \
+        MISTAKE + "<eos>" + ASSISTANT_1 + "<eos>" + ASSISTANT_2 + "<eos>"
+
+
+def test_a_weight_other_than_0_or_1_is_refused():
+    with pytest.raises(ValueError, match="weight must be 0 or 1"):
+        conversation_from_messages("q1", [*MESSAGES[:2], {**MESSAGES[2], "weight": 0.5}])
+
+
 def test_inference_prompt_is_a_prefix_of_the_training_text():
     from reasoning.prompts import render_toolllama_prompt
 
@@ -105,6 +138,8 @@ def test_a_few_steps_reduce_the_loss(tmp_path):
     tokenizer = make_tokenizer()
     model = make_model(len(tokenizer))
     data = _write_data(tmp_path)
+    with data.open("a") as handle:  # one more conversation, with a mistake that is not trained on
+        handle.write(json.dumps({"query_id": "m", "messages": WITH_MISTAKE}) + "\n")
     before = _mean_target_loss(model, tokenizer, data)
     recipe = Recipe(data=str(data), out=str(tmp_path / "out"), method="full", learning_rate=5e-3, max_steps=8,
                     grad_accum=1, save_steps=100, logging_steps=1, warmup_ratio=0.0, device="cpu")
@@ -112,7 +147,8 @@ def test_a_few_steps_reduce_the_loss(tmp_path):
     after = _mean_target_loss(model, tokenizer, data)
     assert after < before - 0.5
     assert manifest["result"]["global_steps"] == 8
-    assert manifest["data"]["examples"] == 6
+    assert manifest["data"]["examples"] == 7 and manifest["data"]["untrained_turns"] == 1
+    assert manifest["recipe"]["honour_weights"] is True
     assert json.loads((tmp_path / "out" / "recipe.json").read_text())["result"]["tokens_seen"] > 0
 
 

@@ -10,6 +10,7 @@ Re-running the same command resumes from the newest checkpoint in `<out>/checkpo
 
 from __future__ import annotations
 
+from toolbench_eval.errors import UserError
 from toolbench_eval.paths import DATA_DIR
 
 
@@ -46,6 +47,12 @@ def register(subparsers) -> None:
     parser.add_argument("--init-adapter", default=None,
                         help="LoRA: start from this adapter directory's weights (e.g. data/toolsmol for a second "
                              "training stage) instead of a fresh adapter")
+    parser.add_argument("--ignore-message-weights", action="store_true",
+                        help="train on every assistant message, also those with \"weight\": 0 (LocalToolBench's "
+                             "deliberate mistakes); upstream ToolLLaMA trains on everything")
+    parser.add_argument("--rename-tools", type=float, default=0.0, metavar="SHARE",
+                        help="give this share (0-1) of the training conversations invented tool names, so the "
+                             "model copies function names from the prompt instead of recalling them")
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
     parser.set_defaults(func=run)
 
@@ -53,6 +60,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from toolbench_eval.training.sft import Recipe, train
 
+    if not 0.0 <= args.rename_tools <= 1.0:
+        raise UserError(f"--rename-tools must be a share between 0 and 1, got {args.rename_tools}")
     recipe = Recipe(
         data=args.data, out=args.out, model=args.model, method=args.method, lora_r=args.lora_r,
         lora_alpha=args.lora_alpha, learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps,
@@ -60,6 +69,7 @@ def run(args) -> int:
         batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length,
         max_examples=args.max_examples, seed=args.seed, device=args.device, bf16=args.bf16,
         save_steps=args.save_steps, save_dtype=args.save_dtype, init_adapter=args.init_adapter,
+        honour_weights=not args.ignore_message_weights, rename_tools=args.rename_tools,
     )
     manifest = train(recipe, resume=not args.no_resume)
     result = manifest["result"]

@@ -11,6 +11,11 @@ what inference shows. Some trajectories show recoveries:
 - a first call has a wrong or missing argument, the API says so, and the call is corrected;
 - a dead-end call (a broken API, or a lookup that finds nothing) is followed by
   `Finish(give_up_and_restart)`, the DFSDT diversity prompt, and a fresh, correct chain.
+
+The deliberate mistakes in those recoveries (the call with the wrong argument, the dead-end call) carry
+`"weight": 0`, the chat fine-tuning convention for an assistant message that stays in the context but
+is not a target: a model should learn to recover from them, not to make them. A flaky API's failed
+first attempt is no mistake (the call was right) and keeps its weight.
 """
 
 from __future__ import annotations
@@ -70,13 +75,16 @@ class Oracle:
         style = "restart" if roll < 0.12 else "bad_arguments" if roll < 0.32 else "clean"
         trajectory = Trajectory(messages, functions, style)
 
-        def call(name: str, arguments: dict[str, Any], thought: str) -> tuple[str, Status, Any]:
+        def call(name: str, arguments: dict[str, Any], thought: str, mistake: bool = False) -> tuple[str, Status, Any]:
             target = index[name]
             observation = self.backend.call_sync(ToolCall(target.category_name, target.tool_name, target.api_name,
                                                           target.original_arguments(arguments)))
             text = render_observation(observation)
-            messages.append({"role": "assistant", "content": f"Thought: {thought}",
-                             "function_call": {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)}})
+            message = {"role": "assistant", "content": f"Thought: {thought}",
+                       "function_call": {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)}}
+            if mistake:
+                message["weight"] = 0
+            messages.append(message)
             messages.append({"role": "function", "name": name, "content": text})
             trajectory.observations.append(text)
             return text, observation.status, observation.response
@@ -98,7 +106,8 @@ class Oracle:
             if step_number == bad_step:
                 wrong, hint = self._mutate(arguments, api, rng)
                 if wrong is not None:
-                    text, status, _ = call(name, wrong, _intro(previous_note, name, wrong, goal, is_resolver))
+                    text, status, _ = call(name, wrong, _intro(previous_note, name, wrong, goal, is_resolver),
+                                           mistake=True)
                     if status == Status.BAD_INPUT:
                         thought = (f"The API rejected the request ({hint}). I'll correct the arguments and call "
                                    f"{name} again.")
@@ -199,7 +208,7 @@ class Oracle:
             arguments[key] = arguments[key][:-2] + "zq"  # a garbled value that finds nothing
             thought = f"I'll call {name} with {_args_text(arguments)}."
             reason = f"{name} found nothing for {arguments[key]}"
-        text, status, response = call(name, arguments, thought)
+        text, status, response = call(name, arguments, thought, mistake=True)
         if status == Status.OK and not (isinstance(response, dict) and "message" in response):
             return False  # not a dead end after all; keep going normally
         messages.append({"role": "assistant",

@@ -16,8 +16,10 @@ loss is taken on assistant texts (plus the end-of-sequence token that makes gene
 from __future__ import annotations
 
 import json
+import random
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ ROLE_ALIASES = {"system": "system", "user": "user", "assistant": "assistant", "f
 class Conversation:
     conversation_id: str
     turns: tuple[tuple[str, str], ...]  # (role, text); role in system/user/assistant/function
+    untrained: frozenset[int] = frozenset()  # indices of assistant turns kept as context only (weight 0)
 
 
 def assistant_text(message: dict[str, Any]) -> str:
@@ -48,15 +51,21 @@ def assistant_text(message: dict[str, Any]) -> str:
     return f"Thought: {thought}\nAction: {call['name']}\nAction Input: {arguments}"
 
 
-def conversation_from_messages(conversation_id: str, messages: list[dict[str, Any]]) -> Conversation:
-    turns = []
-    for message in messages:
+def conversation_from_messages(conversation_id: str, messages: list[dict[str, Any]], *,
+                               honour_weights: bool = True) -> Conversation:
+    turns, untrained = [], set()
+    for index, message in enumerate(messages):
         role = ROLE_ALIASES.get(message.get("role", ""))
         if role is None:
             raise ValueError(f"unknown role {message.get('role')!r}")
         text = assistant_text(message) if role == "assistant" else str(message.get("content") or "")
         turns.append((role, text))
-    return Conversation(conversation_id, tuple(turns))
+        weight = message.get("weight", 1)
+        if weight not in (0, 1):
+            raise ValueError(f"message {index}: weight must be 0 or 1, got {weight!r}")
+        if honour_weights and role == "assistant" and weight == 0:
+            untrained.add(index)
+    return Conversation(conversation_id, tuple(turns), frozenset(untrained))
 
 
 def conversation_from_toolllama(conversation_id: str, conversations: list[dict[str, str]]) -> Conversation:
@@ -71,8 +80,12 @@ def conversation_from_toolllama(conversation_id: str, conversations: list[dict[s
     return Conversation(conversation_id, tuple(turns))
 
 
-def read_conversations(path: str | Path) -> Iterator[Conversation]:
-    """Yield conversations from a trajectories JSONL file or a ToolLLaMA-format JSON list."""
+def read_conversations(path: str | Path, *, honour_weights: bool = True) -> Iterator[Conversation]:
+    """Yield conversations from a trajectories JSONL file or a ToolLLaMA-format JSON list.
+
+    `honour_weights=False` trains on every assistant turn, weight-0 ones too (upstream ToolLLaMA has no
+    weights and trains on its failed branches as well).
+    """
     path = Path(path)
     if not path.exists():
         raise located(path, "training data file not found (build LocalToolBench with "
@@ -84,7 +97,8 @@ def read_conversations(path: str | Path) -> Iterator[Conversation]:
                     continue
                 try:
                     record = json.loads(line)
-                    yield conversation_from_messages(str(record.get("query_id", line_number)), record["messages"])
+                    yield conversation_from_messages(str(record.get("query_id", line_number)), record["messages"],
+                                                     honour_weights=honour_weights)
                 except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
                     raise located(path, f"cannot read trajectory: {error}", entry=f"line {line_number}",
                                   field="messages") from error
@@ -103,6 +117,58 @@ def read_conversations(path: str | Path) -> Iterator[Conversation]:
                           if isinstance(record, dict) else index, field="conversations") from error
 
 
+TOOL_LIST = re.compile(r"You have access of the following tools:\n((?:\d+\.[^\n]*\n?)+)")
+TOOL_ENTRY = re.compile(r"^\d+\.([^:\n]+):", re.MULTILINE)
+# Parts of invented tool names: compounds like the real ones ("weathernow", "stockpulse").
+NAME_PARTS = ("astro", "bright", "data", "deep", "echo", "flow", "go", "grid", "info", "lab", "link", "live",
+              "mint", "nova", "open", "orbit", "peak", "pilot", "pixel", "point", "quick", "sage", "signal",
+              "smart", "spot", "stack", "swift", "true", "vista", "wave", "wise", "zen")
+
+
+def tool_names(system_prompt: str) -> list[str]:
+    """The tool names a ToolBench system prompt lists ("1.bookfinder: ..."); empty if it lists none."""
+    listing = TOOL_LIST.search(system_prompt)
+    return TOOL_ENTRY.findall(listing.group(1)) if listing else []
+
+
+def rename_tools(conversation: Conversation, rng: random.Random) -> Conversation:
+    """The conversation with every listed tool renamed to an invented name, in all but tool observations.
+
+    A function name is `<api>_for_<tool>`, so this renames the functions too, consistently across the API
+    list, the thoughts, the calls and the diversity prompt's earlier candidates.
+    """
+    system = next((text for role, text in conversation.turns if role == "system"), "")
+    names = tool_names(system)
+    if not names:
+        return conversation
+    taken, mapping = set(names), {}
+    for name in names:
+        invented = name
+        while invented in taken:
+            invented = "".join(rng.sample(NAME_PARTS, 2))
+        taken.add(invented)
+        mapping[name] = invented
+    # Whole names only: a tool name is bounded by non-alphanumerics (`_for_<tool>`, `"<tool>"`, `1.<tool>:`).
+    pattern = re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+                         + r")(?![a-z0-9])")
+    turns = tuple((role, text if role == "function" else pattern.sub(lambda match: mapping[match.group(1)], text))
+                  for role, text in conversation.turns)
+    return replace(conversation, turns=turns)
+
+
+def rename_share(conversations: list[Conversation], share: float, seed: int) -> tuple[list[Conversation], int]:
+    """Rename the tools of about `share` of the conversations (seeded); returns them and how many changed."""
+    rng = random.Random(f"tool-renaming-{seed}")
+    renamed, count = [], 0
+    for conversation in conversations:
+        if rng.random() < share:
+            changed = rename_tools(conversation, rng)
+            count += changed is not conversation
+            conversation = changed
+        renamed.append(conversation)
+    return renamed, count
+
+
 def render_segments(conversation: Conversation) -> list[tuple[str, bool]]:
     """Render a conversation as (text, is_target) segments; their concatenation is the training text.
 
@@ -115,26 +181,26 @@ def render_segments(conversation: Conversation) -> list[tuple[str, bool]]:
     segments: list[tuple[str, bool]] = []
     history: list[dict[str, str]] = []
     rendered_so_far = ""
-    for role, text in conversation.turns:
+    for index, (role, text) in enumerate(conversation.turns):
         if role == "assistant":
             prompt = render_toolllama_prompt(history)  # ends with "Assistant:\n"
             if not prompt.startswith(rendered_so_far):
                 raise ValueError("renderer is not prefix-stable: cannot train on the inference layout")
             segments.append((prompt[len(rendered_so_far):], False))
-            segments.append((text, True))
+            segments.append((text, index not in conversation.untrained))
             rendered_so_far = prompt + text
         history.append({"role": role, "content": text})
     return segments
 
 
 def tokenize_conversation(conversation: Conversation, tokenizer, max_length: int) -> dict[str, list[int]] | None:
-    """Token ids and labels (-100 outside assistant texts).
+    """Token ids and labels (-100 outside trained assistant texts).
 
     The model must also learn to stop after each assistant text. At inference the next prompt continues
     with the rendered history (no end-of-sequence token in it), so the inputs here carry no EOS either:
-    the label of the first token after an assistant text is EOS instead of that token. Only the very last
-    turn, which has nothing after it, gets an explicit EOS input. Returns None if no target survives the
-    `max_length` cut.
+    the label of the first token after an assistant text is EOS instead of that token (not after an
+    untrained one: its stop is as much a non-target as its text). Only the very last turn, which has
+    nothing after it, gets an explicit EOS input. Returns None if no target survives the `max_length` cut.
     """
     input_ids: list[int] = []
     labels: list[int] = []
@@ -163,8 +229,9 @@ def tokenize_conversation(conversation: Conversation, tokenizer, max_length: int
 
 def build_examples(conversations: Iterable[Conversation], tokenizer, max_length: int) -> tuple[list[dict], dict]:
     """Tokenize all conversations; returns the examples and counts for the recipe manifest."""
-    examples, dropped, tokens, target_tokens = [], 0, 0, 0
+    examples, dropped, tokens, target_tokens, untrained = [], 0, 0, 0, 0
     for conversation in conversations:
+        untrained += len(conversation.untrained)
         example = tokenize_conversation(conversation, tokenizer, max_length)
         if example is None:
             dropped += 1
@@ -172,5 +239,6 @@ def build_examples(conversations: Iterable[Conversation], tokenizer, max_length:
         examples.append(example)
         tokens += len(example["input_ids"])
         target_tokens += sum(label != -100 for label in example["labels"])
-    stats = {"examples": len(examples), "dropped_too_long": dropped, "tokens": tokens, "target_tokens": target_tokens}
+    stats = {"examples": len(examples), "dropped_too_long": dropped, "tokens": tokens, "target_tokens": target_tokens,
+             "untrained_turns": untrained}
     return examples, stats

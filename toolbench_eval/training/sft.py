@@ -19,7 +19,7 @@ import torch
 
 from toolbench_eval.errors import UserError
 from toolbench_eval.models import file_sha256
-from toolbench_eval.training.data import build_examples, read_conversations
+from toolbench_eval.training.data import build_examples, read_conversations, rename_share
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -52,6 +52,8 @@ class Recipe:
     logging_steps: int = 5
     save_dtype: str = "float32"  # dtype of the saved adapter/model weights ("bfloat16" halves a LoRA adapter)
     init_adapter: str | None = None  # LoRA: start from this adapter's weights (a second stage) instead of zero
+    honour_weights: bool = True  # weight-0 assistant messages are context, not targets (False: train on all)
+    rename_tools: float = 0.0  # share of conversations whose tools get invented names (seeded by `seed`)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -162,11 +164,15 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
 
-    conversations = list(read_conversations(recipe.data))
+    conversations = list(read_conversations(recipe.data, honour_weights=recipe.honour_weights))
     random.Random(recipe.seed).shuffle(conversations)
     if recipe.max_examples is not None:
         conversations = conversations[: recipe.max_examples]
+    renamed = 0
+    if recipe.rename_tools > 0:
+        conversations, renamed = rename_share(conversations, recipe.rename_tools, recipe.seed)
     examples, data_stats = build_examples(conversations, tokenizer, recipe.max_length)
+    data_stats["tools_renamed"] = renamed
     if not examples:
         raise UserError(f"{recipe.data}: no usable training examples (all longer than --max-length "
                         f"{recipe.max_length}?)")
