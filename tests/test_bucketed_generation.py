@@ -67,7 +67,8 @@ def test_single_bucket_reproduces_plain_generate(tiny_tokenizer, variant, bases)
     results = generator.generate(PROMPTS, max_new_tokens=10, ignore_eos=True, return_bucket_logits=True)
     for result, tokens, logits in zip(results, expected_tokens, expected_logits):
         assert result.token_ids == tokens
-        assert (result.bucket_logits[:, 0] - logits).abs().max() <= 1e-5
+        # fp32 rounding only: a decode step's attention runs another SDPA kernel form than transformers' own
+        assert (result.bucket_logits[:, 0] - logits).abs().max() <= 2e-5
 
 
 @pytest.mark.parametrize("prefill_batch", [1, 8], ids=["prefill-alone", "prefill-padded"])

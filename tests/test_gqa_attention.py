@@ -1,5 +1,6 @@
 """The copy-free GQA attention equals transformers' expanded form, and generators switch to it only while serving."""
 
+import pytest
 import torch
 from transformers.integrations.sdpa_attention import repeat_kv
 
@@ -12,9 +13,10 @@ class _Module:
     is_causal = True
 
 
-def test_folded_groups_equal_repeated_keys_and_values_under_a_padding_mask():
+@pytest.mark.parametrize("columns", [1, 5], ids=["decode-step-enable-gqa", "several-columns-folded"])
+def test_folded_groups_equal_repeated_keys_and_values_under_a_padding_mask(columns):
     torch.manual_seed(0)
-    batch, kv_heads, columns, width, dim = 2, 2, 5, 40, 8
+    batch, kv_heads, width, dim = 2, 2, 40, 8
     query = torch.randn(batch, kv_heads * 3, columns, dim)
     key, value = torch.randn(batch, kv_heads, width, dim), torch.randn(batch, kv_heads, width, dim)
     mask = torch.ones(batch, 1, columns, width, dtype=torch.bool).tril(width - columns)
@@ -25,6 +27,26 @@ def test_folded_groups_equal_repeated_keys_and_values_under_a_padding_mask():
         query, repeat_kv(key, 3), repeat_kv(value, 3), attn_mask=mask, scale=0.3).transpose(1, 2)
     assert out.shape == (batch, columns, kv_heads * 3, dim)
     assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_the_additive_mask_is_built_once_per_mask_and_gives_bit_identical_bfloat16_outputs():
+    torch.manual_seed(1)
+    query = torch.randn(3, 6, 4, 16, dtype=torch.bfloat16)
+    key, value = (torch.randn(3, 2, 50, 16, dtype=torch.bfloat16) for _ in range(2))
+    mask = torch.rand(3, 1, 4, 50) > 0.3
+    mask[0, 0, 0] = False  # a fully masked row
+    out, _ = attention.gqa_folded_sdpa_forward(_Module(), query, key, value, mask)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, repeat_kv(key, 3), repeat_kv(value, 3), attn_mask=mask).transpose(1, 2)
+    assert torch.equal(out, expected)  # SDPA turns a boolean mask into the same additive one itself
+
+    first = attention.additive_mask(mask, 3, torch.bfloat16)
+    assert attention.additive_mask(mask, 3, torch.bfloat16) is first  # the next layer reuses it
+    assert first.shape == (3, 1, 12, 50) and first.dtype == torch.bfloat16
+    assert torch.equal(first[:, :, 4:8], first[:, :, :4]) and torch.isinf(first[~mask.repeat(1, 1, 3, 1)]).all()
+    fresh = mask.clone()  # the next forward's mask is another tensor, even with equal values
+    assert attention.additive_mask(fresh, 3, torch.bfloat16) is not first
+    assert attention.additive_mask(fresh, 3, torch.float32).dtype == torch.float32
 
 
 def test_generators_use_it_only_while_serving(divergent_llama, tiny_tokenizer, monkeypatch):
