@@ -39,7 +39,7 @@ from torch import Tensor
 
 from buckets.attention import gqa_attention
 from buckets.fusion import check_fusion_rule, fuse
-from buckets.growing_cache import growing_dynamic_cache, stacked_layer
+from buckets.growing_cache import compacting_order, growing_dynamic_cache
 from buckets.prefix_cache import PrefixCache
 from buckets.prompt_lookup import NgramIndex
 from buckets.rope import PerRowRotary, rope_parameters, rope_spec_from_config
@@ -471,14 +471,15 @@ class BucketedGenerator:
         return batch, finished
 
     def _merge(self, first: _Batch, second: _Batch) -> _Batch:
-        """One batch holding both batches' contexts: the narrower one is padded on the left (mask 0)."""
+        """One batch holding both batches' contexts: `second`'s rows are stacked under `first`'s in `first`'s
+        cache (in place where it has room), the narrower side padded on the left (mask 0)."""
         width = max(first.mask.shape[1], second.mask.shape[1])
         masks = [torch.nn.functional.pad(b.mask, (width - b.mask.shape[1], 0)) for b in (first, second)]
-        cache = growing_dynamic_cache(self.model.config)
-        cache.layers = [stacked_layer([a, b], width) for a, b in zip(first.cache.layers, second.cache.layers)]
+        for layer, incoming in zip(first.cache.layers, second.cache.layers):
+            layer.append_rows(incoming)
         return _Batch(
             first.contexts + second.contexts,
-            cache,
+            first.cache,
             torch.cat(masks),
             torch.cat([first.last_positions, second.last_positions]),
             torch.cat([first.tokens, second.tokens]),
@@ -584,20 +585,23 @@ class BucketedGenerator:
         self.prefix_cache.store(ctx.key, fed_ids, kv)
 
     def _select(self, batch: _Batch, keep: list[int]) -> _Batch:
-        """Drop finished contexts from the batch, and leading columns no remaining context uses."""
+        """Drop finished contexts from the batch, and leading columns no remaining context uses. Survivors keep
+        their rows except those past the new count, which move into the freed rows (`compacting_order`), so
+        only the moved rows are copied."""
         n = self.n
-        rows = torch.tensor([r * n + k for r in keep for k in range(n)], device=self.device)
+        order = compacting_order(keep)
+        rows = torch.tensor([r * n + k for r in order for k in range(n)], device=self.device)
         batch.cache.batch_select_indices(rows)
-        keep_t = torch.tensor(keep, device=self.device)
-        mask = batch.mask.index_select(0, keep_t)
+        order_t = torch.tensor(order, device=self.device)
+        mask = batch.mask.index_select(0, order_t)
         used = mask.any(dim=0).nonzero()
         start = int(used[0]) if len(used) else 0
         if start > 0:
             mask = mask[:, start:]
             for layer in batch.cache.layers:
-                layer.keys, layer.values = layer.keys[:, :, start:], layer.values[:, :, start:]
-        return _Batch([batch.contexts[r] for r in keep], batch.cache, mask,
-                      batch.last_positions.index_select(0, keep_t), batch.tokens.index_select(0, keep_t))
+                layer.drop_leading_columns(start)
+        return _Batch([batch.contexts[r] for r in order], batch.cache, mask,
+                      batch.last_positions.index_select(0, order_t), batch.tokens.index_select(0, order_t))
 
     def _decode(self, token_ids: list[int]) -> str:
         ids = [t for t in token_ids if t not in self.eos_ids]

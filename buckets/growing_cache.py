@@ -1,14 +1,25 @@
-"""A transformers `DynamicCache` whose layers append into spare capacity instead of re-concatenating.
+"""A transformers `DynamicCache` whose layers are windows into buffers with room to spare.
 
 `DynamicLayer.update` runs ``torch.cat([keys, new], dim=-2)`` on every decode step, so each step copies
 the whole cache of every layer. With 8 contexts x 1.5k tokens on SmolLM2 that is ~0.55 GB read and
-written per step, comparable to reading the weights: batched decoding on CPU pays for it twice. A
-`GrowingLayer` keeps a buffer with room to spare, writes new tokens in place and exposes the filled
-prefix as a view; the buffer grows geometrically, so copies happen O(log n) times.
+written per step, comparable to reading the weights: batched decoding on CPU pays for it twice.
+Continuous batching adds two more whole-cache copies per model call: stacking a newcomer under the
+contexts in flight, and dropping a finished context's rows.
 
-Anything that replaces `layer.keys` from outside (batch selection, cropping leading columns) simply
-leaves the buffer behind: the next `update` sees the view no longer starts the buffer and copies into
-a fresh one. Results are bit-identical to `DynamicLayer` (same values, same layout, only strides differ).
+A `GrowingLayer` keeps its keys and values as the window ``buffer[:rows, :, start:end]`` of buffers
+with spare rows, spare columns on the right (decode steps write new tokens in place) and spare columns
+on the left (a wider newcomer widens the window there). So:
+
+- `update` appends in place; the buffer grows geometrically, so copies happen O(log n) times;
+- `append_rows` stacks a newcomer right-aligned into the spare rows, copying only the newcomer;
+- `batch_select_indices` with an order that keeps survivors in place and moves rows from the tail into the
+  holes (`compacting_order`) copies only the moved rows;
+- `drop_leading_columns` narrows the window without copying.
+
+When there is no room left, the window is copied into fresh buffers with new margins. Anything that
+replaces `layer.keys` from outside (transformers' own cache methods) simply leaves the buffer behind: the
+next operation sees the window is no longer the one it handed out and copies into a fresh buffer.
+Values are bit-identical to `DynamicLayer`'s (same values, same layout, only strides differ).
 
 >>> import torch
 >>> layer = GrowingLayer()
@@ -26,87 +37,141 @@ from transformers.cache_utils import DynamicCache, DynamicLayer
 MIN_SPARE = 64  # tokens of head room on the first allocation (a typical reasoning step's output)
 
 
+def compacting_order(keep: list[int]) -> list[int]:
+    """The rows to keep, ordered so that survivors stay where they are and the survivors beyond the new row
+    count fill the holes left by dropped rows (the cheapest compaction: only those rows move).
+
+    >>> compacting_order([0, 2, 3, 5])   # rows 1 and 4 go; row 5 moves into row 1's place
+    [0, 5, 2, 3]
+    """
+    count = len(keep)
+    kept = set(keep)
+    holes = [row for row in range(count) if row not in kept]
+    movers = [row for row in keep if row >= count]
+    order = [row if row in kept else -1 for row in range(count)]
+    for hole, mover in zip(holes, movers):
+        order[hole] = mover
+    return order
+
+
 class GrowingLayer(DynamicLayer):
-    """`DynamicLayer` with amortised O(1) appends; see the module docstring."""
+    """`DynamicLayer` with amortised O(1) appends, cheap row stacking and compaction; see the module docstring."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._key_buffer: torch.Tensor | None = None
         self._value_buffer: torch.Tensor | None = None
+        self._rows = self._start = self._end = 0
+        self._issued: tuple[torch.Tensor, torch.Tensor] | None = None  # the window as last handed out
 
     @property
     def capacity(self) -> int:
+        """Columns the window can reach on the right without a copy (from the buffer's first column)."""
         return 0 if self._key_buffer is None else self._key_buffer.shape[-2]
 
-    def _owns_prefix(self, needed: int) -> bool:
-        """True when `self.keys`/`self.values` are still the leading views of our buffers with room left."""
-        buffers = (self._key_buffer, self._value_buffer)
-        if buffers[0] is None or needed > self.capacity:
-            return False
-        for view, buffer in zip((self.keys, self.values), buffers):
-            if (view.data_ptr() != buffer.data_ptr() or view.shape[:2] != buffer.shape[:2]
-                    or view.shape[-1] != buffer.shape[-1] or view.stride() != buffer.stride()):
-                return False
-        return True
+    @property
+    def row_capacity(self) -> int:
+        return 0 if self._key_buffer is None else self._key_buffer.shape[0]
 
-    def _regrow(self, needed: int, like: torch.Tensor) -> None:
-        length = self.keys.shape[-2] if self.keys.numel() else 0
-        capacity = needed + max(MIN_SPARE, needed // 2)
-        shape = (*like.shape[:2], capacity, like.shape[-1])
-        key_buffer = like.new_empty(shape)
-        value_buffer = like.new_empty(shape)
-        if length:
-            key_buffer[..., :length, :] = self.keys
-            value_buffer[..., :length, :] = self.values
+    @property
+    def width(self) -> int:
+        return self.keys.shape[-2] if self.is_initialized and self.keys.numel() else 0
+
+    def _owns_window(self) -> bool:
+        """True when `self.keys`/`self.values` are still the window this layer handed out."""
+        return self._issued is not None and self.keys is self._issued[0] and self.values is self._issued[1]
+
+    def _issue(self) -> None:
+        window = (slice(0, self._rows), slice(None), slice(self._start, self._end))
+        self.keys, self.values = self._key_buffer[window], self._value_buffer[window]
+        self._issued = (self.keys, self.values)
+
+    def _reallocate(self, width: int, like: torch.Tensor, *, row_capacity: int, incoming: int = 0) -> None:
+        """Copy the current window into fresh buffers of `row_capacity` rows, right-aligned in a `width`-column
+        window, with room for `incoming` more columns on the right and margins on both sides."""
+        old_rows, old_width = (self.keys.shape[0], self.width) if self.width else (0, 0)
+        total = width + incoming
+        left, right = max(MIN_SPARE, total // 4), incoming + max(MIN_SPARE, total // 2)
+        shape = (max(row_capacity, old_rows), like.shape[1], left + width + right, like.shape[-1])
+        key_buffer, value_buffer = like.new_empty(shape), like.new_empty(shape)
+        start, end = left, left + width
+        if old_width:
+            for buffer, source in ((key_buffer, self.keys), (value_buffer, self.values)):
+                buffer[:old_rows, :, start : end - old_width].zero_()
+                buffer[:old_rows, :, end - old_width : end] = source
         self._key_buffer, self._value_buffer = key_buffer, value_buffer
+        self._rows, self._start, self._end = old_rows, start, end
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        length = self.keys.shape[-2] if self.keys.numel() else 0
-        needed = length + key_states.shape[-2]
-        if length == 0 or not self._owns_prefix(needed):
-            self._regrow(needed, key_states)
-        self._key_buffer[..., length:needed, :] = key_states
-        self._value_buffer[..., length:needed, :] = value_states
-        self.keys = self._key_buffer[..., :needed, :]
-        self.values = self._value_buffer[..., :needed, :]
+        rows, new = key_states.shape[0], key_states.shape[-2]
+        if self.width and rows != self.keys.shape[0]:
+            raise ValueError(f"update with {rows} rows for a cache of {self.keys.shape[0]}")
+        if not self.width or not self._owns_window() or self._end + new > self.capacity:
+            self._reallocate(self.width, key_states, row_capacity=rows, incoming=new)
+            self._rows = rows
+        self._key_buffer[: self._rows, :, self._end : self._end + new] = key_states
+        self._value_buffer[: self._rows, :, self._end : self._end + new] = value_states
+        self._end += new
+        self._issue()
         return self.keys, self.values
 
+    def append_rows(self, other: DynamicLayer) -> None:
+        """Stack `other`'s rows under ours, both right-aligned in the wider of the two widths (the narrower side's
+        extra columns on the left are zeros, so a masked score times a value is never NaN)."""
+        if not other.is_initialized or not other.keys.numel():
+            return
+        if not self.is_initialized:
+            self.lazy_initialization(other.keys, other.values)
+        rows, new_rows, other_width = self.keys.shape[0] if self.width else 0, other.keys.shape[0], other.keys.shape[-2]
+        width = max(self.width, other_width)
+        widen = width - self.width
+        fits = (self.width and self._owns_window() and rows + new_rows <= self.row_capacity
+                and widen <= self._start)
+        if not fits:  # spare rows for the next newcomers: continuous batching admits one context at a time
+            self._reallocate(width, other.keys, row_capacity=rows + new_rows + max(new_rows, rows // 4))
+        elif widen:
+            for buffer in (self._key_buffer, self._value_buffer):
+                buffer[:rows, :, self._start - widen : self._start].zero_()
+            self._start -= widen
+        for buffer, source in ((self._key_buffer, other.keys), (self._value_buffer, other.values)):
+            buffer[rows : rows + new_rows, :, self._start : self._end - other_width].zero_()
+            buffer[rows : rows + new_rows, :, self._end - other_width : self._end] = source
+        self._rows = rows + new_rows
+        self._issue()
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep rows `indices` in that order. In place (moving only the rows that change place) when every row
+        either stays or comes from past the new row count, as `compacting_order` arranges; else a copy."""
+        if not self.width:
+            return
+        order = [int(i) for i in indices]
+        in_place = self._owns_window() and all(src == dst or src >= len(order) for dst, src in enumerate(order))
+        if not in_place:
+            super().batch_select_indices(indices)
+            return
+        for dst, src in enumerate(order):
+            if src != dst:
+                for buffer in (self._key_buffer, self._value_buffer):
+                    buffer[dst, :, self._start : self._end] = buffer[src, :, self._start : self._end]
+        self._rows = len(order)
+        self._issue()
+
+    def drop_leading_columns(self, count: int) -> None:
+        """Drop the window's first `count` columns (no copy)."""
+        if count <= 0 or not self.width:
+            return
+        if not self._owns_window():
+            self.keys, self.values = self.keys[:, :, count:], self.values[:, :, count:]
+            return
+        self._start = min(self._start + count, self._end)
+        self._issue()
+
     def reset(self) -> None:
-        self._key_buffer = self._value_buffer = None
+        self._key_buffer = self._value_buffer = self._issued = None
+        self._rows = self._start = self._end = 0
         super().reset()
-
-
-def stacked_layer(parts: list[DynamicLayer], width: int) -> GrowingLayer:
-    """One `GrowingLayer` holding the rows of `parts` in order, each right-aligned in `width` columns.
-
-    Columns left of a part's own length are zeros (attention masks them; zeros rather than garbage so a
-    masked score times a value can never be NaN). One copy into a buffer with spare capacity, which is what
-    continuous batching needs when contexts join a batch in flight.
-    """
-    filled = [part for part in parts if part.is_initialized and part.keys.numel()]
-    if not filled:
-        raise ValueError("stacked_layer needs at least one non-empty layer")
-    like = filled[0].keys
-    rows = sum(part.keys.shape[0] for part in filled)
-    capacity = width + max(MIN_SPARE, width // 2)
-    shape = (rows, like.shape[1], capacity, like.shape[-1])
-    layer = GrowingLayer()
-    layer.lazy_initialization(like, filled[0].values)
-    layer._key_buffer, layer._value_buffer = like.new_empty(shape), like.new_empty(shape)
-    start = 0
-    for part in filled:
-        stop, length = start + part.keys.shape[0], part.keys.shape[-2]
-        if length > width:
-            raise ValueError(f"a part of {length} columns does not fit in {width}")
-        for buffer, source in ((layer._key_buffer, part.keys), (layer._value_buffer, part.values)):
-            buffer[start:stop, :, : width - length].zero_()
-            buffer[start:stop, :, width - length : width] = source
-        start = stop
-    layer.keys = layer._key_buffer[..., :width, :]
-    layer.values = layer._value_buffer[..., :width, :]
-    return layer
 
 
 def growing_dynamic_cache(config) -> DynamicCache:

@@ -48,3 +48,50 @@ def test_a_model_decodes_the_same_with_growing_and_dynamic_caches(tiny_tokenizer
         outputs.append(torch.stack(logits))
     assert isinstance(growing_dynamic_cache(model.config).layers[0], GrowingLayer)
     assert torch.allclose(outputs[0], outputs[1], atol=1e-6)
+
+
+def _right_aligned(parts, width):
+    """The reference layout: every part's rows right-aligned in `width` columns, zeros on the left."""
+    return torch.cat([torch.nn.functional.pad(p, (0, 0, width - p.shape[-2], 0)) for p in parts])
+
+
+def test_stacking_compacting_and_trimming_copy_only_what_moves_and_equal_the_reference_layout():
+    torch.manual_seed(1)
+    layer = GrowingLayer()
+    first = torch.randn(2, 2, 40, 4)
+    layer.update(first, first + 1)
+    newcomer = DynamicLayer()
+    newcomer.update(torch.randn(1, 2, 30, 4), torch.randn(1, 2, 30, 4))
+    layer.append_rows(newcomer)  # no spare rows yet: one copy into buffers with room for more
+    buffer = layer._key_buffer
+    assert layer.row_capacity > 3
+
+    wider = DynamicLayer()
+    wider.update(torch.randn(1, 2, 45, 4), torch.randn(1, 2, 45, 4))
+    layer.append_rows(wider)  # 5 columns wider: the left margin absorbs it
+    expected = _right_aligned([first, newcomer.keys, wider.keys], 45)
+    assert layer._key_buffer is buffer and torch.equal(layer.keys, expected)
+    assert torch.equal(layer.values, _right_aligned([first + 1, newcomer.values, wider.values], 45))
+
+    order = [0, 3, 2]  # row 1 finished: the last row moves into its place
+    layer.batch_select_indices(torch.tensor(order))
+    assert layer._key_buffer is buffer and torch.equal(layer.keys, expected[order])
+    layer.drop_leading_columns(5)
+    step = torch.randn(3, 2, 1, 4)
+    keys, _ = layer.update(step, step)
+    assert layer._key_buffer is buffer
+    expected = torch.cat([expected[order][:, :, 5:], step], dim=2)
+    assert torch.equal(keys, expected)
+
+    layer.batch_select_indices(torch.tensor([2, 0]))  # not a compaction: falls back to a copy, still right
+    keys, _ = layer.update(step[:2], step[:2])
+    assert torch.equal(keys, torch.cat([expected[[2, 0]], step[:2]], dim=2))
+
+
+def test_compacting_order_keeps_survivors_in_place():
+    from buckets.growing_cache import compacting_order
+
+    assert compacting_order([0, 1, 2]) == [0, 1, 2]
+    assert compacting_order([1, 2]) == [2, 1]
+    assert compacting_order([3]) == [3]
+    assert compacting_order([0, 1, 3, 4, 6]) == [0, 1, 6, 3, 4]
