@@ -39,7 +39,7 @@ from torch import Tensor
 
 from buckets.attention import gqa_attention
 from buckets.fusion import check_fusion_rule, fuse
-from buckets.growing_cache import compacting_order, growing_dynamic_cache
+from buckets.growing_cache import GrowingLayer, compacting_order, growing_dynamic_cache
 from buckets.prefix_cache import PrefixCache
 from buckets.prompt_lookup import NgramIndex
 from buckets.rope import PerRowRotary, rope_parameters, rope_spec_from_config
@@ -475,7 +475,12 @@ class BucketedGenerator:
         cache (in place where it has room), the narrower side padded on the left (mask 0)."""
         width = max(first.mask.shape[1], second.mask.shape[1])
         masks = [torch.nn.functional.pad(b.mask, (width - b.mask.shape[1], 0)) for b in (first, second)]
-        for layer, incoming in zip(first.cache.layers, second.cache.layers):
+        for index, incoming in enumerate(second.cache.layers):
+            layer = first.cache.layers[index]
+            if not isinstance(layer, GrowingLayer):  # a layer kind of the model's own (plain decoding only)
+                grown = GrowingLayer()
+                grown.append_rows(layer)
+                first.cache.layers[index] = layer = grown
             layer.append_rows(incoming)
         return _Batch(
             first.contexts + second.contexts,

@@ -288,6 +288,15 @@ def test_plain_mode_serves_any_causal_lm(tiny_tokenizer):
     assert [r.token_ids for r in results] == expected
 
 
+def test_plain_mode_stacks_cache_layers_of_other_kinds(tiny_tokenizer):
+    model = build_tiny_llama(tiny_tokenizer, init_range=0.3, seed=4, model_type="mistral")
+    model.config.sliding_window = 256  # longer than any prompt here: the same attention as full layers
+    expected, _ = hf_greedy(model, tiny_tokenizer, PROMPTS, 6)
+    generator = BucketedGenerator(model, tiny_tokenizer, prefill_batch=1)  # one prefill each, then stacked
+    results = generator.generate(PROMPTS, max_new_tokens=6, ignore_eos=True)
+    assert [r.token_ids for r in results] == expected
+
+
 STAGGERED_PARAMS = [DecodeParams(max_new_tokens=9, stop=()), DecodeParams(max_new_tokens=3),
                     DecodeParams(max_new_tokens=6, temperature=0.9, seed=7)]
 
