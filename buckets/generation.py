@@ -475,12 +475,7 @@ class BucketedGenerator:
         cache (in place where it has room), the narrower side padded on the left (mask 0)."""
         width = max(first.mask.shape[1], second.mask.shape[1])
         masks = [torch.nn.functional.pad(b.mask, (width - b.mask.shape[1], 0)) for b in (first, second)]
-        for index, incoming in enumerate(second.cache.layers):
-            layer = first.cache.layers[index]
-            if not isinstance(layer, GrowingLayer):  # a layer kind of the model's own (plain decoding only)
-                grown = GrowingLayer()
-                grown.append_rows(layer)
-                first.cache.layers[index] = layer = grown
+        for layer, incoming in zip(_growing_layers(first.cache), second.cache.layers):
             layer.append_rows(incoming)
         return _Batch(
             first.contexts + second.contexts,
@@ -603,7 +598,7 @@ class BucketedGenerator:
         start = int(used[0]) if len(used) else 0
         if start > 0:
             mask = mask[:, start:]
-            for layer in batch.cache.layers:
+            for layer in _growing_layers(batch.cache):
                 layer.drop_leading_columns(start)
         return _Batch([batch.contexts[r] for r in order], batch.cache, mask,
                       batch.last_positions.index_select(0, order_t), batch.tokens.index_select(0, order_t))
@@ -691,6 +686,17 @@ class ContinuousDecoder:
         handles = self._lost + self.handles()
         self._batch, self._lost = None, []
         return handles
+
+
+def _growing_layers(cache) -> list[GrowingLayer]:
+    """`cache.layers`, any layer of the model's own kind (plain decoding: a sliding-window layer, say) first
+    copied into a `GrowingLayer`, which batches can stack into and compact."""
+    for index, layer in enumerate(cache.layers):
+        if not isinstance(layer, GrowingLayer):
+            grown = GrowingLayer()
+            grown.append_rows(layer)
+            cache.layers[index] = grown
+    return cache.layers
 
 
 def top_p_filter(scores: Tensor, top_p: float) -> Tensor:

@@ -288,13 +288,16 @@ def test_plain_mode_serves_any_causal_lm(tiny_tokenizer):
     assert [r.token_ids for r in results] == expected
 
 
-def test_plain_mode_stacks_cache_layers_of_other_kinds(tiny_tokenizer):
+@pytest.mark.parametrize("prefill_batch", [1, 8], ids=["prefill-alone-then-stacked", "prefill-together"])
+def test_plain_mode_handles_cache_layers_of_other_kinds(tiny_tokenizer, prefill_batch):
     model = build_tiny_llama(tiny_tokenizer, init_range=0.3, seed=4, model_type="mistral")
     model.config.sliding_window = 256  # longer than any prompt here: the same attention as full layers
     expected, _ = hf_greedy(model, tiny_tokenizer, PROMPTS, 6)
-    generator = BucketedGenerator(model, tiny_tokenizer, prefill_batch=1)  # one prefill each, then stacked
-    results = generator.generate(PROMPTS, max_new_tokens=6, ignore_eos=True)
-    assert [r.token_ids for r in results] == expected
+    generator = BucketedGenerator(model, tiny_tokenizer, prefill_batch=prefill_batch)
+    lengths = [6, 6, 2]  # the longest prompt leaves first: its rows go and the leading columns with them
+    params = [DecodeParams(max_new_tokens=k, ignore_eos=True) for k in lengths]
+    results = generator.generate(PROMPTS, params)
+    assert [r.token_ids for r in results] == [tokens[:k] for tokens, k in zip(expected, lengths)]
 
 
 STAGGERED_PARAMS = [DecodeParams(max_new_tokens=9, stop=()), DecodeParams(max_new_tokens=3),
