@@ -109,7 +109,7 @@ class GrowingLayer(DynamicLayer):
         if self.width and rows != self.keys.shape[0]:
             raise ValueError(f"update with {rows} rows for a cache of {self.keys.shape[0]}")
         if not self.width or not self._owns_window() or self._end + new > self.capacity:
-            self._reallocate(self.width, key_states, row_capacity=rows, incoming=new)
+            self._reallocate(self.width, key_states, row_capacity=max(rows, self.row_capacity), incoming=new)
             self._rows = rows
         self._key_buffer[: self._rows, :, self._end : self._end + new] = key_states
         self._value_buffer[: self._rows, :, self._end : self._end + new] = value_states
@@ -147,7 +147,8 @@ class GrowingLayer(DynamicLayer):
         if not self.width:
             return
         order = [int(i) for i in indices]
-        in_place = self._owns_window() and all(src == dst or src >= len(order) for dst, src in enumerate(order))
+        in_place = (self._owns_window() and all(0 <= src < self._rows for src in order)
+                    and all(src == dst or src >= len(order) for dst, src in enumerate(order)))
         if not in_place:
             super().batch_select_indices(indices)
             return

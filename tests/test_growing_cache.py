@@ -1,5 +1,6 @@
 """GrowingLayer: the same keys/values as transformers' DynamicLayer through appends, selection and crops."""
 
+import pytest
 import torch
 from conftest import build_tiny_llama
 from transformers.cache_utils import DynamicLayer
@@ -83,6 +84,15 @@ def test_stacking_compacting_and_trimming_copy_only_what_moves_and_equal_the_ref
     expected = torch.cat([expected[order][:, :, 5:], step], dim=2)
     assert torch.equal(keys, expected)
 
+    spare_rows = layer.row_capacity
+    long_step = torch.randn(3, 2, 500, 4)  # past the right margin: a copy that keeps the spare rows
+    keys, _ = layer.update(long_step, long_step)
+    assert layer._key_buffer is not buffer and layer.row_capacity == spare_rows
+    expected = torch.cat([expected, long_step], dim=2)
+    assert torch.equal(keys, expected)
+
+    with pytest.raises(IndexError):  # a row past the window is an error, not a stale buffer row
+        layer.batch_select_indices(torch.tensor([0, 3]))
     layer.batch_select_indices(torch.tensor([2, 0]))  # not a compaction: falls back to a copy, still right
     keys, _ = layer.update(step[:2], step[:2])
     assert torch.equal(keys, torch.cat([expected[[2, 0]], step[:2]], dim=2))
