@@ -53,6 +53,12 @@ def register(subparsers) -> None:
     parser.add_argument("--rename-tools", type=float, default=0.0, metavar="SHARE",
                         help="give this share (0-1) of the training conversations invented tool names, so the "
                              "model copies function names from the prompt instead of recalling them")
+    parser.add_argument("--rename-apis", type=float, default=0.0, metavar="SHARE",
+                        help="give this share (0-1) of the training conversations invented, neutral API names "
+                             "(fetch_records_for_<tool>), so the model chooses by description and parameters")
+    parser.add_argument("--thought-style", choices=["call-first", "goal-first"], default="call-first",
+                        help="LocalToolBench thoughts as written (call-first: the function, then what it returns) "
+                             "or goal-first (what is needed, then the function; a lookup names the call it feeds)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
     parser.set_defaults(func=run)
 
@@ -60,8 +66,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from toolbench_eval.training.sft import Recipe, train
 
-    if not 0.0 <= args.rename_tools <= 1.0:
-        raise UserError(f"--rename-tools must be a share between 0 and 1, got {args.rename_tools}")
+    for flag, share in (("--rename-tools", args.rename_tools), ("--rename-apis", args.rename_apis)):
+        if not 0.0 <= share <= 1.0:
+            raise UserError(f"{flag} must be a share between 0 and 1, got {share}")
     recipe = Recipe(
         data=args.data, out=args.out, model=args.model, method=args.method, lora_r=args.lora_r,
         lora_alpha=args.lora_alpha, learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps,
@@ -70,6 +77,7 @@ def run(args) -> int:
         max_examples=args.max_examples, seed=args.seed, device=args.device, bf16=args.bf16,
         save_steps=args.save_steps, save_dtype=args.save_dtype, init_adapter=args.init_adapter,
         honour_weights=not args.ignore_message_weights, rename_tools=args.rename_tools,
+        rename_apis=args.rename_apis, thought_style=args.thought_style,
     )
     manifest = train(recipe, resume=not args.no_resume)
     result = manifest["result"]

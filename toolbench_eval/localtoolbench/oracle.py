@@ -31,6 +31,7 @@ from toolbench_eval.benchmark.loader import parse_query
 from toolbench_eval.benchmark.naming import function_name, standardize
 from toolbench_eval.benchmark.schemas import FINISH_NAME, ToolMap, build_function_index, tool_descriptions
 from toolbench_eval.localtoolbench.backend import LocalBackend
+from toolbench_eval.localtoolbench.thoughts import LOOKUP_NOTE, call_thought, lookup_thought
 from toolbench_eval.tools.base import Status, ToolCall, render_observation
 
 FAILED_STATUSES = {Status.TIMEOUT, Status.NOT_WORKING, Status.TOO_MANY_REQUESTS, Status.RATE_LIMIT}
@@ -131,7 +132,7 @@ class Oracle:
                 for key, value in plan[step_number + 1]["arguments"].items():
                     if _found_in(response, value):
                         resolved[key] = value
-                        previous_note = f"The search returned {key} {_short(value)}. "
+                        previous_note = LOOKUP_NOTE.format(key=key, value=_short(value))
                         if _short(value) not in text:
                             raise OracleError(f"resolved id {value} is not visible in the observation of {name}")
                         break
@@ -224,10 +225,10 @@ class Oracle:
 
 
 def _intro(note: str, name: str, arguments: dict[str, Any], goal: str, is_resolver: bool) -> str:
-    """The thought before a planned call."""
+    """The thought before a planned call (call-first: `thoughts` also rewrites it goal-first for training)."""
     if is_resolver:
-        return f"{note}First I need the id, so I'll search with {name} for {_args_text(arguments)}."
-    return f"{note}I'll call {name} with {_args_text(arguments)} to get the {goal}."
+        return lookup_thought(note, name, _args_text(arguments))
+    return call_thought(note, name, _args_text(arguments), goal)
 
 
 def _found_in(response: Any, value: Any) -> bool:

@@ -156,17 +156,62 @@ def rename_tools(conversation: Conversation, rng: random.Random) -> Conversation
     return replace(conversation, turns=turns)
 
 
-def rename_share(conversations: list[Conversation], share: float, seed: int) -> tuple[list[Conversation], int]:
-    """Rename the tools of about `share` of the conversations (seeded); returns them and how many changed."""
-    rng = random.Random(f"tool-renaming-{seed}")
+def rename_share(conversations: list[Conversation], share: float, seed: int, *,
+                 rename=None, stream: str = "tool-renaming") -> tuple[list[Conversation], int]:
+    """Rename the tools (or, with `rename=rename_apis`, the APIs) of about `share` of the conversations, seeded;
+    returns them and how many changed. `stream` names the random stream, so two renamings draw independently."""
+    rename = rename or rename_tools
+    rng = random.Random(f"{stream}-{seed}")
     renamed, count = [], 0
     for conversation in conversations:
         if rng.random() < share:
-            changed = rename_tools(conversation, rng)
+            changed = rename(conversation, rng)
             count += changed is not conversation
             conversation = changed
         renamed.append(conversation)
     return renamed, count
+
+
+# `<api>_for_<tool>` as listed in the prompt; the API part is greedy because API names may contain "_for_".
+FUNCTION_ENTRY = re.compile(r"""['"]name['"]: ['"]([a-z0-9_^]+)_for_([a-z0-9_^]+?)['"]""")
+# Neutral parts of invented API names: they say nothing about what the API returns, so a model trained on
+# them has to read the description and the parameters to choose.
+API_VERBS = ("get", "fetch", "find", "list", "lookup", "query", "read", "pull", "scan", "load")
+API_NOUNS = ("items", "records", "entries", "data", "info", "details", "results", "rows", "index", "feed",
+             "catalog", "report")
+
+
+def function_names(system_prompt: str) -> list[tuple[str, str]]:
+    """The (API part, tool part) of every `<api>_for_<tool>` function a ToolBench system prompt lists."""
+    return list(dict.fromkeys(FUNCTION_ENTRY.findall(system_prompt)))
+
+
+def rename_apis(conversation: Conversation, rng: random.Random) -> Conversation:
+    """The conversation with the API part of every listed function renamed to an invented, neutral name
+    (`search_movies_for_filmdb` -> `fetch_records_for_filmdb`), in all but tool observations.
+
+    Tool names stay. Names that say nothing make the description and the parameter schema the only way to
+    choose between sibling APIs, which is the choice a model faces on unseen tools and categories.
+    """
+    system = next((text for role, text in conversation.turns if role == "system"), "")
+    functions = function_names(system)
+    if not functions:
+        return conversation
+    taken = {api for api, _ in functions}
+    mapping = {}
+    for api, tool in functions:
+        invented = api
+        while invented in taken:
+            invented = f"{rng.choice(API_VERBS)}_{rng.choice(API_NOUNS)}"
+            if invented in taken:
+                invented += f"_{rng.randrange(2, 10)}"
+        taken.add(invented)
+        mapping[f"{api}_for_{tool}"] = f"{invented}_for_{tool}"
+    pattern = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, sorted(mapping, key=len, reverse=True)))
+                         + r")(?![A-Za-z0-9_])")
+    turns = tuple((role, text if role == "function" else pattern.sub(lambda match: mapping[match.group(1)], text))
+                  for role, text in conversation.turns)
+    return replace(conversation, turns=turns)
 
 
 def render_segments(conversation: Conversation) -> list[tuple[str, bool]]:

@@ -19,7 +19,7 @@ import torch
 
 from toolbench_eval.errors import UserError
 from toolbench_eval.models import file_sha256
-from toolbench_eval.training.data import build_examples, read_conversations, rename_share
+from toolbench_eval.training.data import build_examples, read_conversations, rename_apis, rename_share
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -54,6 +54,8 @@ class Recipe:
     init_adapter: str | None = None  # LoRA: start from this adapter's weights (a second stage) instead of zero
     honour_weights: bool = True  # weight-0 assistant messages are context, not targets (False: train on all)
     rename_tools: float = 0.0  # share of conversations whose tools get invented names (seeded by `seed`)
+    rename_apis: float = 0.0  # share of conversations whose APIs get invented, neutral names (seeded by `seed`)
+    thought_style: str = "call-first"  # "goal-first": LocalToolBench thoughts say the need before the function
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -146,6 +148,26 @@ def _continue_adapter(model, recipe: Recipe, peft_model_class):
     return wrapped
 
 
+def augment(conversations: list, recipe: Recipe) -> tuple[list, dict[str, int]]:
+    """Apply the recipe's data variants in a fixed order (thought style, then tool and API renaming, each
+    renaming on its own seeded stream); returns the conversations and counts for the manifest."""
+    from toolbench_eval.localtoolbench.thoughts import THOUGHT_STYLES, restyle_goal_first
+
+    if recipe.thought_style not in THOUGHT_STYLES:
+        raise UserError(f"unknown thought style {recipe.thought_style!r}; choose one of: {', '.join(THOUGHT_STYLES)}")
+    counts = {"tools_renamed": 0}
+    if recipe.thought_style == "goal-first":
+        restyled = [restyle_goal_first(conversation) for conversation in conversations]
+        conversations = [conversation for conversation, _ in restyled]
+        counts["thoughts_restyled"] = sum(changed for _, changed in restyled)
+    if recipe.rename_tools > 0:
+        conversations, counts["tools_renamed"] = rename_share(conversations, recipe.rename_tools, recipe.seed)
+    if recipe.rename_apis > 0:
+        conversations, counts["apis_renamed"] = rename_share(conversations, recipe.rename_apis, recipe.seed,
+                                                             rename=rename_apis, stream="api-renaming")
+    return conversations, counts
+
+
 def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, callbacks=None) -> dict[str, Any]:
     """Run the recipe; returns the manifest written to `<out>/recipe.json`.
 
@@ -168,11 +190,9 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
     random.Random(recipe.seed).shuffle(conversations)
     if recipe.max_examples is not None:
         conversations = conversations[: recipe.max_examples]
-    renamed = 0
-    if recipe.rename_tools > 0:
-        conversations, renamed = rename_share(conversations, recipe.rename_tools, recipe.seed)
+    conversations, augmented = augment(conversations, recipe)
     examples, data_stats = build_examples(conversations, tokenizer, recipe.max_length)
-    data_stats["tools_renamed"] = renamed
+    data_stats.update(augmented)
     if not examples:
         raise UserError(f"{recipe.data}: no usable training examples (all longer than --max-length "
                         f"{recipe.max_length}?)")
