@@ -44,6 +44,7 @@ CASES = {  # query id -> (answer, expected stage or status)
     "5": (answer([("stock_for_shop", {"error": "", "response": {"in_stock": 3}})], "3 in stock"), "wrong_api_first"),
     "6": (answer([("find_for_shop", REFUSED)], None), "planned_api_first"),
     "7": (answer([("find_for_shop", OK_FIND)], "Lamp, id 7"), "planned_api_first"),
+    "8": (None, "no_answer"),  # no answer file written
 }
 
 
@@ -59,7 +60,8 @@ def build_run(tmp_path: Path) -> Path:
         "run_id": "r", "method": "CoT@1", "method_label": "react", "model_name": "tiny", "groups": ["G1_tool"],
         "benchmark": {"name": "test", "root": str(tmp_path / "bench")}, "config": {}}))
     for qid, (data, _) in CASES.items():
-        (run / "G1_tool" / f"{qid}_CoT@1.json").write_text(json.dumps(data))
+        if data is not None:
+            (run / "G1_tool" / f"{qid}_CoT@1.json").write_text(json.dumps(data))
     return run
 
 
@@ -74,11 +76,11 @@ def test_every_unsolved_answer_gets_the_stage_where_it_was_lost(tmp_path, capsys
     assert stages == {qid: expected for qid, (_, expected) in CASES.items() if expected != "solved"}
     assert result["queries"]["6"]["first_call_rejected"] is True
     assert result["queries"]["7"]["first_call_rejected"] is False
-    assert result["counts"] == {"solved": 1, "unsure": 0, "answer_misses_facts": 1, "no_call": 1,
+    assert result["counts"] == {"solved": 1, "unsure": 0, "no_answer": 1, "answer_misses_facts": 1, "no_call": 1,
                                 "unknown_function_first": 1, "wrong_api_first": 1, "planned_api_first": 2,
                                 "first_call_rejected": 1}
     table = capsys.readouterr().out
-    assert "| I1-Tool | 7 | 1 | 0 | 1 | 1 | 1 | 1 | 2 | 1 |" in table
+    assert "| I1-Tool | 8 | 1 | 0 | 1 | 1 | 1 | 1 | 1 | 2 | 1 |" in table
 
 
 def test_a_refusal_is_an_error_or_a_bare_message():

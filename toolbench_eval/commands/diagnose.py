@@ -3,8 +3,8 @@
     toolbench-eval score results/runs/toolsmol/react-nobuckets --judge rule
     toolbench-eval diagnose results/runs/toolsmol/react-nobuckets
 
-Prints one row per group (solved, unsure, then the first failure of each unsolved query: the facts were
-observed but not stated, no call, an unknown function first, a wrong sibling API first, the planned API
+Prints one row per group (solved, unsure, then the first failure of each unsolved query: no answer file, the
+facts were observed but not stated, no call, an unknown function first, a wrong sibling API first, the planned API
 first without reaching the facts) and writes `RUN_DIR/scores/diagnosis_<judge>.json` with each query's stage.
 """
 

@@ -4,6 +4,7 @@ A pass rate says how many queries were lost, not where. With a ground truth call
 (LocalToolBench), each unsolved answer of a scored run falls into exactly one stage, checked in this order
 on the trajectory of its final decision (`AnswerRecord.answer_details`, what the judge read):
 
+- `no_answer`: the run wrote no answer file for it (it counts as Unsolved);
 - `answer_misses_facts`: every required fact appeared in the observations, but the final answer does
   not state them all (a copying slip, a premature or missing Finish);
 - `no_call`: no call to any function (only malformed steps, or an immediate Finish);
@@ -28,7 +29,7 @@ from toolbench_eval.benchmark.naming import function_name, standardize
 from toolbench_eval.scoring.labels import AnswerRecord, _tool_messages
 from toolbench_eval.scoring.normalize import states_fact
 
-STAGES = ("answer_misses_facts", "no_call", "unknown_function_first", "wrong_api_first", "planned_api_first")
+STAGES = ("no_answer", "answer_misses_facts", "no_call", "unknown_function_first", "wrong_api_first", "planned_api_first")
 FINISH = "Finish"
 
 
@@ -66,7 +67,9 @@ def diagnose_answer(query: Query, answer: AnswerRecord | None) -> dict[str, Any]
     listed = {str(tool.get("name")) for tool in (answer.available_tools if answer else [])}
     first = calls[0] if calls else None
     diagnosis: dict[str, Any] = {"first_call": first["name"] if first else None, "calls": len(calls)}
-    if facts and all(states_fact(observed, fact) for fact in facts):
+    if answer is None:
+        stage = "no_answer"
+    elif facts and all(states_fact(observed, fact) for fact in facts):
         stage = "answer_misses_facts"
     elif first is None:
         stage = "no_call"
