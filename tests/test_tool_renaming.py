@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from toolbench_eval.training.data import (conversation_from_messages, function_names, rename_apis, rename_share,
-                                          rename_tools, tool_names)
+from toolbench_eval.training.data import (
+    conversation_from_messages,
+    function_names,
+    rename_apis,
+    rename_share,
+    rename_tools,
+    tool_names,
+)
 
 TRAJECTORIES = Path(__file__).resolve().parents[1] / "data" / "localtoolbench" / "train" / "trajectories.jsonl"
 pytestmark = pytest.mark.skipif(not TRAJECTORIES.exists(), reason="data/localtoolbench not generated")

@@ -85,7 +85,7 @@ def restyle_goal_first(conversation: Conversation) -> tuple[Conversation, int]:
         if kind == "call":
             thought = f"{match['note']}To get the {match['goal']}, I'll call {match['name']} with {match['args']}."
         else:
-            later = [(k, m) for i, (k, m, _) in sorted(parsed.items()) if i > index]
+            later = [(k, m) for i, (k, m, _) in parsed.items() if i > index]  # in turn order
             consumer = next((m for _, m in later if m["key"]), None)
             goal = next((m["goal"] for k, m in later if k == "call"), None)
             if consumer is None or goal is None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from toolbench_eval.benchmark.model import Query
 from toolbench_eval.benchmark.naming import function_name, standardize
-from toolbench_eval.scoring.labels import AnswerRecord, _tool_messages
+from toolbench_eval.scoring.labels import AnswerRecord
 from toolbench_eval.scoring.normalize import states_fact
 
 STAGES = ("no_answer", "answer_misses_facts", "no_call", "unknown_function_first", "wrong_api_first", "planned_api_first")
@@ -38,7 +38,7 @@ def _calls(answer: AnswerRecord | None) -> list[dict[str, str]]:
     if answer is None:
         return []
     calls = []
-    for message in _tool_messages(answer.answer_details):
+    for message in answer.tool_messages():
         if isinstance(message, dict) and message.get("name") and message["name"] != FINISH:
             calls.append({key: str(message.get(key, "")) for key in ("name", "arguments", "response")})
     return calls

@@ -77,7 +77,11 @@ class AnswerRecord:
     @property
     def tool_calls(self) -> int:
         """Number of tool steps in the chain (Finish included)."""
-        return len(list(_tool_messages(self.answer_details)))
+        return len(self.tool_messages())
+
+    def tool_messages(self) -> list[Any]:
+        """The tool steps of the chain in order, Finish included: `{"name", "arguments", "response"}` messages."""
+        return list(_tool_messages(self.answer_details))
 
     def converted(self) -> dict[str, Any]:
         """The ToolEval `answer` object (what the LLM judge reads)."""

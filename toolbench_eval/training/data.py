@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -157,10 +157,10 @@ def rename_tools(conversation: Conversation, rng: random.Random) -> Conversation
 
 
 def rename_share(conversations: list[Conversation], share: float, seed: int, *,
-                 rename=None, stream: str = "tool-renaming") -> tuple[list[Conversation], int]:
+                 rename: Callable[[Conversation, random.Random], Conversation] = rename_tools,
+                 stream: str = "tool-renaming") -> tuple[list[Conversation], int]:
     """Rename the tools (or, with `rename=rename_apis`, the APIs) of about `share` of the conversations, seeded;
     returns them and how many changed. `stream` names the random stream, so two renamings draw independently."""
-    rename = rename or rename_tools
     rng = random.Random(f"{stream}-{seed}")
     renamed, count = [], 0
     for conversation in conversations:
