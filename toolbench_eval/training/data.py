@@ -137,8 +137,7 @@ def rename_tools(conversation: Conversation, rng: random.Random) -> Conversation
     A function name is `<api>_for_<tool>`, so this renames the functions too, consistently across the API
     list, the thoughts, the calls and the diversity prompt's earlier candidates.
     """
-    system = next((text for role, text in conversation.turns if role == "system"), "")
-    names = tool_names(system)
+    names = tool_names(_system_prompt(conversation))
     if not names:
         return conversation
     taken, mapping = set(names), {}
@@ -149,8 +148,18 @@ def rename_tools(conversation: Conversation, rng: random.Random) -> Conversation
         taken.add(invented)
         mapping[name] = invented
     # Whole names only: a tool name is bounded by non-alphanumerics (`_for_<tool>`, `"<tool>"`, `1.<tool>:`).
-    pattern = re.compile(r"(?<![a-z0-9])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
-                         + r")(?![a-z0-9])")
+    return _replace_names(conversation, mapping, "a-z0-9")
+
+
+def _system_prompt(conversation: Conversation) -> str:
+    return next((text for role, text in conversation.turns if role == "system"), "")
+
+
+def _replace_names(conversation: Conversation, mapping: dict[str, str], name_chars: str) -> Conversation:
+    """Every whole occurrence of a `mapping` key (not inside a longer run of `name_chars`, a regex character
+    class body) replaced by its value, in all turns but tool observations, which are data."""
+    pattern = re.compile(rf"(?<![{name_chars}])(" + "|".join(map(re.escape, sorted(mapping, key=len, reverse=True)))
+                         + rf")(?![{name_chars}])")
     turns = tuple((role, text if role == "function" else pattern.sub(lambda match: mapping[match.group(1)], text))
                   for role, text in conversation.turns)
     return replace(conversation, turns=turns)
@@ -193,8 +202,7 @@ def rename_apis(conversation: Conversation, rng: random.Random) -> Conversation:
     Tool names stay. Names that say nothing make the description and the parameter schema the only way to
     choose between sibling APIs, which is the choice a model faces on unseen tools and categories.
     """
-    system = next((text for role, text in conversation.turns if role == "system"), "")
-    functions = function_names(system)
+    functions = function_names(_system_prompt(conversation))
     if not functions:
         return conversation
     taken = {api for api, _ in functions}
@@ -207,11 +215,7 @@ def rename_apis(conversation: Conversation, rng: random.Random) -> Conversation:
                 invented += f"_{rng.randrange(2, 10)}"
         taken.add(invented)
         mapping[f"{api}_for_{tool}"] = f"{invented}_for_{tool}"
-    pattern = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, sorted(mapping, key=len, reverse=True)))
-                         + r")(?![A-Za-z0-9_])")
-    turns = tuple((role, text if role == "function" else pattern.sub(lambda match: mapping[match.group(1)], text))
-                  for role, text in conversation.turns)
-    return replace(conversation, turns=turns)
+    return _replace_names(conversation, mapping, "A-Za-z0-9_")  # whole function names only
 
 
 def render_segments(conversation: Conversation) -> list[tuple[str, bool]]:
