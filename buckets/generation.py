@@ -20,6 +20,9 @@ Prompt lookup (``prompt_lookup=K``): a greedy context's decode step may also fee
 copied from its own context (`buckets.prompt_lookup`); it keeps the draft's prefix that its fused greedy
 choice confirms plus one token of its own, and the unconfirmed columns become holes in the mask.
 
+Constrained decoding (``DecodeParams(grammar=...)``, `buckets.grammar`): a context's fused logits are
+masked to its grammar's allowed tokens before its token is chosen; such a context takes no drafts.
+
 Example (``model``/``tokenizer`` from `toolbench_eval.models.load_model` or any transformers Llama)::
 
     gen = BucketedGenerator(model, tokenizer, bases=[1e5, 1.75e5, 2.5e5], fusion="max_logit")
@@ -39,6 +42,7 @@ from torch import Tensor
 
 from buckets.attention import gqa_attention
 from buckets.fusion import check_fusion_rule, fuse
+from buckets.grammar import GrammarMatcher, GrammarTokenizer, mask_logits
 from buckets.growing_cache import GrowingLayer, compacting_order, growing_dynamic_cache
 from buckets.prefix_cache import PrefixCache
 from buckets.prompt_lookup import NgramIndex
@@ -61,6 +65,7 @@ class DecodeParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     ignore_eos: bool = False  # benchmarks: always produce max_new_tokens
+    grammar: str | None = None  # Lark grammar (llguidance dialect) the completion must match; see buckets.grammar
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 0:
@@ -154,6 +159,7 @@ class _Context:
     checked_chars: int = 0
     tag: object = None  # the caller's handle for this prompt (continuous decoding)
     lookup: NgramIndex | None = None  # prompt + generated tokens, for prompt-lookup drafts (greedy only)
+    matcher: GrammarMatcher | None = None  # where the completion stands in `params.grammar`
 
 
 @dataclass
@@ -223,6 +229,7 @@ class BucketedGenerator:
         self.stats = DecodeStats()
         self._lock = threading.Lock()
         self._rotary: PerRowRotary | None = None
+        self._grammar_tokenizer: GrammarTokenizer | None = None
         self.eos_ids = self._eos_ids()
         self.pad_id = self._pad_id()
 
@@ -280,6 +287,13 @@ class BucketedGenerator:
     def encode(self, prompt: str | Sequence[int]) -> list[int]:
         """Token ids of a prompt (text is tokenized; a list of ids is taken as is)."""
         return encode_prompt(self.tokenizer, prompt, add_special_tokens=self.add_special_tokens)
+
+    def grammar_matcher(self, grammar: str) -> GrammarMatcher:
+        """A fresh matcher for `grammar` (GrammarError if it does not compile); the tokenizer's token trie is
+        built on first use."""
+        if self._grammar_tokenizer is None:
+            self._grammar_tokenizer = GrammarTokenizer(self.tokenizer, int(self.model.config.vocab_size), self.eos_ids)
+        return self._grammar_tokenizer.matcher(grammar)
 
     def clear_prefix_cache(self) -> None:
         self.prefix_cache.clear()
@@ -341,9 +355,12 @@ class BucketedGenerator:
         ctx = _Context(index=index, prompt_ids=prompt_ids, key=key, params=params, tag=tag)
         if params.seed is not None and params.temperature >= GREEDY_BELOW:
             ctx.sampler = torch.Generator(device=self.device).manual_seed(params.seed)
+        if params.grammar is not None:
+            ctx.matcher = self.grammar_matcher(params.grammar)
         if params.max_new_tokens == 0:
             ctx.finish_reason, ctx.text = "length", ""
-        elif self.prompt_lookup and params.temperature < GREEDY_BELOW:
+        elif self.prompt_lookup and params.temperature < GREEDY_BELOW and ctx.matcher is None:
+            # Drafts are verified against unmasked greedy tokens, so a constrained prompt decodes without them.
             ctx.lookup = NgramIndex(prompt_ids)
         return ctx
 
@@ -430,7 +447,8 @@ class BucketedGenerator:
         columns = logits.shape[1]
         per_bucket = logits.view(len(active), self.n, columns, logits.shape[-1]).transpose(1, 2)
         fused, weights = fuse(per_bucket, self.fusion)  # [contexts, columns, V], [contexts, columns, N]
-        first = self._sample(fused[:, 0], active).tolist()
+        # Constrained contexts never have drafts, so their token always comes from column 0.
+        first = self._sample(mask_logits(fused[:, 0], [ctx.matcher for ctx in active]), active).tolist()
         greedy = fused.argmax(dim=-1).tolist() if columns > 1 else None
         kept = []
         for row, ctx in enumerate(active):
@@ -547,6 +565,8 @@ class BucketedGenerator:
     def _advance(self, ctx: _Context, token: int) -> None:
         """Append a sampled token and decide whether the context is finished."""
         ctx.generated.append(token)
+        if ctx.matcher is not None:
+            ctx.matcher.advance(token)
         if ctx.lookup is not None:
             ctx.lookup.extend((token,))
         params = ctx.params

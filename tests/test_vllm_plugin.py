@@ -226,6 +226,15 @@ class TestThreeBucketsEager:
         assert first[0] != first[1]  # the two prompts of a call get different seeds
         assert first != other
 
+    def test_a_grammar_keeps_the_completion_inside_it(self, loop, engine):
+        """Constrained decoding (`decoding.constrain`) reaches vLLM as a Lark grammar for its guidance backend."""
+        grammar = 'start: "Action: " ("alpha" | "beta_gamma") "\\n"'
+        params = SamplingParams(max_new_tokens=40, grammar=grammar)
+        for prompt in PROMPTS[:2]:
+            [completion] = loop.run_until_complete(engine.generate([prompt], params))
+            assert completion.text in ("Action: alpha\n", "Action: beta_gamma\n")
+            assert completion.finish_reason == "stop"
+
     def test_prefix_cache_reuses_a_shared_prefix(self, loop, engine):
         long_prompt = engine.encode(PROMPTS[2])
         block_size = engine._engine.vllm_config.cache_config.block_size

@@ -45,6 +45,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add("--width", type=int, help="DFSDT width (default 2)")
     add("--max-new-tokens", type=int, help="tokens per model call (default 1024, as StableToolBench)")
     add("--temperature", type=float, help="0 = greedy (default)")
+    add("--constrain", choices=["off", "names", "arguments"],
+        help="constrained decoding of each ReAct step (hf engine): names = only listed functions; arguments = "
+             "also only their declared parameters, required ones present (default off, as upstream)")
     add("--tool-backend", help="local | stb | mirror | cache | rapidapi (options via the config file)")
     add("--retriever-model", help="dfsdt-retriever: sentence-transformers path ('default' = bundled MiniLM)")
     add("--top-k", type=int, help="dfsdt-retriever: APIs retrieved per query (default 5)")
@@ -68,8 +71,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     }
     if getattr(args, "model_args", None) is not None:
         overrides["model_args"] = parse_key_values(args.model_args)
-    decoding = {k: v for k, v in (("max_new_tokens", args.max_new_tokens), ("temperature", args.temperature))
-                if v is not None}
+    decoding = {k: v for k, v in (("max_new_tokens", args.max_new_tokens), ("temperature", args.temperature),
+                                  ("constrain", getattr(args, "constrain", None))) if v is not None}
     if decoding:
         overrides["decoding"] = decoding
     if args.tool_backend is not None and base.tool_backend.get("name") != args.tool_backend:

@@ -37,6 +37,9 @@ class SamplingParams:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # A Lark grammar (llguidance dialect) every completion must match, e.g. `reasoning.action_grammar`'s;
+    # engines that cannot constrain decoding raise rather than ignore it.
+    grammar: str | None = None
 
 
 @dataclass

@@ -48,6 +48,7 @@ def decode_params(params: SamplingParams, index: int) -> DecodeParams:
         top_p=params.top_p,
         stop=tuple(params.stop),
         seed=None if params.seed is None else row_seed(params.seed, index),
+        grammar=params.grammar,
     )
 
 
@@ -116,6 +117,8 @@ class HFEngine:
         keys = check_cache_keys(prompts, cache_keys)
         # Tokenize here so a bad prompt fails its own call, not the whole batch it would join.
         encoded = [self.generator.encode(prompt) for prompt in prompts]
+        if params.grammar is not None:
+            self.generator.grammar_matcher(params.grammar)  # a grammar that does not compile fails here too
         queue = self._ensure_worker()
         loop = asyncio.get_running_loop()
         futures = []

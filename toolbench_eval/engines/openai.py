@@ -216,6 +216,11 @@ class OpenAIEngine:
         )
 
     def _request(self, prompt: str, params: SamplingParams, index: int) -> dict[str, Any]:
+        if params.grammar is not None:
+            from toolbench_eval.errors import UserError
+
+            raise UserError("--model openai: constrained decoding (decoding.constrain) is not available through "
+                            "the OpenAI API; use the hf or vllm engine, or constrain: off")
         stops = [s for s in params.stop if s]
         if self.max_api_stops is not None:
             stops = stops[: self.max_api_stops]  # the rest are applied to the text here

@@ -160,6 +160,10 @@ class VLLMEngine:
         from vllm.sampling_params import RequestOutputKind
 
         greedy = params.temperature < GREEDY_BELOW
+        if params.grammar is not None:
+            from vllm.sampling_params import StructuredOutputsParams
+
+            extra.setdefault("structured_outputs", StructuredOutputsParams(grammar=params.grammar))
         return VllmSamplingParams(
             max_tokens=params.max_new_tokens,
             temperature=0.0 if greedy else params.temperature,

@@ -11,11 +11,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reasoning.action_grammar import check_level, react_action_grammar
+from reasoning.prompts import bare_functions
 from reasoning.protocols import ModelOutput, ToolResult
 from toolbench_eval.engines.base import Engine, SamplingParams
 from toolbench_eval.tools.base import (
@@ -55,12 +58,17 @@ def chat_template_renderer(tokenizer: Any) -> PromptRenderer:
 
 
 class EngineModelClient:
-    """`ModelClient` over an `Engine`: one prompt per call, `cache_keys=[trajectory_id]`."""
+    """`ModelClient` over an `Engine`: one prompt per call, `cache_keys=[trajectory_id]`.
 
-    def __init__(self, engine: Engine, params: SamplingParams, render: PromptRenderer) -> None:
+    `constrain` (`reasoning.action_grammar` level: off, names, arguments) asks the engine to decode each
+    step inside the ReAct grammar of the call's functions."""
+
+    def __init__(self, engine: Engine, params: SamplingParams, render: PromptRenderer, *,
+                 constrain: str = "off") -> None:
         self.engine = engine
         self.params = params
         self.render = render
+        self.constrain = check_level(constrain)
         self.calls = 0
 
     async def generate(
@@ -68,7 +76,10 @@ class EngineModelClient:
     ) -> ModelOutput:
         prompt = self.render(messages, functions)
         self.calls += 1
-        [completion] = await self.engine.generate([prompt], self.params, cache_keys=[trajectory_id])
+        params = self.params
+        if self.constrain != "off":
+            params = dataclasses.replace(params, grammar=react_action_grammar(bare_functions(functions), self.constrain))
+        [completion] = await self.engine.generate([prompt], params, cache_keys=[trajectory_id])
         return ModelOutput(
             text=completion.text,
             prompt_tokens=completion.prompt_tokens,

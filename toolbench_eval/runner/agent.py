@@ -92,7 +92,8 @@ class Agent:
         index = build_function_index(query, self.tools)
         descriptions = tool_descriptions(query, self.tools)
         seed = query_seed(config.seed, query.group, query.query_id)
-        client = EngineModelClient(self.engine, sampling_params(config.decoding, seed=seed), self._render)
+        client = EngineModelClient(self.engine, sampling_params(config.decoding, seed=seed), self._render,
+                                   constrain=config.decoding.get("constrain", "off"))
         # Backends with per-trajectory state (LocalToolBench's flaky-API attempts) hand out a fresh view, so
         # a trajectory's observations never depend on what other trajectories in flight did.
         for_trajectory = getattr(self.backend, "for_trajectory", None)

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from reasoning.action_grammar import CONSTRAIN_LEVELS
 from toolbench_eval.benchmark.model import GROUPS
 from toolbench_eval.errors import UserError, located
 
@@ -169,6 +170,12 @@ class RunConfig:
             raise located(source, "needs a 'name', e.g. tool_backend: {name: local}", field="tool_backend")
         if self.buckets is not None:
             parse_bucket_request(self.buckets, source=source)
+        constrain = (self.decoding or {}).get("constrain", "off")
+        if constrain is False:  # YAML reads a bare `off` as false
+            constrain = self.decoding["constrain"] = "off"
+        if constrain not in CONSTRAIN_LEVELS:
+            raise located(source, f"decoding.constrain: {constrain!r} is not one of {list(CONSTRAIN_LEVELS)}",
+                          field="decoding")
 
     # ---- derived values -----------------------------------------------------------------------
     @property

@@ -18,6 +18,7 @@
         - {searched: {n: [1, 2, 3]}}         # auto:N (base search for this model)
         - {explicit: [[10000, 17500, 30000]]}
       groups: [[G1_instruction], [G1_category]]   # optional: alternative group sets
+      constrain: [off, arguments]            # optional: decoding.constrain levels (names get -constrain-<level>)
     score: {judge: rule}                      # scored and exported at the end
 
 Runs that load the same weights share one loaded model (see `runner.execute.ModelCache`).
@@ -40,7 +41,7 @@ from toolbench_eval.errors import located
 from toolbench_eval.paths import RESULTS_DIR
 from toolbench_eval.runner.config import RunConfig, load_yaml_mapping
 
-GRID_AXES = ("method", "fusion", "buckets", "groups")
+GRID_AXES = ("method", "fusion", "buckets", "groups", "constrain")
 TOP_LEVEL_KEYS = ("out", "base", "base_config", "grid", "score", "export")
 
 
@@ -116,16 +117,23 @@ def expand_grid(spec: Mapping[str, Any], *, source: str | Path = "grid") -> list
     bucket_options = [choice for entry in _as_list(bucket_entries) for choice in bucket_choices(entry, source=source)]
     group_sets = grid.get("groups")
     group_options = [list(_as_list(g)) for g in group_sets] if group_sets else [base_config.groups]
+    base_constrain = base_config.decoding.get("constrain", "off")
+    # YAML reads a bare `off` as false.
+    constrain_levels = ["off" if level is False else level for level in _as_list(grid.get("constrain", base_constrain))]
     root = Path(spec.get("out") or RESULTS_DIR / "runs" / Path(str(source)).stem)
 
     runs: list[GridRun] = []
     seen: set[str] = set()
-    for method, fusion, (tag, buckets), groups in itertools.product(methods, fusions, bucket_options, group_options):
+    for method, fusion, (tag, buckets), groups, constrain in itertools.product(
+            methods, fusions, bucket_options, group_options, constrain_levels):
         parts = [method, tag]
         if len(fusions) > 1 and buckets is not None:
             parts.append(fusion)
         if len(group_options) > 1:
             parts.append("+".join(groups))
+        if constrain != "off":
+            parts.append(f"constrain-{constrain}")
+            tag = f"{tag}-constrain-{constrain}"
         name = "-".join(parts)
         if name in seen:  # e.g. several fusion rules without buckets are one run
             continue
@@ -133,7 +141,9 @@ def expand_grid(spec: Mapping[str, Any], *, source: str | Path = "grid") -> list
         label = f"{Path(base_config.engine_spec).name or base_config.model}-{tag}"
         config = base_config.override(
             {"method": method, "fusion": fusion, "groups": groups, "out": str(root / name), "run_id": name,
-             "model_name": base_config.model_name and f"{base_config.model_name}-{tag}" or label},
+             "model_name": base_config.model_name and f"{base_config.model_name}-{tag}" or label,
+             # only where it differs, so the configs (and resumability) of grids without the axis stay as they were
+             "decoding": {"constrain": constrain} if constrain != base_constrain else None},
             source=source,
         )
         config.buckets = buckets
