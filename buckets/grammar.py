@@ -50,7 +50,6 @@ class GrammarMatcher:
     def __init__(self, tokenizer: GrammarTokenizer, grammar: str) -> None:
         import llguidance
 
-        self.tokenizer = tokenizer
         self._matcher = llguidance.LLMatcher(tokenizer.ll_tokenizer, llguidance.LLMatcher.grammar_from_lark(grammar),
                                              log_level=0)
         if self._matcher.is_error():
@@ -66,10 +65,6 @@ class GrammarMatcher:
         """Take the chosen token; a token the mask did not allow is a bug, reported as GrammarError."""
         if not self._matcher.consume_token(int(token)):
             raise GrammarError(f"token {token} leaves the grammar: {self._matcher.get_error()}")
-
-    @property
-    def complete(self) -> bool:
-        return self._matcher.is_stopped()
 
 
 def allocate_bitmask(rows: int, vocab_size: int) -> Tensor:

@@ -55,11 +55,11 @@ def react_action_grammar(functions: Sequence[Mapping[str, Any]], level: str) -> 
     None for `off`."""
     if check_level(level) == "off":
         return None
-    names = [str(function.get("name", "")) for function in functions]
-    if not any(names):
+    named = [function for function in functions if function.get("name")]
+    if not named:
         raise ValueError("constrained decoding needs at least one named function")
     alternatives, rules = [], []
-    for index, function in enumerate(f for f in functions if f.get("name")):
+    for index, function in enumerate(named):
         schema = arguments_schema(function) if level == "arguments" else {"type": "object"}
         schema["x-guidance"] = JSON_LAYOUT
         alternatives.append(f"{_lark_string(str(function['name']) + chr(10) + 'Action Input: ')} args{index}")

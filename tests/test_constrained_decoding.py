@@ -61,6 +61,8 @@ def test_off_means_no_grammar_and_unknown_levels_are_refused():
     assert react_action_grammar(FUNCTIONS, "off") is None
     with pytest.raises(ValueError, match="not one of"):
         react_action_grammar(FUNCTIONS, "strict")
+    with pytest.raises(ValueError, match="at least one named function"):
+        react_action_grammar([{"description": "nameless"}], "names")
 
 
 def test_arguments_schema_keeps_declared_keys_required_ones_and_enums_only():
