@@ -151,6 +151,29 @@ def test_mask_allows_exactly_the_tokens_the_matcher_can_take(grammar_tokenizer, 
     assert torch.nonzero(unpack_bitmask(bitmask, 64)[0]).flatten().tolist() == [0, 1, 3, 63]
 
 
+def test_a_grammar_is_compiled_once_and_every_prompt_gets_its_own_matcher(tiny_tokenizer, monkeypatch):
+    import llguidance
+
+    compiled = []
+    real = llguidance.LLMatcher
+
+    class CountingMatcher:
+        grammar_from_lark = staticmethod(real.grammar_from_lark)
+
+        def __new__(cls, *args, **kwargs):
+            compiled.append(args[1])
+            return real(*args, **kwargs)
+
+    monkeypatch.setattr(llguidance, "LLMatcher", CountingMatcher)
+    tokenizer = GrammarTokenizer(tiny_tokenizer, len(tiny_tokenizer), [tiny_tokenizer.eos_token_id])
+    grammar = react_action_grammar(FUNCTIONS, "arguments")
+    text = step("current_weather_for_meteo", '{"city": "Oslo", "days": 2}')
+    assert accepts(tokenizer, tiny_tokenizer, grammar, text)  # a whole completion through one matcher ...
+    assert accepts(tokenizer, tiny_tokenizer, grammar, text)  # ... leaves the next one at the start
+    assert not accepts(tokenizer, tiny_tokenizer, grammar, step("ping_for_meteo", '{"city": "Oslo"}'))
+    assert len(compiled) == 1
+
+
 TINY_GRAMMAR = 'start: "Action: " ("alpha" | "beta_gamma") "\\n"'
 
 

@@ -118,7 +118,8 @@ class HFEngine:
         # Tokenize here so a bad prompt fails its own call, not the whole batch it would join.
         encoded = [self.generator.encode(prompt) for prompt in prompts]
         if params.grammar is not None:
-            self.generator.grammar_matcher(params.grammar)  # a grammar that does not compile fails here too
+            # Compiled here (and kept for the decoder), so a grammar that does not compile fails its own call.
+            self.generator.grammar_matcher(params.grammar)
         queue = self._ensure_worker()
         loop = asyncio.get_running_loop()
         futures = []
