@@ -285,11 +285,11 @@ def test_query_files_load_without_datasets_installed(tmp_path, monkeypatch):
     assert [q.query_id for q in load_query_file(path)] == ["1", "2"]
 
 
-def test_empty_query_file_loads_with_a_warning(tmp_path, caplog):
+def test_empty_query_file_is_an_error(tmp_path):
     path = tmp_path / "G1_tool.json"
     path.write_text("[]")
-    assert load_query_file(path) == []
-    assert any("holds no queries" in m for m in warnings_of(caplog))
+    with pytest.raises(UserError, match="holds no queries"):
+        load_query_file(path)  # more cases in test_loader_guards.py
 
 
 # ---- bad input: every error names the file, the entry and the field ------------------------------

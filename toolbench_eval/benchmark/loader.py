@@ -16,6 +16,11 @@ Without tool files (the StableToolBench test sets ship none), each tool is built
 queries' `api_list`, which carries names, descriptions and parameters; the loader says so once.
 Upstream skips a query whose tools are missing; we keep every query and report what was missing.
 
+A query file must hold at least one query, and no entry may carry absurd amounts of text (one text
+field over `MAX_TEXT_LENGTH` characters, or more than `MAX_ENTRY_TEXT` in all): both are `UserError`s
+raised from the stdlib parse, before `datasets` sees the file, because a 50 MB query would otherwise
+cost seconds in Arrow and minutes and gigabytes once a prompt holding it is tokenized.
+
 >>> from pathlib import Path
 >>> root = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "toolbench_min"
 >>> group = load_group(root, "G1_instruction")
@@ -50,6 +55,16 @@ QUERY_IDS_DIR = "test_query_ids"
 TOOLS_SUBDIR = Path("toolenv") / "tools"
 STB_SUBDIR = "solvable_queries"
 LOCALTOOLBENCH = "localtoolbench"
+
+# Real ToolBench text is far shorter: StableToolBench's longest query is about 1,000 characters, its longest
+# API description about 8,000, and its largest entry about 40,000 characters of text in all. These limits
+# only stop broken or hostile files, whose text every prompt (and every tokenizer call) would carry.
+MAX_TEXT_LENGTH = 100_000
+MAX_ENTRY_TEXT = 1_000_000
+_QUERY_FILE_SHAPE = (
+    "a query file holds a JSON list of query objects (a .jsonl file: one object per line), each with "
+    '"query_id", "query" and "api_list", e.g. [{"query_id": 1, "query": "...", "api_list": [...]}]'
+)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -178,7 +193,11 @@ def read_json_records(path: str | Path) -> list[Any]:
     the line and column.
     """
     path = Path(path)
-    records = _parse_records(path, _read_text(path))
+    return _prefer_datasets_rows(path, _parse_records(path, _read_text(path)))
+
+
+def _prefer_datasets_rows(path: Path, records: list[Any]) -> list[Any]:
+    """The `datasets` rows of `path` when they equal the stdlib `records` exactly, else `records`."""
     if not records or not all(isinstance(r, dict) for r in records):
         return records  # nothing for datasets to add; the query parser reports non-objects
     rows = _rows_via_datasets(path)
@@ -208,6 +227,13 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _too_long(length: int) -> str:
+    return (
+        f"{length:,} characters; one text field may hold at most {MAX_TEXT_LENGTH:,} (real ToolBench queries "
+        "stay under 3,000 characters and API descriptions under 10,000); shorten it"
+    )
+
+
 def _text(obj: dict, key: str, where: _Where, prefix: str, *, required: bool, nonempty: bool = False) -> str:
     field_name = f"{prefix}{key}"
     if key not in obj:
@@ -219,6 +245,8 @@ def _text(obj: dict, key: str, where: _Where, prefix: str, *, required: bool, no
         return ""
     if not isinstance(value, str):
         raise where.error(field_name, f"must be a string, got {_type_name(value)} {value!r:.60}")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise where.error(field_name, _too_long(len(value)))
     if nonempty and not value.strip():
         raise where.error(field_name, "must not be empty")
     return value
@@ -336,14 +364,85 @@ def parse_query(raw: Any, group: str, *, path: str | Path = "<query>", index: in
     )
 
 
+def _entry_label(index: int, raw: Any) -> str:
+    """`#3 (query_id 17)` when the entry has a printable id, else `#3` (the id is validated later)."""
+    query_id = raw.get("query_id") if isinstance(raw, dict) else None
+    if isinstance(query_id, (int, str)) and not isinstance(query_id, bool) and 0 < len(str(query_id)) <= 80:
+        return f"#{index} (query_id {query_id})"
+    return f"#{index}"
+
+
+def _field_name(parent: str, key: Any) -> str:
+    """`parent.key` or `parent[3]`; a key too long to print is cut (it may be the over-long text itself)."""
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    key = key if len(key) <= 60 else f"{key[:40]}... (a key of {len(key):,} characters)"
+    return f"{parent}.{key}" if parent else key
+
+
+def _string_lengths(value: Any, name: str) -> Iterable[tuple[str, int]]:
+    """(field name, length) of every string inside a parsed JSON value, keys included.
+
+    Iterative: a JSON file may nest deeper than Python's recursion limit allows.
+    """
+    stack = [(name, value)]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, str):
+            yield name, len(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = _field_name(name, key)
+                yield child, len(key)
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((_field_name(name, i), item) for i, item in enumerate(value))
+
+
+def _check_text_sizes(path: Path, index: int, raw: Any) -> None:
+    """Refuse an entry with one over-long text field or too much text in all (see `MAX_TEXT_LENGTH`)."""
+    if not isinstance(raw, dict):
+        return  # parse_query reports the shape
+    where = _Where(path, _entry_label(index, raw))
+    per_field: dict[str, int] = {}
+    for key, value in raw.items():
+        top = _field_name("", key)
+        per_field[top] = 0
+        for name, length in _string_lengths({key: value}, ""):
+            if length > MAX_TEXT_LENGTH:
+                raise where.error(name, _too_long(length))
+            per_field[top] += length
+    total = sum(per_field.values())
+    if total > MAX_ENTRY_TEXT:
+        biggest = max(per_field, key=per_field.__getitem__)
+        raise where.error(
+            biggest,
+            f"{per_field[biggest]:,} characters of text ({total:,} in the whole entry); one query may hold at "
+            f"most {MAX_ENTRY_TEXT:,} (real ToolBench queries hold under 40,000); list fewer APIs or shorten "
+            "their documentation",
+        )
+
+
+def _query_records(path: Path) -> list[Any]:
+    """The entries of a query file, checked for emptiness and size on the stdlib parse, before the
+    (much slower) `datasets` read."""
+    records = _parse_records(path, _read_text(path))
+    if not records:
+        raise UserError(f"{path}: holds no queries; {_QUERY_FILE_SHAPE}")
+    for i, raw in enumerate(records):
+        _check_text_sizes(path, i, raw)
+    return _prefer_datasets_rows(path, records)
+
+
 def load_query_file(path: str | Path, group: str | None = None) -> list[Query]:
     """All queries of one query file (no id filtering); the group name defaults to the file stem.
 
-    Duplicate query ids are an error: answer files are named by query id.
+    An empty file, an over-long text and a duplicate query id are errors (answer files are named by
+    query id).
     """
     path = Path(path)
     group = group or path.stem
-    queries = [parse_query(raw, group, path=path, index=i) for i, raw in enumerate(read_json_records(path))]
+    queries = [parse_query(raw, group, path=path, index=i) for i, raw in enumerate(_query_records(path))]
     seen: dict[str, int] = {}
     for i, query in enumerate(queries):
         if query.query_id in seen:
@@ -354,8 +453,6 @@ def load_query_file(path: str | Path, group: str | None = None) -> list[Query]:
                 field="query_id",
             )
         seen[query.query_id] = i
-    if not queries:
-        log.warning("%s holds no queries", path)
     return queries
 
 
@@ -556,10 +653,16 @@ def _query_file(root: Path, group: str) -> Path | None:
     return None
 
 
-def _filter_by_ids(queries: list[Query], ids_file: Path) -> list[Query]:
+def _filter_by_ids(queries: list[Query], ids_file: Path, query_file: Path) -> list[Query]:
     wanted = load_query_ids(ids_file)
     wanted_set = set(wanted)
     kept = [q for q in queries if q.query_id in wanted_set]
+    if not kept:  # the group would run nothing and the run would still "succeed"
+        raise UserError(
+            f"{ids_file}: selects no query: none of its {len(wanted)} ids is a query_id of {query_file} "
+            f"({len(queries)} queries); list ids of that file (keys of a JSON object) or delete the id file "
+            "to keep every query"
+        )
     dropped = len(queries) - len(kept)
     unknown = wanted_set - {q.query_id for q in queries}
     if dropped:
@@ -591,7 +694,7 @@ def _load_group(root: Path, group: str, files: _ToolFiles | None) -> tuple[Group
     queries = load_query_file(path, group)
     ids_file = root / QUERY_IDS_DIR / f"{group}.json"
     if ids_file.is_file():
-        queries = _filter_by_ids(queries, ids_file)
+        queries = _filter_by_ids(queries, ids_file, path)
     tools, coverage = _group_tools(queries, files)
     return Group(name=group, queries=tuple(queries), tools=tools), coverage
 

@@ -38,6 +38,9 @@ from toolbench_eval.errors import UserError
 
 PromptRenderer = Callable[[Query, list[dict], list[tuple[str, str]]], str]
 _BATCH = 32
+# StableToolBench's longest first prompt is about 38,000 characters. The loader bounds each query's text,
+# but tool files and many small APIs can still add up; tokenizing megabytes takes minutes and gigabytes.
+MAX_PROMPT_CHARS = 2_000_000
 
 
 def register(subparsers) -> None:
@@ -129,14 +132,31 @@ def _summarize(name: str, queries: list[Query], token_counts: list[int] | None) 
     )
 
 
+def _bounded(prompt: str, query: Query) -> str:
+    """The prompt, unless it is too long to tokenize in reasonable time and memory."""
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise UserError(
+            f"group {query.group}: query_id {query.query_id}: its first prompt is {len(prompt):,} characters, "
+            f"more than the {MAX_PROMPT_CHARS:,} inspect tokenizes (real ToolBench prompts stay under 40,000); "
+            "give the query fewer APIs or shorter tool documentation, or pass --tokenizer none to skip "
+            "token counts"
+        )
+    return prompt
+
+
 def count_prompt_tokens(
     groups: dict[str, Group], tokenizer, render: PromptRenderer, *, upstream_quirks: bool = False
 ):
     """Prompt token counts per group, in query order (one progress bar over all queries)."""
     prompts = {
         name: [
-            render(
-                q, build_functions(q, g.tools, upstream_quirks=upstream_quirks), tool_descriptions(q, g.tools)
+            _bounded(
+                render(
+                    q,
+                    build_functions(q, g.tools, upstream_quirks=upstream_quirks),
+                    tool_descriptions(q, g.tools),
+                ),
+                q,
             )
             for q in g.queries
         ]
