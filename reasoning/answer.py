@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -126,24 +126,35 @@ def dumps_answer(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+def _open_temporary(path: Path) -> tuple[int, Path]:
+    """A new hidden `.<name>.<random>.tmp` beside `path`, opened for writing.
+
+    Created with mode 0o666 for the kernel to cut down by the umask, so the answer file is readable
+    like any other new file (0644 under umask 022); `tempfile` would make it 0600. Kept here rather than
+    shared with `toolbench_eval.atomic` because `reasoning` imports nothing of the pipeline.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: could not create a temporary for {path.name}")
+
+
 def write_answer_file(path: str | os.PathLike[str], data: Any) -> Path:
     """Write `data` as JSON atomically: a temporary file in the same folder, then `os.replace`, so a
     killed run never leaves half a file (a re-run sees either nothing or the whole answer)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = dumps_answer(data)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                     suffix=".tmp", delete=False) as handle:
-        temporary = Path(handle.name)
-        try:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            handle.close()
-            temporary.unlink(missing_ok=True)
-            raise
+    handle, temporary = _open_temporary(path)
     try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

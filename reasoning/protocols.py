@@ -10,6 +10,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 
+class InfrastructureError(RuntimeError):
+    """The service behind a `ModelClient` or `ToolEnvironment` is unavailable (connection refused, server
+    errors after retries, a timeout): nobody's answer, least of all the model's.
+
+    Reasoners let it through instead of turning it into an observation or a failed try, so the trajectory
+    ends without an answer and the pipeline can record the query as an infrastructure failure and retry it.
+    """
+
+
 @dataclass
 class ModelOutput:
     """One model decision: the raw text it wrote (parsed by `reasoning.parser`) and token counts."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reasoning.parser import ParsedStep, clean_model_text, parse_react_output
-from reasoning.protocols import ModelClient, ModelOutput, ToolEnvironment
+from reasoning.protocols import InfrastructureError, ModelClient, ModelOutput, ToolEnvironment
 from reasoning.step import (
     HALLUCINATED_NAME,
     STATUS_FINAL_ANSWER,
@@ -61,11 +61,15 @@ class Search:
         return [str(function.get("name", "")) for function in self.trajectory.functions]
 
     async def ask(self, node: TreeNode) -> ModelOutput | None:
-        """One model call from `node`'s conversation; None (and `trajectory.error`) if the client fails."""
+        """One model call from `node`'s conversation; None (and `trajectory.error`) if the client fails.
+
+        An `InfrastructureError` (the model's server is unavailable) propagates: the query is not answered."""
         messages = model_view(node.messages, keep_invalid=self.trajectory.toolllama)
         try:
             output = await self.model.generate(messages, self.trajectory.functions,
                                                trajectory_id=self.trajectory_id)
+        except InfrastructureError:
+            raise
         except Exception as error:  # noqa: BLE001  (an engine failure ends this trajectory, not the run)
             self.trajectory.query_count += 1
             self.trajectory.error = f"model call failed: {type(error).__name__}: {error}"

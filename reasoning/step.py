@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reasoning.parser import match_function_name
-from reasoning.protocols import ToolEnvironment
+from reasoning.protocols import InfrastructureError, ToolEnvironment
 
 FINISH = "Finish"
 GIVE_ANSWER = "give_answer"
@@ -132,6 +132,8 @@ async def execute_step(action_name: str, action_input: str, function_names: list
     try:
         result = await env.call(name, arguments)
         observation, status = result.observation, int(result.status)
+    except InfrastructureError:
+        raise  # the tool server is down: no observation the model could be scored on
     except Exception as error:  # noqa: BLE001  (a tool environment bug must not end the trajectory)
         return StepResult(error_observation(f"Request error: {type(error).__name__}: {error}"),
                           STATUS_REQUEST_ERROR)

@@ -15,8 +15,8 @@ import pytest
 
 from toolbench_eval.benchmark.model import Api, Parameter, Tool
 from toolbench_eval.errors import UserError
-from toolbench_eval.tools.base import Status, ToolBackend, ToolCall, render_observation
-from toolbench_eval.tools.http import status_for_error
+from toolbench_eval.tools.base import Status, ToolBackend, ToolCall, ToolServerUnavailable, render_observation
+from toolbench_eval.tools.http import CircuitBreaker, status_for_error
 from toolbench_eval.tools.mirror import SFT_SYSTEM, MirrorAPIBackend, extract_error_response
 from toolbench_eval.tools.rapidapi import RapidAPIBackend
 from toolbench_eval.tools.stb import STBServerBackend
@@ -24,6 +24,7 @@ from toolbench_eval.tools.stb import STBServerBackend
 KEY = "tb-SECRET-key-4242"
 MIRROR_KEY = "mirror-SECRET-key-777"
 FAST = {"backoff_s": 0.01, "max_backoff_s": 0.02, "trust_env": False}
+OBSERVE = {**FAST, "on_unavailable": "observe"}  # a down server's error goes to the model, as upstream
 
 
 class FakeServer:
@@ -180,7 +181,7 @@ def test_retries_5xx_then_succeeds(server, keys):
 
 def test_5xx_after_retries_is_not_working(server, keys):
     server.script(*[(500, {"detail": "boom"})] * 3)
-    (obs,) = run_calls(STBServerBackend(url=server.url, max_retries=2, **FAST), CALL)
+    (obs,) = run_calls(STBServerBackend(url=server.url, max_retries=2, **OBSERVE), CALL)
     assert obs.status == Status.NOT_WORKING
     assert obs.error == "request invalid, data error. status_code=500"
     assert len(server.requests) == 3  # first try + 2 retries
@@ -188,7 +189,7 @@ def test_5xx_after_retries_is_not_working(server, keys):
 
 def test_429_maps_to_too_many_requests(server, keys):
     server.script((429, {"detail": "slow down"}), (429, {"detail": "slow down"}))
-    (obs,) = run_calls(STBServerBackend(url=server.url, max_retries=1, **FAST), CALL)
+    (obs,) = run_calls(STBServerBackend(url=server.url, max_retries=1, **OBSERVE), CALL)
     assert obs.status == Status.TOO_MANY_REQUESTS
     assert "status_code=429" in obs.error
     assert len(server.requests) == 2
@@ -203,7 +204,7 @@ def test_4xx_is_request_error_without_retry(server, keys):
 
 def test_timeout_maps_to_timeout_status(server, keys):
     server.script((200, {"error": "", "response": "late"}, 10.0))
-    (obs,) = run_calls(STBServerBackend(url=server.url, timeout_s=0.3, **FAST), CALL)
+    (obs,) = run_calls(STBServerBackend(url=server.url, timeout_s=0.3, **OBSERVE), CALL)
     assert obs.status == Status.TIMEOUT
     assert obs.error == "Timeout error..."
     assert len(server.requests) == 1  # timeouts are not retried by default
@@ -213,10 +214,63 @@ def test_connection_refused_is_not_working():
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    backend = STBServerBackend(url=f"http://127.0.0.1:{port}/virtual", max_retries=1, **FAST)
+    backend = STBServerBackend(url=f"http://127.0.0.1:{port}/virtual", max_retries=1, **OBSERVE)
     (obs,) = run_calls(backend, CALL)
     assert obs.status == Status.NOT_WORKING
     assert obs.error.startswith("API not working error...")
+
+
+def dead_url() -> str:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/virtual"
+
+
+@pytest.mark.parametrize("replies", [[(500, {"detail": "boom"})] * 2, [(429, {})] * 2, [(401, {"detail": "key"})],
+                                     [(404, "no such route")]])
+def test_server_failures_are_infrastructure_errors_by_default(server, keys, replies):
+    server.script(*replies)
+    with pytest.raises(ToolServerUnavailable, match="tool backend 'stb' is unavailable"):
+        run_calls(STBServerBackend(url=server.url, max_retries=1, **FAST), CALL)
+
+
+def test_request_errors_stay_observations_in_fail_mode(server, keys):
+    server.script((422, {"detail": "missing field"}))
+    (obs,) = run_calls(STBServerBackend(url=server.url, **FAST), CALL)  # a bad request is the model's own
+    assert obs.status == Status.REQUEST_ERROR
+
+
+@pytest.mark.parametrize("make", [
+    lambda url: STBServerBackend(url=url, max_retries=0, **FAST),
+    lambda url: RapidAPIBackend(url=url, max_retries=0, min_interval_s=0, **FAST),
+])
+def test_dead_server_raises_for_every_remote_backend(keys, make):
+    with pytest.raises(ToolServerUnavailable, match="connection failed"):
+        run_calls(make(dead_url()), CALL)
+
+
+def test_circuit_breaker_stops_calling_a_dead_server(server, keys):
+    server.script(*[(503, {})] * 10)
+    backend = STBServerBackend(url=server.url, max_retries=0, breaker_threshold=2, breaker_cooldown_s=60, **OBSERVE)
+    observations = run_calls(backend, CALL, CALL, CALL, CALL)
+    assert len(server.requests) == 2  # the third and fourth calls never reach the server
+    assert "circuit open" in observations[2].error and observations[2].status == Status.NOT_WORKING
+
+
+def test_circuit_breaker_tries_again_after_the_cooldown():
+    clock = [0.0]
+    breaker = CircuitBreaker(threshold=1, cooldown_s=10, clock=lambda: clock[0])
+    breaker.record(False)
+    assert breaker.open_for() == 10
+    clock[0] = 10.5
+    assert breaker.open_for() == 0  # one call may go through
+    breaker.record(True)
+    assert breaker.failures_in_a_row == 0 and breaker.open_for() == 0
+
+
+def test_on_unavailable_is_checked(keys):
+    with pytest.raises(UserError, match="on_unavailable 'ignore' is not one of"):
+        STBServerBackend(url="http://127.0.0.1:1", on_unavailable="ignore")
 
 
 @pytest.mark.parametrize("body", [b"<html>oops</html>", [1, 2], {"unexpected": "shape"}])
@@ -411,6 +465,12 @@ def test_mirror_key_not_logged_or_echoed(server, keys, tools_dir, caplog):
     assert server.requests[0]["headers"]["authorization"].endswith(MIRROR_KEY)
     assert MIRROR_KEY not in caplog.text and MIRROR_KEY not in repr(backend)
     assert MIRROR_KEY not in render_observation(obs)
+
+
+def test_dead_mirror_server_raises(keys, tools_dir):
+    backend = MirrorAPIBackend(base_url=dead_url(), tools_dir=tools_dir, max_retries=0, **FAST)
+    with pytest.raises(ToolServerUnavailable, match="tool backend 'mirror' is unavailable"):
+        run_calls(backend, CALL)
 
 
 def test_mirror_empty_key_sends_vllm_placeholder(server, monkeypatch, tools_dir):

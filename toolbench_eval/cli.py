@@ -8,14 +8,20 @@ args and returning an exit code). Commands are discovered, so adding one never e
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
 import pkgutil
 import sys
+import traceback
 
 from toolbench_eval import __version__, commands
 from toolbench_eval.errors import UserError
+from toolbench_eval.redaction import RedactingFilter, redacting_streams
+
+# Operating-system errors a user fixes (a folder that is read-only or full), not bugs of ours.
+USER_OS_ERRORS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record is emitted: the redacting wrapper `main` installs,
+    or a test's capture, never a stream that was replaced (and perhaps closed) since the handler was made."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns one; the current stderr always wins
+        pass
+
+
 def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     """Our own messages (counts, warnings about data) go to stderr as plain lines; libraries keep their
     default levels so their INFO chatter stays out of the way."""
@@ -43,8 +62,9 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     for name in ("toolbench_eval", "buckets", "reasoning"):
         logger = logging.getLogger(name)
         if not any(getattr(handler, "_toolbench_eval", False) for handler in logger.handlers):
-            handler = logging.StreamHandler(sys.stderr)
+            handler = _CurrentStderrHandler()
             handler.setFormatter(logging.Formatter("%(message)s"))
+            handler.addFilter(RedactingFilter())
             handler._toolbench_eval = True
             logger.addHandler(handler)
             logger.propagate = False
@@ -52,6 +72,12 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; what it prints passes the redaction rule (`toolbench_eval.redaction`)."""
+    with redacting_streams():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
@@ -70,6 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         # Whoever read our output stopped (`| head`): end quietly, like other command-line tools, and keep
         # Python from failing again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as error:  # noqa: BLE001 -- the last handler: every failure ends in a clean message
+        if isinstance(error, OSError) and error.errno in USER_OS_ERRORS:
+            where = error.filename or "a file"
+            print(f"toolbench-eval: error: cannot use {where}: {error.strerror}; fix: choose a writable "
+                  "folder (--out, TOOLBENCH_EVAL_CACHE) or free space there", file=sys.stderr)
+            return 2
+        # A bug of ours: show the traceback (redacted, unlike Python's own printing at exit).
+        traceback.print_exc()
+        print("toolbench-eval: internal error (the traceback above shows where); finished work is saved",
+              file=sys.stderr)
         return 1
 
 

@@ -28,6 +28,7 @@ def register(subparsers) -> None:
     parser.add_argument("--limit", type=int, help="override every run's per-group query limit")
     parser.add_argument("--concurrency", type=int, help="override trajectories in flight")
     parser.add_argument("--executor", choices=["local", "ray"], help="override the executor")
+    parser.add_argument("--max-infra-failures", type=int, help="as for `run` (default 3 per run)")
     parser.add_argument("--out", type=Path, help="override the grid's output root")
     parser.add_argument("--only", help="comma-separated run names to run (see --list)")
     parser.add_argument("--list", action="store_true", help="print the expanded runs and exit")
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise UserError(f"--only: no run(s) {sorted(unknown)} in {args.grid}; see --list")
         runs = [r for r in runs if r.name in wanted]
-    overrides = {"limit": args.limit, "concurrency": args.concurrency, "executor": args.executor}
+    overrides = {"limit": args.limit, "concurrency": args.concurrency, "executor": args.executor,
+                 "max_infra_failures": args.max_infra_failures}
     runs = [type(r)(r.name, r.config.override(overrides)) for r in runs]
     if args.list:
         for r in runs:
@@ -69,10 +71,13 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for number, grid_run in enumerate(runs, 1):
         print(f"[{number}/{len(runs)}] {grid_run.name}")
-        result = execute_run(grid_run.config, force_config=args.force_config, progress=not args.no_progress,
-                             models=models)
-        if result.summary is not None and result.summary.total("errors"):
-            failed += 1
+        result = execute_run(grid_run.config, force_config=args.force_config,
+                             progress=not (args.no_progress or args.quiet), models=models)
+        if result.exit_code == 3:  # a server is down: the next grid points would fail the same way
+            print(f"ablation stopped at {grid_run.name}: re-run the same command once the server is back; "
+                  "finished answers are kept")
+            return 3
+        failed += result.exit_code != 0
     root = Path(runs[0].config.out).parent
     if not args.no_score:
         export_table(spec, [Path(r.config.out) for r in runs], root / "leaderboard")

@@ -6,6 +6,10 @@
 
 Every flag can also come from `--config FILE.yaml` (keys = `RunConfig` fields); flags win.
 Re-running the same command resumes: finished queries (those with an answer file) are skipped.
+
+Exit codes: 0 all selected queries answered; 1 some failed (no answer file: a re-run retries them);
+2 a user error (bad option, file or folder: nothing ran); 3 stopped after more than --max-infra-failures
+queries failed because a tool server or the model's server was unavailable.
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add("--num-gpus", type=int, help="GPUs for a local Ray cluster")
     add("--num-engines", type=int, help="engine actors (default: one per GPU, else 1)")
     add("--num-workers", type=int, help="agent worker actors (default 1)")
+    add("--max-infra-failures", type=int,
+        help="stop starting queries once more than this many failed because a tool server or the model's "
+             "server was unavailable (default 3); such queries get no answer and a re-run retries them")
     add("--out", help="run directory (default results/runs/<label>-<method>)")
     add("--run-id", help="run id recorded in the manifest (default: the folder name)")
 
@@ -67,7 +74,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         name: getattr(args, name, None)
         for name in ("benchmark", "groups", "method", "model", "model_name", "prompt_style", "buckets", "fusion",
                      "executor", "concurrency", "limit", "seed", "single_chain_max_step", "max_query_count",
-                     "width", "out", "run_id")
+                     "width", "out", "run_id", "max_infra_failures")
     }
     if getattr(args, "model_args", None) is not None:
         overrides["model_args"] = parse_key_values(args.model_args)
@@ -106,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from toolbench_eval.runner import execute_run
 
     config = config_from_args(args)
-    result = execute_run(config, force_config=args.force_config, progress=not args.no_progress)
+    result = execute_run(config, force_config=args.force_config, progress=not (args.no_progress or args.quiet))
     print(f"run directory: {result.path}")
     print(f"score it with: toolbench-eval score {result.path}")
-    return 0 if result.summary is None or result.summary.total("errors") == 0 else 1
+    return result.exit_code

@@ -42,8 +42,10 @@ from urllib.parse import urlparse
 import openai
 
 from buckets.generation import row_seed
+from reasoning.protocols import InfrastructureError
 from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams, check_cache_keys
 from toolbench_eval.errors import UserError
+from toolbench_eval.redaction import redact, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,14 @@ CONFIG_STATUS = {
 GREEDY_BELOW = 1e-5  # the `hf` engine's threshold: below this temperature decoding is greedy
 
 
-class EngineUnavailable(RuntimeError):
-    """The server kept failing (transport errors, 429/5xx) for `max_attempts` tries."""
+class EngineUnavailable(InfrastructureError):
+    """The server kept failing (transport errors, 429/5xx) for `max_attempts` tries: an infrastructure
+    failure, so the trajectory ends without an answer and the query is retried on the next run."""
+
+
+class EngineRejectedAccess(UserError, InfrastructureError):
+    """HTTP 401/403/404: the key, the model name or the URL is wrong. A user error with a fix, and in a run
+    an infrastructure failure: no query is scored on it, and they are retried once the setting is fixed."""
 
 
 class EngineRequestError(RuntimeError):
@@ -253,7 +261,7 @@ class OpenAIEngine:
             except openai.APIStatusError as error:
                 status = error.status_code
                 if status in CONFIG_STATUS:
-                    raise UserError(self._describe_config_error(status, error)) from None
+                    raise EngineRejectedAccess(self._describe_config_error(status, error)) from None
                 if status not in RETRY_STATUS and status < 500:
                     raise EngineRequestError(
                         f"{self._where()}: HTTP {status}: {self._scrub(_error_text(error))}") from None
@@ -298,6 +306,7 @@ class OpenAIEngine:
     def _read_key(self) -> str:
         key = os.environ.get(self.api_key_env, "")
         if key:
+            register_secret(key)  # whatever the variable is called, the rule now masks its value
             return key
         if self.base_url and is_loopback(self.base_url):
             return "EMPTY"  # a local server (vllm serve without --api-key) accepts any key
@@ -345,9 +354,7 @@ class OpenAIEngine:
 
     def _scrub(self, text: str) -> str:
         """Remove the key from text that may echo it (some servers quote the key they rejected)."""
-        if self._key and self._key != "EMPTY":
-            text = text.replace(self._key, "***")
-        return text[:300]
+        return redact(text, [self._key] if self._key and self._key != "EMPTY" else [])[:300]
 
 
 def _error_text(error: openai.APIStatusError) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from reasoning.action_grammar import check_level, react_action_grammar
 from reasoning.prompts import bare_functions
-from reasoning.protocols import ModelOutput, ToolResult
+from reasoning.protocols import InfrastructureError, ModelOutput, ToolResult
 from toolbench_eval.engines.base import Engine, SamplingParams
 from toolbench_eval.tools.base import (
     MAX_OBSERVATION_LENGTH,
@@ -146,6 +146,8 @@ class BackendToolEnvironment:
         self.calls.append(call)
         try:
             observation = await self.backend.call(call)
+        except InfrastructureError:
+            raise  # the server is down: the query is retried later, not answered from an error observation
         except Exception as error:  # noqa: BLE001 -- a backend bug must not end the trajectory: the model sees an error
             observation = Observation(
                 error=f"Request error: {type(error).__name__}: {error}", response="", status=Status.REQUEST_ERROR

@@ -53,6 +53,54 @@ def build_backend(config: RunConfig):
     return make_backend_from_config(config.tool_backend)
 
 
+# ---- checks before anything heavy -------------------------------------------------------------
+def check_writable(folder: Path, what: str, fix: str) -> None:
+    """Create `folder` if needed and write a probe file in it; a `UserError` naming it and the fix if we cannot.
+
+    A probe, not `os.access`: root passes `os.access` on a read-only mount, and only a write tells the truth."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+            pass
+    except OSError as error:
+        raise UserError(f"{what} {folder} is not writable ({error.strerror or error}); fix: {fix}") from None
+
+
+def check_engine_arguments(config: RunConfig) -> None:
+    """Refuse unknown `--model-args` of the `hf` engine before its model loads (the engine checks again)."""
+    if config.model != "hf":
+        return
+    import inspect
+
+    from toolbench_eval.engines.hf import HFEngine
+
+    parameters = inspect.signature(HFEngine.__init__).parameters
+    known = {name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY} | set(_ENGINE_ARG_KEYS)
+    unknown = sorted(set(config.model_args) - known)
+    if unknown:
+        raise UserError(f"--model hf: unknown model argument(s) {unknown}; known: {', '.join(sorted(known))}")
+
+
+def preflight(config: RunConfig, run_dir: Path):
+    """Everything about `config` that can be checked cheaply, checked before a model loads or a run folder is
+    claimed: engine arguments, the tool backend's options (it is built, and returned for reuse), and that the
+    run folder and the cache folder can be written."""
+    from toolbench_eval.paths import cache_dir
+
+    check_engine_arguments(config)
+    backend = build_backend(config)
+    check_writable(run_dir, "run folder", "choose another --out, or make it writable")
+    try:
+        cache = cache_dir()
+    except OSError as error:
+        raise UserError(f"cache folder {error.filename or ''} cannot be created ({error.strerror}); fix: point "
+                        "TOOLBENCH_EVAL_CACHE at a writable folder") from None
+    check_writable(cache, "cache folder", "point TOOLBENCH_EVAL_CACHE at a writable folder")
+    return backend
+
+
 # ---- model and engine --------------------------------------------------------------------------
 def load_hf_model(config: RunConfig) -> tuple[Any, Any]:
     """(model, tokenizer) for the `hf` engine; loaded once and shared by every bucket setting."""

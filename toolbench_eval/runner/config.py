@@ -35,7 +35,8 @@ RAY_OPTIONS = ("address", "num_cpus", "num_gpus", "object_store_memory", "temp_d
                "cpus_per_engine", "gpus_per_engine", "cpus_per_worker")
 
 # Fields that do not change what a query's answer is; resuming with other values is allowed.
-EXECUTION_ONLY_FIELDS = frozenset({"executor", "concurrency", "limit", "ray", "out", "run_id"})
+EXECUTION_ONLY_FIELDS = frozenset({"executor", "concurrency", "limit", "ray", "out", "run_id",
+                                   "max_infra_failures"})
 
 
 def parse_key_values(text: str | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -95,6 +96,9 @@ class RunConfig:
     ray: dict[str, Any] = field(default_factory=dict)  # address, num_cpus, num_gpus, num_engines, num_workers
     out: str | None = None
     run_id: str | None = None
+    # Queries that may fail because a tool server or the model's server is unavailable before the run stops
+    # starting new ones (they get no answer file and are retried by the next run).
+    max_infra_failures: int = 3
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -155,6 +159,7 @@ class RunConfig:
             ("single_chain_max_step", 1),
             ("max_query_count", 1),
             ("width", 1),
+            ("max_infra_failures", 0),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < minimum:
@@ -170,6 +175,11 @@ class RunConfig:
             raise located(source, "needs a 'name', e.g. tool_backend: {name: local}", field="tool_backend")
         if self.buckets is not None:
             parse_bucket_request(self.buckets, source=source)
+        from buckets.fusion import FUSION_RULES  # checked with or without buckets: the manifest records it
+
+        if self.fusion not in FUSION_RULES:
+            raise located(source, f"{self.fusion!r} is not a fusion rule; choose one of {sorted(FUSION_RULES)}",
+                          field="fusion")
         constrain = (self.decoding or {}).get("constrain", "off")
         if constrain is False:  # YAML reads a bare `off` as false
             constrain = self.decoding["constrain"] = "off"

@@ -15,7 +15,7 @@ from typing import Any
 
 from toolbench_eval.paths import RESULTS_DIR
 from toolbench_eval.runner.config import RunConfig
-from toolbench_eval.runner.driver import Recorder, RunSummary, plan_work
+from toolbench_eval.runner.driver import INFRASTRUCTURE, Recorder, RunSummary, plan_work
 from toolbench_eval.runner.rundir import RunDir, config_differences, git_revision, now_iso, package_versions
 
 METHOD_LABELS = {"react": "react", "dfsdt": "dfsdt", "dfsdt-retriever": "dfsdt-retriever"}
@@ -69,6 +69,15 @@ class RunResult:
     todo: int
     skipped: int
 
+    @property
+    def exit_code(self) -> int:
+        """0: all done; 1: some queries failed (a re-run retries them); 3: stopped on infrastructure failures."""
+        if self.summary is None:
+            return 0
+        if self.summary.abort_reason:
+            return 3
+        return 1 if self.summary.total("errors") or self.summary.total(INFRASTRUCTURE) else 0
+
 
 def build_manifest(config: RunConfig, run_dir: Path, root: Path, buckets: dict[str, Any] | None,
                    query_ids: dict[str, list[str]]) -> dict[str, Any]:
@@ -120,15 +129,30 @@ def check_same_weights(manifest: dict[str, Any], current: str | None, manifest_p
 
 def execute_run(config: RunConfig, *, force_config: bool = False, progress: bool = True,
                 models: ModelCache | None = None, log=print) -> RunResult:
-    """Run (or resume) `config`; returns where it wrote and what happened."""
+    """Run (or resume) `config`; returns where it wrote and what happened.
+
+    A run folder this call creates is removed again when the run fails before any query is answered, so
+    the corrected command finds no manifest of a config that never ran."""
+    path = run_directory(config)
+    fresh = not path.exists()
+    try:
+        return _execute(config, path, force_config=force_config, progress=progress, models=models, log=log)
+    except BaseException:
+        if fresh:
+            RunDir(path).remove_if_unanswered()
+        raise
+
+
+def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: bool, models: ModelCache | None,
+             log) -> RunResult:
     from toolbench_eval.errors import UserError
     from toolbench_eval.runner.build import (
         benchmark_root,
         load_groups,
+        preflight,
         resolve_buckets,
     )
 
-    path = run_directory(config)
     rundir = RunDir(path)
     existing = rundir.read_manifest()
     if existing is not None and not force_config:
@@ -145,6 +169,7 @@ def execute_run(config: RunConfig, *, force_config: bool = False, progress: bool
         rundir.update_manifest(query_ids=query_ids)
         log(f"{path}: all {skipped} selected queries already have answers; nothing to do")
         return RunResult(path, rundir.read_manifest() or {}, None, 0, skipped)
+    backend = preflight(config, path)
 
     # With Ray the engine actors load the weights; the driver only needs the model config (for auto:N).
     loaded = (models or ModelCache()).get(config) if config.executor == "local" else None
@@ -173,7 +198,8 @@ def execute_run(config: RunConfig, *, force_config: bool = False, progress: bool
                skipped=skipped, limit=config.limit, argv=sys.argv[1:])
     if skipped:
         log(f"{path}: resuming; {skipped} queries already answered, {len(plan.todo)} to go")
-    recorder = Recorder(rundir, config.method_name, plan, progress=progress)
+    recorder = Recorder(rundir, config.method_name, plan, progress=progress,
+                        max_infra_failures=config.max_infra_failures)
     facts: dict[str, Any] = {}
     try:
         if config.executor == "ray":
@@ -182,27 +208,41 @@ def execute_run(config: RunConfig, *, force_config: bool = False, progress: bool
             facts = asyncio.run(run_ray(config, bucket_spec, plan.todo, recorder))
         else:
             facts = asyncio.run(_run_local(config, bucket_spec, loaded, groups, root, plan.todo, recorder,
-                                           retriever))
+                                           retriever, backend))
     finally:
         summary = recorder.close()
     rundir.log("run_finished", **summary.as_dict(), executor_facts=facts)
-    answered, gave_up, errors = summary.total("answered"), summary.total("gave_up"), summary.total("errors")
-    log(f"{path}: {summary.total('done')} finished ({answered} answered, {gave_up} gave up), {errors} errors, "
-        f"{summary.seconds:.1f} s")
-    if errors:
-        log(f"  errors are in {rundir.events_path} (event query_failed); a re-run retries them")
+    report_summary(summary, path, rundir, recorder.last_infrastructure_error, log=log)
     if not isinstance(manifest, dict):
         raise UserError(f"{rundir.manifest_path}: unreadable manifest")
     return RunResult(path, manifest, summary, len(plan.todo), skipped)
 
 
-async def _run_local(config, bucket_spec, loaded, groups, root, items, recorder, retriever) -> dict[str, Any]:
+def report_summary(summary: RunSummary, path: Path, rundir: RunDir, last_infrastructure_error: str | None, *,
+                   log=print) -> None:
+    """The lines a person reads at the end of a run: what finished, what failed and what a re-run does."""
+    answered, gave_up, errors = summary.total("answered"), summary.total("gave_up"), summary.total("errors")
+    infrastructure = summary.total(INFRASTRUCTURE)
+    log(f"{path}: {summary.total('done')} finished ({answered} answered, {gave_up} gave up), {errors} errors, "
+        f"{infrastructure} infrastructure failures, {summary.seconds:.1f} s")
+    if errors:
+        log(f"  errors are in {rundir.events_path} (event query_failed); a re-run retries them")
+    if infrastructure:
+        log(f"  infrastructure failures (a tool server or the model's server was unavailable): those queries have "
+            f"no answer and a re-run retries them; last: {last_infrastructure_error}")
+    if summary.abort_reason:
+        log(f"  stopped starting queries: {summary.abort_reason}")
+
+
+async def _run_local(config, bucket_spec, loaded, groups, root, items, recorder, retriever, backend
+                     ) -> dict[str, Any]:
     from toolbench_eval.runner.batching import BatchingEngine
     from toolbench_eval.runner.build import build_agent, build_engine
-    from toolbench_eval.runner.local import run_local
+    from toolbench_eval.runner.local import MeteredEngine, run_local
 
     engine = BatchingEngine(build_engine(config, bucket_spec, loaded=loaded))
-    agent = build_agent(config, engine, groups=groups, root=root, retriever=retriever)
+    agent = build_agent(config, MeteredEngine(engine, recorder.progress), groups=groups, root=root,
+                        retriever=retriever, backend=backend)
     try:
         await run_local(agent, items, recorder, concurrency=config.concurrency)
     finally:

@@ -10,7 +10,26 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from toolbench_eval.runner.driver import Recorder, WorkItem
+from toolbench_eval.engines.base import Completion, SamplingParams
+from toolbench_eval.runner.driver import Recorder, RunProgress, WorkItem
+
+
+class MeteredEngine:
+    """An engine that reports every completion to the run's progress line (all else is the wrapped engine's)."""
+
+    def __init__(self, engine: Any, progress: RunProgress) -> None:
+        self.engine = engine
+        self.progress = progress
+
+    def __getattr__(self, name: str) -> Any:  # name, bucket_spec, tokenizer, count_tokens, close, ...
+        return getattr(self.engine, name)
+
+    async def generate(self, prompts: Sequence[str], params: SamplingParams, *,
+                       cache_keys: Sequence[str | None] | None = None) -> list[Completion]:
+        completions = await self.engine.generate(prompts, params, cache_keys=cache_keys)
+        for completion in completions:
+            self.progress.model_call(completion.completion_tokens)
+        return completions
 
 
 class Solver(Protocol):
@@ -23,6 +42,8 @@ async def run_local(agent: Solver, items: Sequence[WorkItem], recorder: Recorder
 
     async def one(item: WorkItem) -> None:
         async with semaphore:
+            if recorder.abort_reason:  # too many infrastructure failures: leave the rest for the next run
+                return
             recorder.started(item)
             try:
                 answer = await agent.solve(item.query)

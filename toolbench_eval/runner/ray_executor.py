@@ -203,8 +203,8 @@ async def run_ray(config: RunConfig, bucket_spec: BucketSpec | None, items: Sequ
         pending: dict[asyncio.Future, tuple[WorkItem, int]] = {}
         queue = list(items)
         queue.reverse()  # pop() from the end keeps plan order
-        while queue or pending:
-            while queue and len(pending) < capacity:
+        while (queue and not recorder.abort_reason) or pending:
+            while queue and len(pending) < capacity and not recorder.abort_reason:
                 item = queue.pop()
                 index = min(range(len(workers)), key=busy.__getitem__)
                 busy[index] += 1

@@ -24,6 +24,7 @@ from typing import Any
 from toolbench_eval.atomic import PARTIAL_SUFFIX, write_text_atomic
 from toolbench_eval.errors import UserError
 from toolbench_eval.paths import REPO_ROOT
+from toolbench_eval.redaction import redact, redact_value
 from toolbench_eval.runner.config import EXECUTION_ONLY_FIELDS
 
 MANIFEST = "manifest.json"
@@ -161,10 +162,24 @@ class RunDir:
         return {p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix)}
 
     def write_answer(self, group: str, query_id: str, method: str, answer: Mapping[str, Any]) -> Path:
-        """Atomic (`reasoning.answer.write_answer_file`): the file appears whole or not at all."""
+        """Atomic (`reasoning.answer.write_answer_file`): the file appears whole or not at all; redacted, since
+        observations and error texts inside it come from servers that may echo a key."""
         from reasoning.answer import write_answer_file
 
-        return write_answer_file(self.answer_path(group, query_id, method), answer)
+        return write_answer_file(self.answer_path(group, query_id, method), redact_value(answer))
+
+    def has_answers(self) -> bool:
+        return self.root.is_dir() and any(path.is_file() for path in self.root.glob("*/*.json"))
+
+    def remove_if_unanswered(self) -> bool:
+        """Delete this folder when it holds no answer file (a run that failed before answering anything
+        leaves no manifest behind to refuse the corrected command). Returns whether it was removed."""
+        import shutil
+
+        if not self.root.is_dir() or self.has_answers():
+            return False
+        shutil.rmtree(self.root, ignore_errors=True)
+        return True
 
     def remove_partial_files(self) -> int:
         """Delete temporaries a killed run left behind (hidden names, never visible as answers)."""
@@ -184,7 +199,8 @@ class RunDir:
     def log(self, event: str, **fields: Any) -> None:
         """Append one event. One `write` of a whole line keeps lines intact under concurrent runs."""
         record = {"time": now_iso(), "event": event, **fields}
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        # Events carry error texts and tracebacks (from engines, tool servers, Ray workers): redacted here.
+        line = redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n"
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

@@ -33,6 +33,7 @@ import openai
 
 from toolbench_eval.benchmark.model import Query
 from toolbench_eval.errors import UserError
+from toolbench_eval.redaction import redact, register_secret
 from toolbench_eval.scoring.judge_cache import ResponseCache, cache_key
 from toolbench_eval.scoring.judge_prompts import PROMPT_VERSION, STATUS_ENUM, render, schema_with_reason
 from toolbench_eval.scoring.judges import Preference, Verdict
@@ -92,6 +93,8 @@ class LLMJudge:
         self.cache = cache
         self.concurrency = max(1, workers)
         self.id = f"llm-{_slug(model)}"
+        self._key = api_key
+        register_secret(api_key)  # servers quote a rejected key in their error text
         # Our own retry loop (below) decides what to retry, so the client must not retry on its own.
         self._client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
         self._lock = threading.Lock()
@@ -152,6 +155,10 @@ class LLMJudge:
 
     # -----------------------------------------------------------------------------------------
     # One forced function call, cached and retried
+
+    def _scrub(self, text: str) -> str:
+        """The error text without the key, which servers quote when they reject it."""
+        return redact(text, [self._key] if self._key != "EMPTY" else [])
 
     def _count(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -234,15 +241,16 @@ class LLMJudge:
                     continue
                 raise JudgeUnavailable(
                     f"judge endpoint {self.describe()['base_url']} refused the request "
-                    f"(HTTP {error.status_code}: {str(error)[:200]}); check --judge-model and the API key"
+                    f"(HTTP {error.status_code}: {self._scrub(str(error))[:200]}); check --judge-model and the "
+                    "API key"
                 ) from None
             except (openai.APIConnectionError, openai.APITimeoutError) as error:
-                problem, transport_failure = f"{type(error).__name__}: {error}", True
+                problem, transport_failure = f"{type(error).__name__}: {self._scrub(str(error))}", True
                 continue
             try:
                 parsed = self._parse_reply(response, name)
             except MalformedReply as error:
-                problem, transport_failure = str(error), False
+                problem, transport_failure = self._scrub(str(error)), False
                 continue
             if self.cache is not None:
                 self.cache.put(key, {"function": name, "model": self.model, "arguments": parsed})

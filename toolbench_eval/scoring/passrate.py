@@ -9,6 +9,10 @@ Differences from upstream, on purpose and switchable:
 * **Denominator.** A query with no answer file counts as Unsolved and stays in N (so a crashed run
   cannot look better). Upstream drops it from N; `upstream_denominator=True` does the same. The
   number of missing answers is always reported.
+* **Infrastructure failures.** A query whose last attempt failed because a tool server or the model's
+  server was unavailable (`query_failed` with `kind: infrastructure_error` in `events.jsonl`, and no
+  answer file) is missing like any other, and is also counted and labelled as such
+  (`n_infrastructure_error`), so an outage never reads as the model's failure without saying so.
 * **Universe.** N is the benchmark's queries for the group, or the subset the run was asked for
   (the manifest's `query_ids`, or the first `config.limit` queries); answers for ids outside it are
   ignored and counted as `unexpected`, like upstream's `test_ids` filter.
@@ -56,6 +60,7 @@ class QueryLabels:
     missing: bool = False
     short_circuit: str | None = None
     malformed: int = 0  # rounds whose judge reply was malformed (counted as Unsure)
+    infrastructure_error: str | None = None  # why a missing answer is missing, when a server was down
 
     @property
     def values(self) -> list[float]:
@@ -79,6 +84,8 @@ class QueryLabels:
             data["short_circuit"] = self.short_circuit
         if self.malformed:
             data["malformed"] = self.malformed
+        if self.infrastructure_error:
+            data["infrastructure_error"] = self.infrastructure_error
         return data
 
     @classmethod
@@ -90,6 +97,7 @@ class QueryLabels:
             missing=bool(data.get("missing")),
             short_circuit=data.get("short_circuit"),
             malformed=int(data.get("malformed", 0)),
+            infrastructure_error=data.get("infrastructure_error"),
         )
 
 
@@ -178,6 +186,7 @@ def summarize_group(
         "n_queries": len(labels),
         "n_answered": len(answered),
         "n_missing": len(labels) - len(answered),
+        "n_infrastructure_error": sum(1 for lab in labels.values() if lab.infrastructure_error),
         "run_scores": scores,
         "sopr": mean,
         "std": std,
@@ -344,19 +353,40 @@ def write_stb_files(
 # Entry points
 
 
-def _events_query_ids(run: RunInfo, group: str) -> set[str]:
-    path = run.path / "events.jsonl"
-    ids: set[str] = set()
+def _events(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's events that name a query, oldest first (a torn last line of an interrupted run is skipped)."""
+    path = run_dir / "events.jsonl"
     if not path.is_file():
-        return ids
+        return []
+    events = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             event = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a torn last line from an interrupted run
-        if isinstance(event, dict) and event.get("group") == group and event.get("query_id") is not None:
-            ids.add(str(event["query_id"]))
-    return ids
+            continue
+        if isinstance(event, dict) and event.get("query_id") is not None:
+            events.append(event)
+    return events
+
+
+def _events_query_ids(run: RunInfo, group: str) -> set[str]:
+    return {str(event["query_id"]) for event in _events(run.path) if event.get("group") == group}
+
+
+def infrastructure_failures(run_dir: Path, group: str) -> dict[str, str]:
+    """Query ids of `group` whose last attempt in the run failed for infrastructure, with the error text.
+
+    A later `query_finished` (a re-run that got through) clears the mark."""
+    failures: dict[str, str] = {}
+    for event in _events(run_dir):
+        if event.get("group") != group:
+            continue
+        qid = str(event["query_id"])
+        if event.get("event") == "query_failed" and event.get("kind") == "infrastructure_error":
+            failures[qid] = str(event.get("error", ""))
+        elif event.get("event") in ("query_finished", "query_failed"):
+            failures.pop(qid, None)
+    return failures
 
 
 def _plain_query(qid: str, group: str, answer: AnswerRecord | None) -> Query:
@@ -415,6 +445,10 @@ def score_run(
         labels_by_group[group] = label_queries(
             queries, answers, judge, evaluate_times=evaluate_times, description=f"{run.run_id} {group}"
         )
+        for qid, error in infrastructure_failures(run.path, group).items():
+            label = labels_by_group[group].get(qid)
+            if label is not None and label.missing:
+                label.infrastructure_error = error
     report = build_report(
         labels_by_group,
         judge=judge,
@@ -503,7 +537,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"judge: {report['judge_id']}   evaluate_times: {report['evaluate_times']}   "
             f"denominator: {report['denominator']}"
         ),
-        f"{'group':<16}{'N':>6}{'missing':>9}{'SoPR':>8}{'std':>7}{'95% CI':>16}{'malformed':>11}",
+        f"{'group':<16}{'N':>6}{'missing':>9}{'SoPR':>8}{'std':>7}{'95% CI':>16}{'malformed':>11}{'infra':>7}",
     ]
     for entry in report["groups"].values():
         sopr_text = f"{entry['sopr']:.1f}" if entry["sopr"] is not None else "–"
@@ -512,8 +546,12 @@ def format_report(report: dict[str, Any]) -> str:
         ci_text = f"[{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "–"
         lines.append(
             f"{entry['label']:<16}{entry['n']:>6}{entry['n_missing']:>9}{sopr_text:>8}{std_text:>7}{ci_text:>16}"
-            f"{entry['malformed_judgements']:>11}"
+            f"{entry['malformed_judgements']:>11}{entry.get('n_infrastructure_error', 0):>7}"
         )
+    infrastructure = sum(entry.get("n_infrastructure_error", 0) for entry in report["groups"].values())
+    if infrastructure:
+        lines.append(f"note: {infrastructure} queries have no answer because a tool server or the model's server was "
+                     "unavailable (column infra); they count as Unsolved here: re-run the run to retry them")
     average = report["average"]
     if average["sopr"] is not None:
         ci = average["ci95"]

@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Protocol, runtime_checkable
 
+from reasoning.protocols import InfrastructureError
+
 MAX_OBSERVATION_LENGTH = 1024
+
+# What a remote backend does when its server is unavailable (connection refused, 5xx/429 after retries,
+# timeouts, the server rejecting our key): `fail` ends the trajectory as an infrastructure failure, so no
+# answer is written and a re-run retries the query; `observe` hands the model the error text and status code,
+# as upstream StableToolBench does (a dead server then reads as a model that failed to use its tools).
+ON_UNAVAILABLE = ("fail", "observe")
+
+
+class ToolServerUnavailable(InfrastructureError):
+    """A remote tool backend's server could not serve a call (see `ON_UNAVAILABLE`)."""
 
 
 class Status(IntEnum):

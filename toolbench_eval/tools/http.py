@@ -18,6 +18,12 @@ would have seen there:
 
 Upstream maps every non-200 to 12; we keep its text and give 5xx and 429 their meaningful codes.
 
+A failure is also marked `unavailable` when it says the *server* cannot serve us (connection failed, timeout,
+HTTP 401/403/404/407/408/429/5xx after retries): backends then raise `ToolServerUnavailable` (an
+infrastructure failure, retried on resume) unless told to hand the error to the model as upstream does.
+A circuit breaker stops calling a server that failed `breaker_threshold` calls in a row: for
+`breaker_cooldown_s` every call fails at once, then one call tries again.
+
 Secrets: keys live in `Secret` objects (masked in `repr`/`str`), are only ever put into request
 headers/bodies, and every text we produce passes through `redact`.
 """
@@ -34,8 +40,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from toolbench_eval import redaction
 from toolbench_eval.errors import UserError
-from toolbench_eval.tools.base import Status
+from toolbench_eval.tools.base import ON_UNAVAILABLE, Observation, Status, ToolServerUnavailable
 
 try:  # openai >= 3 ships httpx2 (same API); older stacks ship httpx. Either comes with `openai`.
     import httpx2 as httpx
@@ -112,25 +119,24 @@ class Secret:
 
 
 def secret_from_env(*names: str) -> Secret:
-    """The first non-empty environment variable among `names`, as a `Secret` (empty when none is set)."""
+    """The first non-empty environment variable among `names`, as a `Secret` (empty when none is set).
+
+    The value is registered with the process-wide redaction rule, whatever the variable is called."""
     for name in names:
         value = os.environ.get(name, "")
         if value:
+            redaction.register_secret(value)
             return Secret(value)
     return Secret("")
 
 
 def redact(text: str, secrets: Iterable[Secret]) -> str:
-    """Replace every secret value in `text` by `***` (a last line of defence for error texts and logs).
+    """The redaction rule (`toolbench_eval.redaction`) plus these `secrets`, however short.
 
     >>> redact("key=abc123 failed", [Secret("abc123")])
     'key=*** failed'
     """
-    for secret in secrets:
-        value = secret.reveal()
-        if value:
-            text = text.replace(value, "***")
-    return text
+    return redaction.redact(text, [secret.reveal() for secret in secrets])
 
 
 def redact_value(value: Any, secrets: Iterable[Secret]) -> Any:
@@ -139,16 +145,7 @@ def redact_value(value: Any, secrets: Iterable[Secret]) -> Any:
     >>> redact_value({"echo": ["abc123", 1]}, [Secret("abc123")])
     {'echo': ['***', 1]}
     """
-    secrets = tuple(s for s in secrets if s)
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, list):
-        return [redact_value(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {redact_value(k, secrets): redact_value(v, secrets) for k, v in value.items()}
-    return value
+    return redaction.redact_value(value, [secret.reveal() for secret in secrets])
 
 
 @dataclass(frozen=True)
@@ -170,13 +167,53 @@ class RetryPolicy:
         return rng.uniform(ceiling / 2, ceiling)
 
 
-class HttpFailure(Exception):
-    """A request that produced no usable reply, already classified as a ToolBench status and error text."""
+# HTTP statuses that say the server (or our access to it) is the problem, not the request the model made.
+UNAVAILABLE_STATUSES = frozenset({401, 403, 404, 407, 408, 429}) | frozenset(range(500, 600))
 
-    def __init__(self, status: Status, error: str) -> None:
+
+class HttpFailure(Exception):
+    """A request that produced no usable reply, already classified as a ToolBench status and error text;
+    `unavailable` when the server itself could not serve it (see the module docstring)."""
+
+    def __init__(self, status: Status, error: str, *, unavailable: bool = False) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
+        self.unavailable = unavailable
+
+
+class CircuitBreaker:
+    """Open after `threshold` unavailable failures in a row; while open (`cooldown_s`) calls fail at once.
+
+    After the cool-down one call goes through: a success closes the breaker, a failure opens it again.
+
+    >>> breaker = CircuitBreaker(threshold=2, cooldown_s=60, clock=lambda: 0.0)
+    >>> breaker.record(False); breaker.record(False); breaker.open_for()
+    60.0
+    """
+
+    def __init__(self, *, threshold: int = 5, cooldown_s: float = 30.0, clock=time.monotonic) -> None:
+        if threshold < 1:
+            raise UserError(f"breaker_threshold must be >= 1, got {threshold}")
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self.failures_in_a_row = 0
+        self._opened_at: float | None = None
+
+    def open_for(self) -> float:
+        """Seconds the breaker stays open (0 when calls may go through)."""
+        if self._opened_at is None:
+            return 0.0
+        return max(0.0, self._opened_at + self.cooldown_s - self._clock())
+
+    def record(self, ok: bool) -> None:
+        if ok:
+            self.failures_in_a_row, self._opened_at = 0, None
+            return
+        self.failures_in_a_row += 1
+        if self.failures_in_a_row >= self.threshold:
+            self._opened_at = self._clock()
 
 
 @dataclass(frozen=True)
@@ -203,6 +240,7 @@ class HttpClient:
         secrets: Iterable[Secret] = (),
         trust_env: bool = True,
         seed: int | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise UserError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -215,6 +253,7 @@ class HttpClient:
         self.trust_env = trust_env
         self._secrets = tuple(secrets)
         self._rng = random.Random(seed)
+        self.breaker = breaker or CircuitBreaker()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -261,11 +300,20 @@ class HttpClient:
         async with self._semaphore:
             attempt = 0
             while True:
+                closed_in = self.breaker.open_for()
+                if closed_in > 0:
+                    raise HttpFailure(Status.NOT_WORKING, (
+                        f"{NOT_WORKING_ERROR} (circuit open: {self.breaker.failures_in_a_row} calls to "
+                        f"{_safe_url(url)} failed in a row; not calling it for another {closed_in:.0f} s)"),
+                        unavailable=True)
                 await self._pace()
                 outcome, retryable = await self._attempt(url, payload, headers)
                 if isinstance(outcome, HttpReply):
+                    self.breaker.record(True)
                     return outcome
                 if not retryable or attempt >= self.retry.max_retries:
+                    if outcome.unavailable:
+                        self.breaker.record(False)
                     raise outcome
                 delay = self.retry.delay(attempt, self._rng)
                 logger.info(
@@ -282,15 +330,16 @@ class HttpClient:
         try:
             response = await self._client.post(url, json=payload, headers=dict(headers or {}))
         except httpx.TimeoutException:
-            return HttpFailure(Status.TIMEOUT, TIMEOUT_ERROR), self.retry.retry_on_timeout
+            return HttpFailure(Status.TIMEOUT, TIMEOUT_ERROR, unavailable=True), self.retry.retry_on_timeout
         except httpx.ConnectError as exc:
             reason = self._clean(str(exc) or type(exc).__name__)
-            return HttpFailure(Status.NOT_WORKING, f"{NOT_WORKING_ERROR} (connection failed: {reason})"), True
+            failure = HttpFailure(Status.NOT_WORKING, f"{NOT_WORKING_ERROR} (connection failed: {reason})",
+                                  unavailable=True)
+            return failure, True
         except httpx.HTTPError as exc:
             reason = self._clean(str(exc) or type(exc).__name__)
-            return HttpFailure(Status.REQUEST_ERROR, f"{DATA_ERROR}. {reason}"), isinstance(
-                exc, httpx.TransportError
-            )
+            transport = isinstance(exc, httpx.TransportError)
+            return HttpFailure(Status.REQUEST_ERROR, f"{DATA_ERROR}. {reason}", unavailable=transport), transport
         code = response.status_code
         if code != 200:
             text = f"{DATA_ERROR}. status_code={code}"
@@ -300,7 +349,8 @@ class HttpClient:
                 status = Status.NOT_WORKING
             else:
                 status = Status.REQUEST_ERROR
-            return HttpFailure(status, text), code in self.retry.retry_statuses
+            failure = HttpFailure(status, text, unavailable=code in UNAVAILABLE_STATUSES)
+            return failure, code in self.retry.retry_statuses
         try:
             return HttpReply(response.json()), False
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
@@ -313,6 +363,21 @@ class HttpClient:
                 await client.aclose()
             except RuntimeError:  # its event loop is already gone; nothing left to release
                 pass
+
+
+def check_on_unavailable(backend: str, value: str) -> None:
+    if value not in ON_UNAVAILABLE:
+        raise UserError(f"tool backend {backend!r}: on_unavailable {value!r} is not one of {list(ON_UNAVAILABLE)} "
+                        "(fail: retry the query on the next run; observe: show the model the error, as upstream)")
+
+
+def unavailable_or_observation(backend: Any, failure: HttpFailure, secrets: Iterable[Secret]) -> Observation:
+    """What a backend makes of a failed request: it raises `ToolServerUnavailable` when the server could not
+    serve it (and the backend's `on_unavailable` is `fail`), else it returns the error observation."""
+    error = redact(failure.error, secrets)
+    if failure.unavailable and backend.on_unavailable == "fail":
+        raise ToolServerUnavailable(f"tool backend {backend.name!r} is unavailable: {error}")
+    return Observation(error=error, response="", status=failure.status)
 
 
 def _safe_url(url: str) -> str:

@@ -41,12 +41,15 @@ from toolbench_eval.errors import UserError
 from toolbench_eval.tools.base import Observation, Status, ToolCall
 from toolbench_eval.tools.http import (
     DATA_ERROR,
+    CircuitBreaker,
     HttpClient,
     HttpFailure,
     RetryPolicy,
+    check_on_unavailable,
     redact,
     secret_from_env,
     status_for_error,
+    unavailable_or_observation,
 )
 from toolbench_eval.tools.stb import standardize_arguments
 
@@ -202,7 +205,12 @@ class MirrorAPIBackend:
         max_backoff_s: float = 8.0,
         max_concurrency: int = 16,
         trust_env: bool = True,
+        on_unavailable: str = "fail",
+        breaker_threshold: int = 5,
+        breaker_cooldown_s: float = 30.0,
     ) -> None:
+        check_on_unavailable("mirror", on_unavailable)
+        self.on_unavailable = on_unavailable
         if variant not in VARIANTS:
             raise UserError(f"mirror backend: variant {variant!r} is not one of {list(VARIANTS)}")
         self.base_url = (base_url or os.environ.get("MIRROR_API_BASE") or DEFAULT_BASE_URL).rstrip("/")
@@ -227,6 +235,7 @@ class MirrorAPIBackend:
             max_concurrency=max_concurrency,
             secrets=(self._key,),
             trust_env=trust_env,
+            breaker=CircuitBreaker(threshold=breaker_threshold, cooldown_s=breaker_cooldown_s),
         )
         self._tool_files: dict[Path, dict[str, Any] | None] = {}
 
@@ -316,7 +325,7 @@ class MirrorAPIBackend:
             reply = await self._http.post_json(f"{self.base_url}/chat/completions", payload, headers=headers)
         except HttpFailure as failure:
             logger.info("mirror %s/%s: %s", call.tool_name, call.api_name, failure.error)
-            return Observation(error=redact(failure.error, (self._key,)), response="", status=failure.status)
+            return unavailable_or_observation(self, failure, (self._key,))
         try:
             content = reply.body["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):

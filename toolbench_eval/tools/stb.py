@@ -34,14 +34,16 @@ from toolbench_eval.errors import UserError
 from toolbench_eval.tools.base import Observation, Status, ToolCall
 from toolbench_eval.tools.http import (
     DATA_ERROR,
+    CircuitBreaker,
     HttpClient,
     HttpFailure,
     RetryPolicy,
     Secret,
-    redact,
+    check_on_unavailable,
     redact_value,
     secret_from_env,
     status_for_error,
+    unavailable_or_observation,
 )
 
 logger = logging.getLogger(__name__)
@@ -111,7 +113,12 @@ class ToolBenchServerBackend:
         standardize_argument_names: bool = True,
         upstream_status: bool = False,
         trust_env: bool = True,
+        on_unavailable: str = "fail",
+        breaker_threshold: int = 5,
+        breaker_cooldown_s: float = 30.0,
     ) -> None:
+        check_on_unavailable(self.name, on_unavailable)
+        self.on_unavailable = on_unavailable
         if not url:
             raise UserError(f"{self.name} backend: no server URL; set the `url` option or ${SERVICE_URL_ENV}")
         if strip not in STRIP_METHODS:
@@ -128,6 +135,7 @@ class ToolBenchServerBackend:
             min_interval_s=min_interval_s,
             secrets=(key,),
             trust_env=trust_env,
+            breaker=CircuitBreaker(threshold=breaker_threshold, cooldown_s=breaker_cooldown_s),
         )
 
     def __repr__(self) -> str:
@@ -146,7 +154,7 @@ class ToolBenchServerBackend:
             reply = await self._http.post_json(self.url, payload, headers=headers)
         except HttpFailure as failure:
             logger.info("%s %s/%s: %s", self.name, payload["tool_name"], payload["api_name"], failure.error)
-            return Observation(error=redact(failure.error, (self._key,)), response="", status=failure.status)
+            return unavailable_or_observation(self, failure, (self._key,))
         body = redact_value(reply.body, (self._key,))
         observation = observation_from_reply(body, upstream_status=self.upstream_status)
         logger.debug("%s %s/%s -> status %d", self.name, payload["tool_name"], payload["api_name"],
