@@ -25,7 +25,8 @@ def register(subparsers) -> None:
         "--reference-rows",
         choices=[*CHOICES, "none"],
         default="none",
-        help="add published upstream numbers (marked as published, not our measurement)",
+        help="add published upstream numbers (marked as published, not our measurement); they stand "
+        "beside our rows only when every run used their benchmark, else in a table of their own",
     )
     parser.add_argument("--win-reference", type=Path, help="a reference run for the win-rate column")
     parser.add_argument(

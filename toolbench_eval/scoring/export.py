@@ -2,6 +2,9 @@
 
 Columns follow StableToolBench's order (I1-Inst, I1-Cat, I1-Tool, I2-Inst, I2-Cat, I3-Inst, Average).
 A group a run did not include shows as "–"; an average over fewer than six groups is marked `*`.
+Every pass rate says how many queries stand behind it (Markdown `50.0±0.0 (n=4, 1 missing)`, CSV and
+JSON separate N / missing fields), and every row names its benchmark and protocol. Published rows of
+another benchmark than all of our rows go into a table of their own (`reference.same_benchmark`).
 
 Scores come from the files `toolbench-eval score` / `compare` saved. A run without saved scores is
 scored on the spot when the judge is `rule` (it is free and deterministic) and saved; with the `llm`
@@ -22,11 +25,15 @@ from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS
 from toolbench_eval.errors import UserError
 from toolbench_eval.scoring.judges import Judge, RuleJudge
 from toolbench_eval.scoring.passrate import load_report, score_run
+from toolbench_eval.scoring.reference import benchmark_identity, published_title, same_benchmark
 from toolbench_eval.scoring.rows import Cell, LeaderboardRow
 from toolbench_eval.scoring.rundir import RunInfo, load_run
 from toolbench_eval.scoring.winrate import compare_runs, load_win_report
 
 DASH = "–"
+
+# Runs made before manifests recorded a protocol ran under our own rules, but nothing proves it.
+UNRECORDED_PROTOCOL = "toolbench-eval (unrecorded)"
 
 
 def format_bases(bases: Sequence[float]) -> str:
@@ -38,6 +45,15 @@ def format_bases(bases: Sequence[float]) -> str:
     if not bases:
         return "none"
     return ", ".join(f"{b:.0f}" if float(b).is_integer() else f"{b:g}" for b in bases)
+
+
+def run_protocol(manifest: dict[str, Any]) -> str:
+    """The protocol a run's manifest records (`"protocol": "stabletoolbench"` or `{"name": ...}`), else
+    `UNRECORDED_PROTOCOL`. The one place that reads it, so the default for old runs can change here."""
+    recorded = manifest.get("protocol")
+    if isinstance(recorded, dict):
+        recorded = recorded.get("name")
+    return str(recorded) if recorded else UNRECORDED_PROTOCOL
 
 
 def run_label(row: LeaderboardRow) -> str:
@@ -74,6 +90,33 @@ def _saved_or_compared(
     )
 
 
+def _group_cell(entry: dict[str, Any]) -> Cell:
+    """A group's cell from a pass-rate report entry (`sopr`, `std`, `ci95`, `n`, `n_missing`)."""
+    return Cell(
+        entry["sopr"],
+        entry["std"],
+        tuple(entry["ci95"]) if entry.get("ci95") else None,
+        n=entry.get("n"),
+        n_missing=entry.get("n_missing"),
+    )
+
+
+def _average_cell(report: dict[str, Any], cells: dict[str, Cell]) -> Cell | None:
+    """The average's cell; its N is the queries of the groups it averages."""
+    average = report["average"]
+    if average["sopr"] is None:
+        return None
+    averaged = [cells[g] for g in average.get("groups") or cells if g in cells]
+    known = all(c.n is not None for c in averaged)
+    return Cell(
+        average["sopr"],
+        average["std"],
+        tuple(average["ci95"]) if average.get("ci95") else None,
+        n=sum(c.n for c in averaged) if known else None,
+        n_missing=sum(c.n_missing or 0 for c in averaged) if known else None,
+    )
+
+
 def row_for_run(
     run_dir: str | Path,
     judge: Judge,
@@ -85,12 +128,7 @@ def row_for_run(
     """A leaderboard row from a run's saved (or, for the rule judge, freshly computed) scores."""
     run = load_run(run_dir)
     report = _saved_or_scored(run, judge, evaluate_times)
-    cells = {
-        g: Cell(e["sopr"], e["std"], tuple(e["ci95"]) if e.get("ci95") else None)
-        for g, e in report["groups"].items()
-        if e["sopr"] is not None
-    }
-    average = report["average"]
+    cells = {g: _group_cell(e) for g, e in report["groups"].items() if e["sopr"] is not None}
     win: dict[str, Any] | None = None
     reference_name = None
     if win_reference:
@@ -104,11 +142,11 @@ def row_for_run(
         model=run.model_name,
         bases=format_bases(run.bases),
         judge=report["judge_id"],
+        benchmark=benchmark_identity(run.benchmark_name, run.benchmark_root),
+        protocol=run_protocol(run.manifest),
         pass_rate=cells,
-        average=Cell(average["sopr"], average["std"], tuple(average["ci95"]) if average.get("ci95") else None)
-        if average["sopr"] is not None
-        else None,
-        average_complete=bool(average.get("complete")),
+        average=_average_cell(report, cells),
+        average_complete=bool(report["average"].get("complete")),
         win_rate={g: e["win_rate"] for g, e in win["groups"].items() if e["win_rate"] is not None}
         if win
         else {},
@@ -116,6 +154,8 @@ def row_for_run(
         win_tie_rate=win["average"]["tie_rate"] if win else None,
         win_reference=reference_name,
         missing_answers=sum(e["n_missing"] for e in report["groups"].values()),
+        infrastructure_failures=sum(e.get("n_infrastructure_error", 0) for e in report["groups"].values()),
+        missing_in_n=not report.get("upstream_denominator", False),
         has_buckets=bool(run.bases),
     )
 
@@ -126,46 +166,72 @@ def row_for_run(
 GROUP_COLUMNS = [GROUP_LABELS[g] for g in GROUPS]
 
 
-def _average_text(row: LeaderboardRow) -> str:
+def _with_size(text: str, cell: Cell) -> str:
+    """`text` followed by the cell's `(n=…)`, when N is known."""
+    size = cell.size_text()
+    return f"{text} {size}" if size else text
+
+
+def _group_text(row: LeaderboardRow, group: str) -> str:
+    """A Markdown cell: `50.0±0.0 (n=4, 1 missing)`, or `–` for a group not run."""
+    cell = row.pass_rate.get(group)
+    return _with_size(cell.text(), cell) if cell else DASH
+
+
+def _average_text_bare(row: LeaderboardRow) -> str:
+    """`50.0±0.0*`: the average, `*` when it covers fewer than six groups."""
     if row.average is None:
         return DASH
     return row.average.text() + ("" if row.average_complete else "*")
+
+
+def _average_text(row: LeaderboardRow) -> str:
+    """`50.0±0.0* (n=6, 1 missing)`."""
+    return _with_size(_average_text_bare(row), row.average) if row.average else DASH
+
+
+def _interval_text(cell: Cell | None) -> str:
+    """A bootstrap interval with its N: `25.0–100.0 (n=4)`."""
+    if cell is None or not cell.ci95:
+        return DASH
+    return _with_size(f"{cell.ci95[0]:.1f}–{cell.ci95[1]:.1f}", cell)
 
 
 def _number(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}"
 
 
+def _count(value: int | None) -> str:
+    return DASH if value is None else str(value)
+
+
+def _csv_cell(cell: Cell | None) -> list[str]:
+    """Pass rate, std, N and missing answers: numbers only, `–` where absent or unknown."""
+    if cell is None:
+        return [DASH] * 4
+    return [_number(cell.mean), _number(cell.std), _count(cell.n), _count(cell.n_missing)]
+
+
 def csv_text(rows: Sequence[LeaderboardRow]) -> str:
-    """One line per row; each group has a pass-rate and a std column (numbers only, `–` if absent)."""
-    header = ["Source", "Run", "Method", "Model", "Bases", "Judge"]
-    for label in GROUP_COLUMNS:
-        header += [label, f"{label} std"]
-    header += [
-        "Average",
-        "Average std",
-        "Average groups",
-        "Win rate",
-        "Tie rate",
-        "Win reference",
-        "Missing answers",
-    ]
+    """One line per row; each group and the average have pass-rate, std, N and missing columns."""
+    header = ["Source", "Benchmark", "Protocol", "Run", "Method", "Model", "Bases", "Judge"]
+    for label in [*GROUP_COLUMNS, "Average"]:
+        header += [label, f"{label} std", f"{label} N", f"{label} missing"]
+    header += ["Average groups", "Win rate", "Tie rate", "Win reference", "Missing answers"]
     buffer = StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
-        line = [row.source, row.run, row.method, row.model, row.bases, row.judge]
+        line = [row.source, row.benchmark, row.protocol, row.run, row.method, row.model, row.bases, row.judge]
         for group in GROUPS:
-            cell = row.pass_rate.get(group)
-            line += [_number(cell.mean), _number(cell.std)] if cell else [DASH, DASH]
+            line += _csv_cell(row.pass_rate.get(group))
+        line += _csv_cell(row.average)
         line += [
-            _number(row.average.mean if row.average else None),
-            _number(row.average.std if row.average else None),
             "6" if row.average_complete else str(len(row.pass_rate)),
             _number(row.win_average),
             _number(row.win_tie_rate),
             row.win_reference or DASH,
-            DASH if row.missing_answers is None else str(row.missing_answers),
+            _count(row.missing_answers),
         ]
         writer.writerow(line)
     return buffer.getvalue()
@@ -177,67 +243,124 @@ def _markdown_table(header: list[str], lines: list[list[str]]) -> list[str]:
     return out
 
 
-def ablation_lines(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str]]]:
-    """Rows = base sets (with model and method), columns = groups and Average; our runs only."""
-    ours = sorted(
+def _ablation_rows(rows: Sequence[LeaderboardRow]) -> list[LeaderboardRow]:
+    """Our runs, ordered so that the base sets of one model and method sit together."""
+    return sorted(
         (r for r in rows if not r.published), key=lambda r: (r.model, r.method, r.has_buckets, r.bases)
     )
-    header = ["Bases", "Model", "Method", "Run", *GROUP_COLUMNS, "Average"]
+
+
+ABLATION_KEYS = ["Bases", "Model", "Method", "Benchmark", "Protocol", "Run"]
+
+
+def _ablation_keys(row: LeaderboardRow) -> list[str]:
+    return [row.bases, row.model, row.method, row.benchmark, row.protocol, row.run]
+
+
+def ablation_lines(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str]]]:
+    """Markdown: rows = base sets (with model and method), columns = groups and Average, N inline."""
+    header = [*ABLATION_KEYS, *GROUP_COLUMNS, "Average"]
     lines = [
-        [
-            r.bases,
-            r.model,
-            r.method,
-            r.run,
-            *[r.pass_rate[g].text() if g in r.pass_rate else DASH for g in GROUPS],
-            _average_text(r),
-        ]
-        for r in ours
+        [*_ablation_keys(r), *[_group_text(r, g) for g in GROUPS], _average_text(r)]
+        for r in _ablation_rows(rows)
     ]
     return header, lines
 
 
-def markdown_text(rows: Sequence[LeaderboardRow], *, title: str, notes: Sequence[str] = ()) -> str:
-    """The leaderboard, the bootstrap intervals and the ablation, with the rules stated under them."""
+def ablation_csv_text(rows: Sequence[LeaderboardRow]) -> str:
+    """The ablation as CSV: each group's `mean±std` text, then its N in a column of its own."""
+    header = [*ABLATION_KEYS]
+    for label in [*GROUP_COLUMNS, "Average"]:
+        header += [label, f"{label} N"]
+    buffer = StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in _ablation_rows(rows):
+        line = _ablation_keys(row)
+        for group in GROUPS:
+            cell = row.pass_rate.get(group)
+            line += [cell.text(), _count(cell.n)] if cell else [DASH, DASH]
+        average = row.average
+        line += [_average_text_bare(row), _count(average.n)] if average else [DASH, DASH]
+        writer.writerow(line)
+    return buffer.getvalue()
+
+
+def split_reference_rows(
+    rows: Sequence[LeaderboardRow],
+) -> tuple[list[LeaderboardRow], dict[str, list[LeaderboardRow]]]:
+    """Our rows with the published rows of their benchmark, and the other published rows by benchmark.
+
+    Published figures may only stand beside ours when every one of our rows ran the same benchmark:
+    a column of numbers reads as comparable, whatever a footnote says."""
+    ours = [r for r in rows if not r.published]
+    together: list[LeaderboardRow] = []
+    apart: dict[str, list[LeaderboardRow]] = {}
+    for row in rows:
+        if not row.published or same_benchmark(row, ours):
+            together.append(row)
+        else:
+            apart.setdefault(row.benchmark, []).append(row)
+    return together, apart
+
+
+def _leaderboard_table(rows: Sequence[LeaderboardRow]) -> list[str]:
+    """The main table: one line per row, pass rates with their N, benchmark and protocol named."""
     has_win = any(r.win_average is not None for r in rows)
-    header = ["Source", "Method", "Model", "Bases", "Judge", *GROUP_COLUMNS, "Average"] + (
-        ["Win rate"] if has_win else []
-    )
+    header = [
+        "Source",
+        "Benchmark",
+        "Protocol",
+        "Method",
+        "Model",
+        "Bases",
+        "Judge",
+        *GROUP_COLUMNS,
+        "Average",
+    ]
+    header += ["Win rate"] if has_win else []
     lines = []
     for row in rows:
         line = [
             "published" if row.published else "ours",
+            row.benchmark,
+            row.protocol,
             row.method,
             row.model,
             row.bases,
             row.judge,
-            *[row.pass_rate[g].text() if g in row.pass_rate else DASH for g in GROUPS],
+            *[_group_text(row, g) for g in GROUPS],
             _average_text(row),
         ]
         if has_win:
             line.append(_number(row.win_average))
         lines.append(line)
-    out = [f"# {title}", "", *_markdown_table(header, lines), ""]
+    return _markdown_table(header, lines)
+
+
+def markdown_text(rows: Sequence[LeaderboardRow], *, title: str, notes: Sequence[str] = ()) -> str:
+    """The leaderboard, the bootstrap intervals and the ablation, with the rules stated under them."""
+    together, apart = split_reference_rows(rows)
+    out = [f"# {title}", "", *_leaderboard_table(together), ""]
     out.append(
         "Pass rate: StableToolBench SoPR in %, (Solved + 0.5 × Unsure) / N per evaluation round, "
         "mean ± population std over rounds. Average: unweighted mean of the group pass rates, "
         "± the mean of the group stds; `*` marks an average over fewer than six groups. "
-        "`–`: group not run."
+        "`(n=…)`: the queries behind the number (for the average, all its groups'), with the answers "
+        "that were missing; published sources do not give N. `–`: group not run."
     )
     for note in notes:
         out.append("")
         out.append(note)
+    for benchmark, published in apart.items():
+        out += ["", f"## {published_title(benchmark)}", "", *_leaderboard_table(published)]
     ours = [r for r in rows if not r.published]
     if ours:
         out += ["", "## 95% bootstrap intervals (queries resampled)", ""]
-        ci_lines = []
-        for row in ours:
-            cells = []
-            for group in GROUPS:
-                ci = row.pass_rate[group].ci95 if group in row.pass_rate else None
-                cells.append(f"{ci[0]:.1f}–{ci[1]:.1f}" if ci else DASH)
-            ci = row.average.ci95 if row.average else None
-            ci_lines.append([row.run, *cells, f"{ci[0]:.1f}–{ci[1]:.1f}" if ci else DASH])
+        ci_lines = [
+            [row.run, *[_interval_text(row.pass_rate.get(g)) for g in GROUPS], _interval_text(row.average)]
+            for row in ours
+        ]
         out += _markdown_table(["Run", *GROUP_COLUMNS, "Average"], ci_lines)
         header, ablation = ablation_lines(rows)
         out += ["", "## Ablation over base sets", "", *_markdown_table(header, ablation)]
@@ -334,6 +457,57 @@ def plot_buckets(rows: Sequence[LeaderboardRow], path: Path) -> Path | None:
 # Entry point
 
 
+def _notes(
+    rows: Sequence[LeaderboardRow],
+    reference_rows: Sequence[LeaderboardRow],
+    *,
+    win_reference,
+    ties_as_zero: bool,
+) -> list[str]:
+    """The rules under the table: win-rate reference, where published rows come from, missing answers."""
+    notes = []
+    if win_reference:
+        ties = "0 (StableToolBench)" if ties_as_zero else "0.5"
+        notes.append(
+            f"Win rate: against run {rows[0].win_reference}; ties count {ties}; unweighted mean over groups."
+        )
+    if reference_rows:
+        sources = sorted({r.source.split(": ", 1)[-1] for r in reference_rows})
+        apart = split_reference_rows([*rows, *reference_rows])[1]
+        notes.append(
+            "Published rows are the upstream authors' figures, not our measurements (from "
+            + "; ".join(sources)
+            + "). Their judges, tool backends and dates differ from ours, and "
+            "their win rates are against their own reference (ChatGPT CoT / ReAct)."
+            + (" Figures of a benchmark our runs did not use stand in a table of their own." if apart else "")
+        )
+    missing = sum(r.missing_answers or 0 for r in rows)
+    upstream = [r.run for r in rows if r.missing_in_n is False]
+    notes.append(f"Missing answers count as Unsolved and stay in N ({missing} missing across our runs).")
+    outage = {r.run: r.infrastructure_failures for r in rows if r.infrastructure_failures}
+    if outage:
+        notes.append("Of those, queries whose tool server or model server was unavailable (infrastructure failures, "
+                     "not the model's; re-running the run retries them): "
+                     + ", ".join(f"{run} {count}" for run, count in outage.items()) + ".")
+    if upstream:
+        notes[-1] += (
+            " Runs scored with --upstream-denominator leave their missing answers out of N, as upstream "
+            f"does: {', '.join(upstream)}."
+        )
+    return notes
+
+
+def json_rows(rows: Sequence[LeaderboardRow]) -> list[dict[str, Any]]:
+    """Rows for leaderboard.json; `table` says where the Markdown puts each (`leaderboard`, or the
+    title of a table of published figures from another benchmark)."""
+    together, _ = split_reference_rows(rows)
+    kept = {id(r) for r in together}
+    return [
+        {**r.to_json(), "table": "leaderboard" if id(r) in kept else published_title(r.benchmark)}
+        for r in rows
+    ]
+
+
 def export_leaderboard(
     run_dirs: Sequence[str | Path],
     out_dir: str | Path,
@@ -356,22 +530,7 @@ def export_leaderboard(
         for d in run_dirs
     ]
     all_rows = [*rows, *reference_rows]
-    notes = []
-    if win_reference:
-        ties = "0 (StableToolBench)" if ties_as_zero else "0.5"
-        notes.append(
-            f"Win rate: against run {rows[0].win_reference}; ties count {ties}; unweighted mean over groups."
-        )
-    if reference_rows:
-        sources = sorted({r.source.split(": ", 1)[-1] for r in reference_rows})
-        notes.append(
-            "Published rows are the upstream authors' figures, not our measurements (from "
-            + "; ".join(sources)
-            + "). Their judges, tool backends and dates differ from ours, and "
-            "their win rates are against their own reference (ChatGPT CoT / ReAct)."
-        )
-    missing = sum(r.missing_answers or 0 for r in rows)
-    notes.append(f"Missing answers count as Unsolved and stay in N ({missing} missing across our runs).")
+    notes = _notes(rows, reference_rows, win_reference=win_reference, ties_as_zero=ties_as_zero)
     # `ablate` exports into `<grid out>/leaderboard/`: the grid's folder names the table better.
     name = out.parent.name if out.name == "leaderboard" and out.parent.name else out.name
     written = {
@@ -385,17 +544,11 @@ def export_leaderboard(
     write_text_atomic(written["markdown"], markdown_text(all_rows, title=f"Leaderboard: {name}", notes=notes))
     write_text_atomic(
         written["json"],
-        json.dumps(
-            {"name": name, "notes": notes, "rows": [r.to_json() for r in all_rows]},
-            indent=2,
-            ensure_ascii=False,
-        )
+        json.dumps({"name": name, "notes": notes, "rows": json_rows(all_rows)}, indent=2, ensure_ascii=False)
         + "\n",
     )
     header, lines = ablation_lines(rows)
-    buffer = StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([header, *lines])
-    write_text_atomic(written["ablation_csv"], buffer.getvalue())
+    write_text_atomic(written["ablation_csv"], ablation_csv_text(rows))
     write_text_atomic(written["ablation_markdown"], "\n".join(_markdown_table(header, lines)) + "\n")
     if plots:
         written["pass_rate_png"] = plot_pass_rates(rows, out / "pass_rate.png")
