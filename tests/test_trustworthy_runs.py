@@ -178,11 +178,13 @@ def test_unwritable_folders_are_a_clear_error(tmp_path, capsys, monkeypatch, whe
     setup = write_setup(tmp_path, queries_per_group=1)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    out = blocker / "run" if where == "out" else tmp_path / "runs" / "one"
-    if where == "cache":
+    args = run_args(setup, tmp_path / "runs" / "one")
+    if where == "out":
+        args = _with_out(args, blocker / "run")
+    else:
         monkeypatch.setenv("TOOLBENCH_EVAL_CACHE", str(blocker / "cache"))
-    assert main(run_args(setup, out) if where == "cache" else _with_out(run_args(setup, tmp_path / "runs" / "x"),
-                                                                        out)) == 2
+        (tmp_path / "runs" / "config.yaml").write_text("tool_backend: {name: local}\n")  # its database is cached
+    assert main(args) == 2
     err = capsys.readouterr().err
     assert "toolbench-eval: error:" in err and "Traceback" not in err
     assert ("run folder" if where == "out" else "cache folder") in err

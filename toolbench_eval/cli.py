@@ -20,8 +20,10 @@ from toolbench_eval import __version__, commands
 from toolbench_eval.errors import UserError
 from toolbench_eval.redaction import RedactingFilter, redacting_streams
 
-# Operating-system errors a user fixes (a folder that is read-only or full), not bugs of ours.
-USER_OS_ERRORS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+# Operating-system errors a user fixes (a folder that is read-only or full, a file where a folder should be),
+# not bugs of ours.
+USER_OS_ERRORS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                            errno.EISDIR, errno.EEXIST})
 
 
 def build_parser() -> argparse.ArgumentParser:

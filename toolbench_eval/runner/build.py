@@ -90,7 +90,6 @@ def preflight(config: RunConfig, run_dir: Path):
     from toolbench_eval.paths import cache_dir
 
     check_engine_arguments(config)
-    backend = build_backend(config)
     check_writable(run_dir, "run folder", "choose another --out, or make it writable")
     try:
         cache = cache_dir()
@@ -98,7 +97,7 @@ def preflight(config: RunConfig, run_dir: Path):
         raise UserError(f"cache folder {error.filename or ''} cannot be created ({error.strerror}); fix: point "
                         "TOOLBENCH_EVAL_CACHE at a writable folder") from None
     check_writable(cache, "cache folder", "point TOOLBENCH_EVAL_CACHE at a writable folder")
-    return backend
+    return build_backend(config)  # after the cache check: LocalToolBench builds its database there
 
 
 # ---- model and engine --------------------------------------------------------------------------

@@ -170,6 +170,8 @@ def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: boo
         log(f"{path}: all {skipped} selected queries already have answers; nothing to do")
         return RunResult(path, rundir.read_manifest() or {}, None, 0, skipped)
     backend = preflight(config, path)
+    if config.executor == "ray":  # checked here; each agent worker builds its own
+        asyncio.run(backend.close())
 
     # With Ray the engine actors load the weights; the driver only needs the model config (for auto:N).
     loaded = (models or ModelCache()).get(config) if config.executor == "local" else None
