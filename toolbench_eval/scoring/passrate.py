@@ -373,20 +373,18 @@ def _events_query_ids(run: RunInfo, group: str) -> set[str]:
     return {str(event["query_id"]) for event in _events(run.path) if event.get("group") == group}
 
 
-def infrastructure_failures(run_dir: Path, group: str) -> dict[str, str]:
-    """Query ids of `group` whose last attempt in the run failed for infrastructure, with the error text.
-
-    A later `query_finished` (a re-run that got through) clears the mark."""
-    failures: dict[str, str] = {}
+def infrastructure_failures(run_dir: Path) -> dict[str, dict[str, str]]:
+    """Per group, the query ids whose last attempt in the run failed for infrastructure, with the error text
+    (one read of `events.jsonl` for all groups). A later `query_finished` (a re-run that got through) clears
+    the mark."""
+    failures: dict[str, dict[str, str]] = {}
     for event in _events(run_dir):
-        if event.get("group") != group:
-            continue
-        qid = str(event["query_id"])
+        group, qid = str(event.get("group")), str(event["query_id"])
         if event.get("event") == "query_failed" and event.get("kind") == "infrastructure_error":
-            failures[qid] = str(event.get("error", ""))
+            failures.setdefault(group, {})[qid] = str(event.get("error", ""))
         elif event.get("event") in ("query_finished", "query_failed"):
-            failures.pop(qid, None)
-    return failures
+            failures.get(group, {}).pop(qid, None)
+    return {group: marks for group, marks in failures.items() if marks}
 
 
 def _plain_query(qid: str, group: str, answer: AnswerRecord | None) -> Query:
@@ -428,6 +426,7 @@ def score_run(
     unexpected: dict[str, list[str]] = {}
     answers_by_group: dict[str, dict[str, AnswerRecord]] = {}
     universe_kind = "benchmark"
+    outages = infrastructure_failures(run.path)
     for group in chosen:
         answers = run.answers(group)
         answers_by_group[group] = answers
@@ -445,7 +444,7 @@ def score_run(
         labels_by_group[group] = label_queries(
             queries, answers, judge, evaluate_times=evaluate_times, description=f"{run.run_id} {group}"
         )
-        for qid, error in infrastructure_failures(run.path, group).items():
+        for qid, error in outages.get(group, {}).items():
             label = labels_by_group[group].get(qid)
             if label is not None and label.missing:
                 label.infrastructure_error = error
