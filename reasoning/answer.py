@@ -10,9 +10,13 @@ The JSON reproduces upstream's `single_chain.to_json(answer=True)` (CoT) and
   train_messages], query}` (upstream only writes `train_messages` when there is an answer node).
 
 `train_messages` carry the plain system prompt, as upstream's do (the ToolLLaMA augmentation is a
-rendering detail). `upstream_quirks=True` reproduces two upstream bugs: every node's `is_terminal`
-is written `false`, and a CoT try's `win` is the run's status *before* that try (so a single winning
-try shows `false`). Files are written with `indent=2, ensure_ascii=False`, atomically.
+rendering detail). The protocol decides the rest: `node_json_quirks` reproduces two upstream bugs
+(every node's `is_terminal` is written `false`, and a CoT try's `win` is the run's status *before*
+that try, so a single winning try shows `false`); `answer_functions: openai_tools` writes
+`answer_generation.function` as `{"type": "function", "function": ...}` (upstream's current code),
+`bare` as the plain schemas (the published answer files); `answer_file_encoding: ascii` writes
+`json.dump(indent=2)` bytes (ASCII escapes, no final newline) as upstream, `utf8_newline` UTF-8 text
+with a final newline. Files are written atomically.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from reasoning.eval_protocol import TOOLBENCH_EVAL, EvalProtocol
 from reasoning.trajectory import Trajectory
 from reasoning.tree import tree_json
 
@@ -60,19 +65,25 @@ def _train_messages(trajectory: Trajectory) -> list[list[dict[str, Any]]]:
     return lists
 
 
-def answer_json(trajectory: Trajectory, method: str | None = None, *, upstream_quirks: bool = False) -> dict[str, Any]:
+def answer_json(trajectory: Trajectory, method: str | None = None, *,
+                protocol: EvalProtocol = TOOLBENCH_EVAL) -> dict[str, Any]:
     """The raw answer JSON of a trajectory; `method` defaults to the trajectory's own."""
     method = method or trajectory.method
     if method.startswith("DFS") != trajectory.is_dfs:
         raise ValueError(f"method {method!r} does not match the trajectory's method {trajectory.method!r}")
+    upstream_quirks = protocol.node_json_quirks
     candidates = [node.chain_json(upstream_quirks=upstream_quirks)
                   for node in trajectory.terminal_nodes if not node.pruned]
+    functions = trajectory.functions
+    if protocol.answer_functions == "openai_tools":
+        functions = [{"type": "function", "function": function} for function in functions]
     if trajectory.is_dfs:
-        return _dfs_json(trajectory, candidates, upstream_quirks)
-    return _cot_json(trajectory, candidates, upstream_quirks)
+        return _dfs_json(trajectory, candidates, upstream_quirks, functions)
+    return _cot_json(trajectory, candidates, upstream_quirks, functions)
 
 
-def _cot_json(trajectory: Trajectory, candidates: list, upstream_quirks: bool) -> dict[str, Any]:
+def _cot_json(trajectory: Trajectory, candidates: list, upstream_quirks: bool,
+              functions: list[dict[str, Any]]) -> dict[str, Any]:
     trys = []
     won_before = False
     for last in trajectory.tries:
@@ -89,7 +100,7 @@ def _cot_json(trajectory: Trajectory, candidates: list, upstream_quirks: bool) -
         "answer_generation": {
             "valid_data": trajectory.valid_data,
             "final_answer": trajectory.final_answer,
-            "function": trajectory.functions,
+            "function": functions,
             "query_count": trajectory.query_count,
             "total_tokens": trajectory.total_tokens,
             "train_messages": _train_messages(trajectory),
@@ -99,14 +110,15 @@ def _cot_json(trajectory: Trajectory, candidates: list, upstream_quirks: bool) -
     }
 
 
-def _dfs_json(trajectory: Trajectory, candidates: list, upstream_quirks: bool) -> dict[str, Any]:
+def _dfs_json(trajectory: Trajectory, candidates: list, upstream_quirks: bool,
+              functions: list[dict[str, Any]]) -> dict[str, Any]:
     generation: dict[str, Any] = {
         "valid_data": trajectory.valid_data,
         "query_count": trajectory.query_count,
         "total_tokens": trajectory.total_tokens,
         "final_answer": trajectory.final_answer,
         "finish_type": trajectory.finish_type,
-        "function": trajectory.functions,
+        "function": functions,
         "chain": [],
     }
     if trajectory.answer_node is not None:
@@ -121,8 +133,21 @@ def _dfs_json(trajectory: Trajectory, candidates: list, upstream_quirks: bool) -
     }
 
 
-def dumps_answer(data: Any) -> str:
-    """The exact text of an answer file (stable for equal data)."""
+ANSWER_FILE_ENCODINGS = ("ascii", "utf8_newline")
+
+
+def dumps_answer(data: Any, encoding: str = "utf8_newline") -> str:
+    """The exact text of an answer file (stable for equal data), in the protocol's `answer_file_encoding`.
+
+    >>> print(dumps_answer({"a": "é"}, "ascii"))
+    {
+      "a": "\\u00e9"
+    }
+    """
+    if encoding == "ascii":
+        return json.dumps(data, indent=2)
+    if encoding != "utf8_newline":
+        raise ValueError(f"answer file encoding {encoding!r} is not one of {list(ANSWER_FILE_ENCODINGS)}")
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -143,12 +168,12 @@ def _open_temporary(path: Path) -> tuple[int, Path]:
     raise FileExistsError(f"{path.parent}: could not create a temporary for {path.name}")
 
 
-def write_answer_file(path: str | os.PathLike[str], data: Any) -> Path:
+def write_answer_file(path: str | os.PathLike[str], data: Any, *, encoding: str = "utf8_newline") -> Path:
     """Write `data` as JSON atomically: a temporary file in the same folder, then `os.replace`, so a
     killed run never leaves half a file (a re-run sees either nothing or the whole answer)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = dumps_answer(data)
+    text = dumps_answer(data, encoding)
     handle, temporary = _open_temporary(path)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:

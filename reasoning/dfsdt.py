@@ -25,6 +25,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from reasoning.eval_protocol import TOOLBENCH_EVAL, EvalProtocol
 from reasoning.prompts import DIVERSITY_PROMPT, bare_functions, build_system_message, initial_messages
 from reasoning.protocols import ModelClient, ToolEnvironment
 from reasoning.search import Search
@@ -63,7 +64,7 @@ def diversity_message(node: TreeNode) -> dict[str, Any] | None:
 async def solve_dfsdt(query_text: str, functions: list[dict[str, Any]], tool_descriptions: Sequence[tuple[str, str]],
                       model: ModelClient, env: ToolEnvironment, *, width: int = 2, max_query_count: int = 200,
                       single_chain_max_step: int = 12, seed: int = 42, query_id: str = "",
-                      toolllama: bool = True, suffix_match: bool = False,
+                      toolllama: bool = True, protocol: EvalProtocol = TOOLBENCH_EVAL,
                       trajectory_id: str | None = None) -> Trajectory:
     """Solve one query with DFSDT and return its trajectory (never raises on model or tool output).
 
@@ -76,11 +77,11 @@ async def solve_dfsdt(query_text: str, functions: list[dict[str, Any]], tool_des
         system_message=build_system_message(tool_descriptions),
         forward_args={"single_chain_max_step": single_chain_max_step, "tree_beam_size": width,
                       "max_query_count": max_query_count, "answer": 1, "with_filter": False},
-        toolllama=toolllama, rng=random.Random(seed),
+        toolllama=toolllama, rng=random.Random(seed), id_rng=random.Random(f"{seed}/tool-call-ids"),
     )
     root = TreeNode(messages=initial_messages(query_text, tool_descriptions, functions, toolllama=toolllama))
     trajectory.roots.append(root)
-    search = Search(trajectory, model, env, trajectory_id or str(query_id), suffix_match=suffix_match)
+    search = Search(trajectory, model, env, trajectory_id or str(query_id), protocol=protocol)
     walker = _DepthFirst(search, width=width, max_query_count=max_query_count, max_depth=single_chain_max_step)
     await walker.visit(root)
     trajectory.choose_answer()

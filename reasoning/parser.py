@@ -49,14 +49,7 @@ def clean_model_text(text: object) -> str:
     >>> clean_model_text("Thought: x\\nAction: f</s> junk")
     'Thought: x\\nAction: f'
     """
-    if not isinstance(text, str):
-        text = "" if text is None else str(text)
-    cut = len(text)
-    for marker in EOS_MARKERS:
-        position = text.find(marker)
-        if position != -1:
-            cut = min(cut, position)
-    return text[:cut].rstrip()
+    return assistant_text(text, "rstrip")
 
 
 def first_json_object(text: str) -> str | None:
@@ -177,19 +170,60 @@ def parse_react_output(text: str) -> ParsedStep | ParseFailure:
         return ParseFailure(f"unparseable output ({type(error).__name__})", clean_model_text(text))
 
 
+def parse_find_slices(text: str) -> ParsedStep:
+    """Upstream's `react_parser` (`toolbench/inference/utils.py`), for the `stabletoolbench` protocol: three
+    `str.find` slices, no checks, always one call. A missing marker gives what upstream gives: slices from
+    index -1 + len(marker) and up to index -1 (the last character lost).
+
+    >>> parse_find_slices("Thought: t\\nAction: f\\nAction Input: {}")
+    ParsedStep(thought='t', action='f', action_input='{}')
+    >>> parse_find_slices("Thought: t\\nAction: get_x")  # no Action Input: the name loses its last character
+    ParsedStep(thought='t', action='get_', action_input='tion: get_x')
+    """
+    thought = text[text.find("Thought: ") + len("Thought: "):text.find("\nAction: ")]
+    action = text[text.find("Action: ") + len("Action: "):text.find("\nAction Input: ")]
+    action_input = text[text.find("Action Input: ") + len("Action Input: "):]
+    return ParsedStep(thought=thought, action=action, action_input=action_input)
+
+
+def assistant_text(raw: object, mode: str) -> str:
+    """The model's turn as it is kept (prompt history, messages, answer file): cut at the first
+    end-of-sequence marker, then `strip` (upstream's HF ToolLLaMA client), `raw` (its vLLM client, which
+    gets the text already cut at `</s>`) or `rstrip` (ours).
+
+    >>> assistant_text(" Thought: t</s>x", "strip"), assistant_text(" Thought: t\\n", "raw")
+    ('Thought: t', ' Thought: t\\n')
+    """
+    if not isinstance(raw, str):
+        raw = "" if raw is None else str(raw)
+    cut = len(raw)
+    for marker in EOS_MARKERS:
+        position = raw.find(marker)
+        if position != -1:
+            cut = min(cut, position)
+    text = raw[:cut]
+    if mode == "strip":
+        return text.strip()
+    if mode == "rstrip":
+        return text.rstrip()
+    return text
+
+
 def match_function_name(name: str, function_names: list[str], *, suffix_match: bool = False) -> str | None:
-    """The function `name` refers to: exact match only by default. With `suffix_match=True`, the first
-    function whose name ends with `name` (upstream `_step`; an empty name then matches the first one).
+    """The function `name` refers to: exact match only by default. With `suffix_match=True`, upstream
+    `_step`'s rule: the first function, in list order, whose name ends with `name` (so an empty name
+    matches the first function, and a name that another function also ends with may pick that one).
 
     >>> match_function_name("word_for_words", ["get_word_for_words"]) is None
     True
     >>> match_function_name("word_for_words", ["get_word_for_words"], suffix_match=True)
     'get_word_for_words'
+    >>> match_function_name("a_for_x", ["ba_for_x", "a_for_x"], suffix_match=True)
+    'ba_for_x'
     """
-    if name in function_names:
-        return name
     if suffix_match:
         for candidate in function_names:
             if candidate.endswith(name):
                 return candidate
-    return None
+        return None
+    return name if name in function_names else None

@@ -11,11 +11,10 @@ Where they come from (StableToolBench / ToolBench):
 - `process_system_message`: `toolbench/utils.py`.
 - The `Role: content` layout: `toolbench/inference/LLM/tool_llama_model.py` (`ToolLLaMA.parse`).
 
-Rendering decision (documented in the README section on prompts): a past assistant turn is rendered
-as `Assistant:\\n<the model's own text>\\n`, i.e. the generation cue followed by what the model wrote.
-That keeps every prompt a prefix of the next one (KV prefix reuse, and the training layout in
-`toolbench_eval.training`). StableToolBench renders it as `Assistant: <text>\\n` (a space instead of
-the newline); pass `upstream_assistant_layout=True` for that.
+The protocol's `assistant_layout` decides how a past assistant turn is rendered: `space` is
+StableToolBench's `Assistant: <text>\\n`; `newline` (ours) is `Assistant:\\n<the model's own text>\\n`,
+the generation cue followed by what the model wrote, which keeps every prompt a prefix of the next one
+(KV prefix reuse, and the training layout in `toolbench_eval.training`).
 """
 
 from __future__ import annotations
@@ -149,12 +148,12 @@ def initial_messages(query_text: str, tool_descriptions: Sequence[tuple[str, str
     return [{"role": "system", "content": system}, {"role": "user", "content": build_user_message(query_text)}]
 
 
-def render_toolllama_prompt(messages: Sequence[dict[str, Any]], *, upstream_assistant_layout: bool = False) -> str:
+def render_toolllama_prompt(messages: Sequence[dict[str, Any]], *, assistant_layout: str = "newline") -> str:
     """The ToolLLaMA prompt: `Role: content\\n` per message (`function`/`tool` -> `Function`), then
     `Assistant:\\n`. Messages flagged `valid: False` (old diversity prompts) are kept, as ToolLLaMA
     inference keeps them. A past assistant turn shows the model's own text (its `content`, the raw
     output), rendered as `Assistant:\\n<text>\\n` so each prompt is a prefix of the next one
-    (`upstream_assistant_layout=True`: `Assistant: <text>\\n` as StableToolBench writes it).
+    (`assistant_layout="space"`: `Assistant: <text>\\n` as StableToolBench writes it).
 
     >>> render_toolllama_prompt([{"role": "system", "content": "S"}, {"role": "user", "content": "Q"},
     ...                          {"role": "assistant", "content": "Thought: t"},
@@ -166,7 +165,7 @@ def render_toolllama_prompt(messages: Sequence[dict[str, Any]], *, upstream_assi
         role = TOOLLLAMA_ROLES.get(message.get("role", ""), str(message.get("role", "")).capitalize())
         content = message.get("content")
         content = "" if content is None else str(content)
-        if role == "Assistant" and not upstream_assistant_layout:
+        if role == "Assistant" and assistant_layout == "newline":
             parts.append(f"{GENERATION_CUE}{content}\n")
         else:
             parts.append(f"{role}: {content}\n")

@@ -21,11 +21,15 @@ class InfrastructureError(RuntimeError):
 
 @dataclass
 class ModelOutput:
-    """One model decision: the raw text it wrote (parsed by `reasoning.parser`) and token counts."""
+    """One model decision: the raw text it wrote (parsed by `reasoning.parser`) and token counts.
+
+    `call_id` names the tool call in `tool_calls` messages; None lets the reasoner draw one (a replayed
+    answer file hands back the ids it recorded)."""
 
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    call_id: str | None = None
 
 
 @runtime_checkable
@@ -56,6 +60,8 @@ class ToolResult:
 class ToolEnvironment(Protocol):
     """Executes the query's real APIs by function name (`<api>_for_<tool>`), never Finish:
     the reasoner handles Finish, unknown names and unparseable arguments itself, as upstream's
-    `_step` does."""
+    `_step` does. Under a protocol with `tool_input: raw` the reasoner also passes the model's argument
+    text as written (`raw_arguments`), for servers that should receive exactly that."""
 
-    async def call(self, function_name: str, arguments: dict[str, Any]) -> ToolResult: ...
+    async def call(self, function_name: str, arguments: dict[str, Any], *,
+                   raw_arguments: str | None = None) -> ToolResult: ...

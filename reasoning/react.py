@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from reasoning.eval_protocol import TOOLBENCH_EVAL, EvalProtocol
 from reasoning.prompts import bare_functions, build_system_message, initial_messages
 from reasoning.protocols import ModelClient, ToolEnvironment
 from reasoning.search import Search
@@ -22,7 +23,7 @@ from reasoning.tree import TreeNode
 async def solve_react(query_text: str, functions: list[dict[str, Any]], tool_descriptions: Sequence[tuple[str, str]],
                       model: ModelClient, env: ToolEnvironment, *, single_chain_max_step: int = 12,
                       query_id: str = "", toolllama: bool = True, pass_at: int = 1, seed: int = 42,
-                      suffix_match: bool = False, trajectory_id: str | None = None) -> Trajectory:
+                      protocol: EvalProtocol = TOOLBENCH_EVAL, trajectory_id: str | None = None) -> Trajectory:
     """Solve one query with ReAct and return its trajectory (never raises on model or tool output).
 
     `functions` are the query's schemas with Finish last (bare or OpenAI-tool wrapped);
@@ -34,9 +35,9 @@ async def solve_react(query_text: str, functions: list[dict[str, Any]], tool_des
         method=f"CoT@{pass_at}", query=query_text, query_id=str(query_id), functions=functions,
         system_message=build_system_message(tool_descriptions),
         forward_args={"single_chain_max_step": single_chain_max_step, "pass_at": pass_at, "answer": 1},
-        toolllama=toolllama, rng=random.Random(seed),
+        toolllama=toolllama, rng=random.Random(seed), id_rng=random.Random(f"{seed}/tool-call-ids"),
     )
-    search = Search(trajectory, model, env, trajectory_id or str(query_id), suffix_match=suffix_match)
+    search = Search(trajectory, model, env, trajectory_id or str(query_id), protocol=protocol)
     for _ in range(pass_at):
         root = TreeNode(messages=initial_messages(query_text, tool_descriptions, functions, toolllama=toolllama))
         trajectory.roots.append(root)

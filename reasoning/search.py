@@ -1,26 +1,32 @@
 """The two moves ReAct and DFSDT share: ask the model from a node, and turn its answer into nodes.
 
-Message bookkeeping (documented choice): the older OpenAI style that ToolEval's converter and the
-published StableToolBench/ToolBench answer files use. One model output becomes
+The protocol (`reasoning.eval_protocol`) decides every recorded detail. One model output becomes
+Thought -> Action -> Action Input nodes and two messages:
 
-    {"role": "assistant", "content": <the model's text>, "function_call": {"name", "arguments"}}
-    {"role": "function", "name": <name>, "content": <observation>}
+- `message_format: function_call` (ours, the format of ToolBench's and StableToolBench's published
+  answer files): `{"role": "assistant", "content", "function_call": {"name", "arguments"}}` and
+  `{"role": "function", "name", "content"}`;
+- `tool_calls` / `tool_calls_vllm` (StableToolBench's current ToolLLaMA clients, HF / vLLM):
+  `{"role": "assistant", "content", "tool_calls": [{"id", "type", "function"}]}` (vLLM: `id, function,
+  type`) and `{"role": "tool", "name", "content", "tool_call_id"}`, with random 8-character ids
+  (`call_`-prefixed for HF), drawn from the trajectory's own seeded generator.
 
-`content` is the model's raw text (end-of-sequence markers removed), so a ToolLLaMA prompt rebuilt
-from the messages shows the model exactly what it wrote, as StableToolBench does. The `Thought` node
-holds the parsed thought. A hallucinated name is renamed `invalid_hallucination_function_name` in
-the messages (not in the Action node), as upstream does. Output that has no function call at all
-(`ParseFailure`) still becomes Thought/Action/Action Input nodes, with an empty name, status 1 and
-an observation that tells the model the expected format, so every decision costs the same depth and
-the model gets feedback in the layout it reads.
+`content` is the model's turn as the protocol keeps it (`assistant_content`). The Thought node holds
+that whole text (`thought_node: raw_output`, upstream) or the parsed thought (`parsed_thought`). A
+hallucinated name is renamed `invalid_hallucination_function_name` in the messages (not in the Action
+node), as upstream does. With the `tolerant` parser, output that has no function call at all
+(`ParseFailure`) still becomes Thought/Action/Action Input nodes, with an empty name, status 1 and an
+observation that tells the model the expected format, so every decision costs the same depth.
 """
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from typing import Any
 
-from reasoning.parser import ParsedStep, clean_model_text, parse_react_output
+from reasoning.eval_protocol import TOOLBENCH_EVAL, EvalProtocol
+from reasoning.parser import ParsedStep, assistant_text, parse_find_slices, parse_react_output
 from reasoning.protocols import InfrastructureError, ModelClient, ModelOutput, ToolEnvironment
 from reasoning.step import (
     HALLUCINATED_NAME,
@@ -28,6 +34,7 @@ from reasoning.step import (
     STATUS_GIVE_UP,
     STATUS_NO_SUCH_FUNCTION,
     StepResult,
+    cut_observation,
     error_observation,
     execute_step,
 )
@@ -54,7 +61,7 @@ class Search:
     model: ModelClient
     env: ToolEnvironment
     trajectory_id: str
-    suffix_match: bool = False
+    protocol: EvalProtocol = TOOLBENCH_EVAL
 
     @property
     def function_names(self) -> list[str]:
@@ -75,38 +82,65 @@ class Search:
             self.trajectory.error = f"model call failed: {type(error).__name__}: {error}"
             return None
         self.trajectory.query_count += 1
-        self.trajectory.total_tokens += _as_int(getattr(output, "prompt_tokens", 0)) + _as_int(
-            getattr(output, "completion_tokens", 0))
+        if self.protocol.token_count == "hf_len_bug":
+            # Upstream's HF client adds `len(tokenizer(text))`: the number of keys of the encoding, 2.
+            self.trajectory.total_tokens += 2
+        else:
+            self.trajectory.total_tokens += _as_int(getattr(output, "prompt_tokens", 0)) + _as_int(
+                getattr(output, "completion_tokens", 0))
         return output
 
     async def expand(self, node: TreeNode, output: ModelOutput) -> TreeNode:
         """Add Thought -> Action -> Action Input under `node` for one model output, run the call,
         and return the Action Input node (pruned on give-up, terminal on a final answer)."""
-        text = clean_model_text(getattr(output, "text", ""))
-        parsed = parse_react_output(text)
+        protocol = self.protocol
+        text = assistant_text(getattr(output, "text", ""), protocol.assistant_content)
+        parsed = parse_find_slices(text) if protocol.parser == "find_slices" else parse_react_output(text)
         if isinstance(parsed, ParsedStep):
             thought, name, arguments = parsed.thought, parsed.action, parsed.action_input
-            result = await execute_step(name, arguments, self.function_names, self.env,
-                                        suffix_match=self.suffix_match)
+            result = await execute_step(name, arguments, self.function_names, self.env, protocol=protocol)
         else:
             thought, name, arguments = text, "", ""
             result = StepResult(error_observation(FORMAT_ERROR.format(reason=parsed.reason)),
                                 STATUS_NO_SUCH_FUNCTION)
+        if protocol.cut_all_observations:
+            result = StepResult(cut_observation(result.observation), result.status)
         call_name = HALLUCINATED_NAME if result.status == STATUS_NO_SUCH_FUNCTION else name
 
-        thought_node = node.add_child(THOUGHT, thought)
+        thought_node = node.add_child(THOUGHT, text if protocol.thought_node == "raw_output" else thought)
         action_node = thought_node.add_child(ACTION, name)
         leaf = action_node.add_child(ACTION_INPUT, arguments)
         leaf.observation = result.observation
         leaf.observation_code = result.status
-        leaf.messages.append({"role": "assistant", "content": text,
-                              "function_call": {"name": call_name, "arguments": arguments}})
-        leaf.messages.append({"role": "function", "name": call_name, "content": result.observation})
+        leaf.messages.extend(self._turn_messages(text, call_name, arguments, result.observation,
+                                                 getattr(output, "call_id", None)))
         if result.status == STATUS_GIVE_UP:
             leaf.pruned = True
         elif result.status == STATUS_FINAL_ANSWER:
             leaf.is_terminal = True
         return leaf
+
+
+    def _turn_messages(self, text: str, name: str, arguments: str, observation: str,
+                       call_id: str | None) -> list[dict[str, Any]]:
+        """The assistant message and the observation message of one decision, in the protocol's format."""
+        style = self.protocol.message_format
+        if style == "function_call":
+            return [{"role": "assistant", "content": text, "function_call": {"name": name, "arguments": arguments}},
+                    {"role": "function", "name": name, "content": observation}]
+        if call_id is None:
+            call_id = "".join(self.trajectory.id_rng.choices(_ID_ALPHABET, k=8))
+            call_id = f"call_{call_id}" if style == "tool_calls" else call_id
+        function = {"name": name, "arguments": arguments}
+        if style == "tool_calls":
+            call = {"id": call_id, "type": "function", "function": function}
+        else:
+            call = {"id": call_id, "function": function, "type": "function"}
+        return [{"role": "assistant", "content": text, "tool_calls": [call]},
+                {"role": "tool", "name": name, "content": observation, "tool_call_id": call_id}]
+
+
+_ID_ALPHABET = string.ascii_letters + string.digits
 
 
 def _as_int(value: Any) -> int:

@@ -7,10 +7,12 @@ Status codes (upstream's `_step` docstring): 0 normal, 1 no such function, 2 err
   search; `give_up_and_restart` -> 4, `give_answer` with `final_answer` -> 3, otherwise 2, with
   upstream's observation texts (including their odd quoting).
 - An unknown function name -> 1 with `{"error": "No such function name: <name>", "response": ""}`.
-  Names match exactly; `suffix_match=True` restores upstream's `endswith` matching.
+  The protocol's `name_matching` decides: `exact` (ours) or `suffix` (upstream's `endswith`).
 - Arguments that are not a JSON object -> `{"error": "Tool input parse error...\\n", "response": ""}`,
-  the text StableToolBench's server answers with (empty arguments mean `{}`, as there). Upstream
-  records the server's reply with code 0; we record 2 ("error in the input"), which is what it is.
+  the text StableToolBench's server answers with (empty arguments mean `{}`, as there), with the
+  protocol's `bad_input_status` (upstream records the server's reply as 0; ours says 2, "error in the
+  input"). `tool_input: raw` parses as upstream's server does (strict JSON) and hands the tool
+  environment the model's text too; `parsed` is lenient (`strict=False`).
 - Otherwise the `ToolEnvironment` is called; if it raises, the model sees a request error (12).
 """
 
@@ -20,6 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from reasoning.eval_protocol import TOOLBENCH_EVAL, EvalProtocol
 from reasoning.parser import match_function_name
 from reasoning.protocols import InfrastructureError, ToolEnvironment
 
@@ -47,6 +50,15 @@ STATUS_REQUEST_ERROR = 12
 class StepResult:
     observation: str
     status: int
+
+
+# Upstream cuts every observation `step` returns to this many characters and appends "...".
+MAX_OBSERVATION_LENGTH = 1024
+
+
+def cut_observation(observation: str, max_length: int = MAX_OBSERVATION_LENGTH) -> str:
+    """`observation` cut to `max_length` characters plus "..." when longer (upstream `rapidapi_wrapper.step`)."""
+    return observation[:max_length] + "..." if len(observation) > max_length else observation
 
 
 def error_observation(error: str) -> str:
@@ -100,37 +112,46 @@ def finish_step(action_input: str) -> StepResult:
     return StepResult(FINISH_BAD_RETURN_TYPE, STATUS_BAD_INPUT)
 
 
-def parse_arguments(action_input: str) -> dict[str, Any] | None:
-    """The call's arguments as a dict, or None when they are not a JSON object ("" means {}).
+def parse_arguments(action_input: str, *, strict: bool = False) -> dict[str, Any] | None:
+    """The call's arguments as a dict, or None when they are not a JSON object ("" means {}; with
+    `strict`, as StableToolBench's server parses them: only "" is empty, control characters in strings
+    are errors).
 
     >>> parse_arguments(""), parse_arguments('{"q": "x"}'), parse_arguments("q=x")
     ({}, {'q': 'x'}, None)
+    >>> parse_arguments(" "), parse_arguments(" ", strict=True)
+    ({}, None)
     """
     if not isinstance(action_input, str):
         return None
-    if action_input.strip() == "":
+    if action_input == "" or (not strict and action_input.strip() == ""):
         return {}
     try:
-        value = json.loads(action_input, strict=False)
+        value = json.loads(action_input, strict=strict)
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
 
 async def execute_step(action_name: str, action_input: str, function_names: list[str], env: ToolEnvironment,
-                       *, suffix_match: bool = False) -> StepResult:
+                       *, protocol: EvalProtocol = TOOLBENCH_EVAL) -> StepResult:
     """Run one call: Finish, unknown name, bad arguments, or the real API through `env`."""
     if action_name == FINISH:
         return finish_step(action_input)
+    # Finish is left out of the candidates: upstream's `endswith` could match it and then crash (KeyError).
     callable_names = [name for name in function_names if name != FINISH]
-    name = match_function_name(action_name, callable_names, suffix_match=suffix_match)
+    name = match_function_name(action_name, callable_names, suffix_match=protocol.name_matching == "suffix")
     if name is None:
         return StepResult(error_observation(f"No such function name: {action_name}"), STATUS_NO_SUCH_FUNCTION)
-    arguments = parse_arguments(action_input)
+    raw = protocol.tool_input == "raw"
+    arguments = parse_arguments(action_input, strict=raw)
     if arguments is None:
-        return StepResult(error_observation(TOOL_INPUT_PARSE_ERROR), STATUS_BAD_INPUT)
+        return StepResult(error_observation(TOOL_INPUT_PARSE_ERROR), protocol.bad_input_status)
     try:
-        result = await env.call(name, arguments)
+        if raw:
+            result = await env.call(name, arguments, raw_arguments=action_input)
+        else:
+            result = await env.call(name, arguments)
         observation, status = result.observation, int(result.status)
     except InfrastructureError:
         raise  # the tool server is down: no observation the model could be scored on

@@ -28,6 +28,9 @@ class Trajectory:
     forward_args: dict[str, Any]
     toolllama: bool = True
     rng: random.Random = field(default_factory=lambda: random.Random(42), repr=False)
+    # Tool-call ids (`tool_calls` message format) come from their own generator, so drawing them never
+    # changes which give-up node `rng` picks.
+    id_rng: random.Random = field(default_factory=lambda: random.Random(43), repr=False)
     roots: list[TreeNode] = field(default_factory=list, repr=False)  # one per CoT try; one for DFSDT
     tries: list[TreeNode] = field(default_factory=list, repr=False)  # CoT: the last node of each try
     terminal_nodes: list[TreeNode] = field(default_factory=list, repr=False)

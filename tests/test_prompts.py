@@ -116,7 +116,7 @@ def test_toolllama_rendering_roles_and_generation_cue():
     prompt = render_toolllama_prompt(messages)
     assert prompt == ("System: S\nUser: \nQ\nBegin!\n\nAssistant:\nThought: t\nAction: f\nAction Input: {}\n"
                       'Function: {"error": ""}\nUser: diverse\nFunction: obs\nAssistant:\n')
-    upstream = render_toolllama_prompt(messages, upstream_assistant_layout=True)
+    upstream = render_toolllama_prompt(messages, assistant_layout="space")
     assert "\nAssistant: Thought: t\nAction: f" in upstream and upstream.endswith("Function: obs\nAssistant:\n")
     assert render_toolllama_prompt([]) == "Assistant:\n"
     assert render_toolllama_prompt([{"role": "assistant", "content": None}]) == "Assistant:\n\nAssistant:\n"

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reasoning import answer_json, solve_react
+from reasoning.eval_protocol import resolve_protocol
 from reasoning.prompts import build_system_message
 from reasoning.protocols import ModelOutput, ToolResult
 
@@ -115,9 +116,9 @@ def test_answer_file_shape_and_train_messages():
     assert messages[-1][-1]["function_call"]["name"] == "Finish"
 
 
-def test_upstream_quirks_flag_reproduces_is_terminal_and_try_win_bugs():
+def test_node_json_quirks_switch_reproduces_is_terminal_and_try_win_bugs():
     trajectory, _, _ = solve([answer()])
-    data = answer_json(trajectory, "CoT@1", upstream_quirks=True)
+    data = answer_json(trajectory, "CoT@1", protocol=resolve_protocol("toolbench-eval", {"node_json_quirks": True}))
     assert data["win"] is True and data["trys"][0]["win"] is False
     assert all(node["is_terminal"] is False for node in data["trys"][0]["chain"])
 
@@ -151,7 +152,8 @@ def test_hallucinated_name_gets_upstream_observation_and_is_renamed_in_messages(
 
 
 def test_suffix_matching_is_opt_in():
-    _, _, env = solve([call("word_for_words"), answer()], suffix_match=True)
+    _, _, env = solve([call("word_for_words"), answer()],
+                      protocol=resolve_protocol("toolbench-eval", {"name_matching": "suffix"}))
     assert env.calls == [("get_word_for_words", {"n": 3})]
 
 

@@ -69,7 +69,10 @@ def test_run_writes_the_contract_and_a_rerun_does_nothing(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["method"] == "CoT@1" and manifest["method_label"] == "react"
     assert manifest["model"]["engine"] == "scripted" and manifest["groups"] == list(GROUPS)
-    assert manifest["single_chain_max_step"] == 12 and manifest["width"] is None and manifest["seed"] == 0
+    # No protocol configured and no training recipe (scripted engine): StableToolBench's rules, its step limit.
+    assert manifest["protocol"]["name"] == "stabletoolbench" and manifest["protocol"]["overrides"] == {}
+    assert manifest["protocol"]["switches"]["assistant_layout"] == "space"
+    assert manifest["single_chain_max_step"] == 50 and manifest["width"] is None and manifest["seed"] == 0
     assert manifest["versions"]["torch"] and "git_revision" in manifest and manifest["buckets"] is None
     assert manifest["query_ids"]["G1_category"] == [str(200 + i) for i in range(6)]
     files = answer_bytes(out)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
@@ -108,6 +109,26 @@ def model_weights_id(spec: str) -> str | None:
     if spec in BASE_SPECS:
         return "smollm2-135m-instruct"
     return None
+
+
+def recipe_protocol(spec: str) -> str | None:
+    """The evaluation protocol a model was trained for, as its training recipe records it (`protocol` in
+    `recipe.json` beside the adapter or in the checkpoint folder); None when nothing records one.
+
+    ToolSmol's recipe says `toolbench-eval`: its training data uses our prompt layout and clean schemas, so
+    evaluating it under StableToolBench's layout would measure it off its training distribution."""
+    if spec in DEFAULT_SPECS:
+        recipe = TOOLSMOL_ADAPTER_DIR / "recipe.json"
+    elif spec in BASE_SPECS:
+        return None
+    else:
+        recipe = Path(spec).expanduser() / "recipe.json"
+    try:
+        data = json.loads(recipe.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    protocol = data.get("protocol") if isinstance(data, dict) else None
+    return protocol if isinstance(protocol, str) and protocol else None
 
 
 def resolve_model_dir(spec: str) -> Path:

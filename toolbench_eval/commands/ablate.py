@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reasoning.eval_protocol import PROTOCOLS
 from toolbench_eval.errors import UserError
 
 
@@ -29,6 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument("--concurrency", type=int, help="override trajectories in flight")
     parser.add_argument("--executor", choices=["local", "ray"], help="override the executor")
     parser.add_argument("--max-infra-failures", type=int, help="as for `run` (default 3 per run)")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), help="as for `run`: every run's protocol")
+    parser.add_argument("--protocol-args", help="as for `run`: switch overrides, key=value,...")
     parser.add_argument("--out", type=Path, help="override the grid's output root")
     parser.add_argument("--only", help="comma-separated run names to run (see --list)")
     parser.add_argument("--list", action="store_true", help="print the expanded runs and exit")
@@ -41,7 +44,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from toolbench_eval.runner.config import load_yaml_mapping
+    from toolbench_eval.runner.config import load_yaml_mapping, parse_key_values
     from toolbench_eval.runner.execute import ModelCache, execute_run
     from toolbench_eval.runner.grid import expand_grid
 
@@ -56,11 +59,13 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--only: no run(s) {sorted(unknown)} in {args.grid}; see --list")
         runs = [r for r in runs if r.name in wanted]
     overrides = {"limit": args.limit, "concurrency": args.concurrency, "executor": args.executor,
-                 "max_infra_failures": args.max_infra_failures}
+                 "max_infra_failures": args.max_infra_failures, "protocol": args.protocol,
+                 "protocol_args": parse_key_values(args.protocol_args) if args.protocol_args else None}
     runs = [type(r)(r.name, r.config.override(overrides)) for r in runs]
     if args.list:
         for r in runs:
-            print(f"{r.name}: method={r.config.method} buckets={r.config.buckets or 'none'} "
+            print(f"{r.name}: method={r.config.method} protocol={r.config.eval_protocol.label} "
+                  f"buckets={r.config.buckets or 'none'} "
                   f"fusion={r.config.fusion} groups={','.join(r.config.groups)} -> {r.config.out}")
         return 0
     if not runs:

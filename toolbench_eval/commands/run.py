@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from reasoning.eval_protocol import PROTOCOLS
 from toolbench_eval.runner.config import (
     ENGINES,
     EXECUTORS,
@@ -44,7 +45,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add("--concurrency", type=int, help="trajectories in flight (per agent worker with ray); default 8")
     add("--limit", type=int, help="first N queries of each group (smoke runs)")
     add("--seed", type=int, help="run seed (DFSDT give-up choice, sampling); default 0")
-    add("--single-chain-max-step", type=int, help="max depth in nodes (upstream 12; STB multithread 50)")
+    add("--protocol", choices=sorted(PROTOCOLS),
+        help="evaluation rules (docs/protocol.md): stabletoolbench = StableToolBench's own code byte for byte "
+             "(default, unless the model's training recipe records another: ToolSmol records toolbench-eval); "
+             "stabletoolbench-vllm = its vLLM client; toolbench-eval = ours, with upstream's bugs fixed")
+    add("--protocol-args", help="override single protocol switches, key=value,... e.g. parser=tolerant,"
+                                "name_matching=exact (the table in docs/protocol.md lists them)")
+    add("--single-chain-max-step", type=int,
+        help="max depth in nodes, 3 per call (default: the protocol's; stabletoolbench 50, toolbench-eval 12)")
     add("--max-query-count", type=int, help="model calls per query (DFSDT budget); default 200")
     add("--width", type=int, help="DFSDT width (default 2)")
     add("--max-new-tokens", type=int, help="tokens per model call (default 1024, as StableToolBench)")
@@ -74,10 +82,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         name: getattr(args, name, None)
         for name in ("benchmark", "groups", "method", "model", "model_name", "prompt_style", "buckets", "fusion",
                      "executor", "concurrency", "limit", "seed", "single_chain_max_step", "max_query_count",
-                     "width", "out", "run_id", "max_infra_failures")
+                     "width", "out", "run_id", "max_infra_failures", "protocol")
     }
     if getattr(args, "model_args", None) is not None:
         overrides["model_args"] = parse_key_values(args.model_args)
+    if getattr(args, "protocol_args", None) is not None:
+        overrides["protocol_args"] = parse_key_values(args.protocol_args)
     decoding = {k: v for k, v in (("max_new_tokens", args.max_new_tokens), ("temperature", args.temperature),
                                   ("constrain", getattr(args, "constrain", None))) if v is not None}
     if decoding:

@@ -6,7 +6,8 @@
   engine can reuse that trajectory's KV prefix.
 - `BackendToolEnvironment` is a `reasoning.protocols.ToolEnvironment`: it maps a schema function
   name (`<api>_for_<tool>`) back to the original category/tool/API names and parameter names,
-  calls a `ToolBackend`, and renders the observation (1,024-char cut) with `render_observation`.
+  calls a `ToolBackend`, and renders the observation (1,024-char cut) with `render_observation`
+  in the protocol's `observation_format`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reasoning.action_grammar import check_level, react_action_grammar
+from reasoning.eval_protocol import ROLE_LINE_STOP, TOOLBENCH_EVAL, EvalProtocol
 from reasoning.prompts import bare_functions
 from reasoning.protocols import InfrastructureError, ModelOutput, ToolResult
 from toolbench_eval.engines.base import Engine, SamplingParams
@@ -30,19 +32,20 @@ from toolbench_eval.tools.base import (
     render_observation,
 )
 
-# Where a ToolLLaMA-style completion must end: the model's turn is over once it starts writing the
-# next role line (models not trained to emit EOS keep going otherwise). `</s>` is upstream's stop.
-TOOLLLAMA_STOP: tuple[str, ...] = ("</s>", "\nFunction:", "\nUser:", "\nSystem:", "\nAssistant:", "\nObservation:")
+# Where a ToolLLaMA-style completion must end under our protocol: the model's turn is over once it starts
+# writing the next role line (models not trained to emit EOS keep going otherwise). `</s>` is upstream's stop.
+TOOLLLAMA_STOP: tuple[str, ...] = ROLE_LINE_STOP
 
 PromptRenderer = Callable[[list[dict[str, Any]], list[dict[str, Any]]], str]
 
 
-def toolllama_renderer() -> PromptRenderer:
-    """The ToolLLaMA layout from `reasoning.prompts` (the system message already lists the functions)."""
+def toolllama_renderer(assistant_layout: str = "newline") -> PromptRenderer:
+    """The ToolLLaMA layout from `reasoning.prompts` (the system message already lists the functions), with
+    the protocol's `assistant_layout`."""
     from reasoning.prompts import render_toolllama_prompt
 
     def render(messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> str:
-        return render_toolllama_prompt(messages)
+        return render_toolllama_prompt(messages, assistant_layout=assistant_layout)
 
     return render
 
@@ -123,22 +126,26 @@ class BackendToolEnvironment:
         index: Mapping[str, Any],
         *,
         max_observation_length: int = MAX_OBSERVATION_LENGTH,
+        protocol: EvalProtocol = TOOLBENCH_EVAL,
     ) -> None:
         self.backend = backend
         self.index = {name: coerce_target(target) for name, target in index.items()}
         self.max_observation_length = max_observation_length
+        self.observation_format = protocol.observation_format
         self.calls: list[ToolCall] = []
 
-    def to_call(self, function_name: str, arguments: Mapping[str, Any]) -> ToolCall | None:
+    def to_call(self, function_name: str, arguments: Mapping[str, Any],
+                raw_arguments: str | None = None) -> ToolCall | None:
         target = self.index.get(function_name)
         if target is None:
             return None
         # Unknown argument names pass through unchanged: the API answers them as a real one would.
         original = {target.parameter_names.get(k, k): v for k, v in arguments.items()}
-        return ToolCall(target.category_name, target.tool_name, target.api_name, original)
+        return ToolCall(target.category_name, target.tool_name, target.api_name, original, raw_arguments)
 
-    async def call(self, function_name: str, arguments: dict[str, Any]) -> ToolResult:
-        call = self.to_call(function_name, arguments if isinstance(arguments, Mapping) else {})
+    async def call(self, function_name: str, arguments: dict[str, Any], *,
+                   raw_arguments: str | None = None) -> ToolResult:
+        call = self.to_call(function_name, arguments if isinstance(arguments, Mapping) else {}, raw_arguments)
         if call is None:
             # The reasoner normally catches unknown names itself; same text and code as upstream `_step`.
             text = json.dumps({"error": f"No such function name: {function_name}", "response": ""})
@@ -153,7 +160,7 @@ class BackendToolEnvironment:
                 error=f"Request error: {type(error).__name__}: {error}", response="", status=Status.REQUEST_ERROR
             )
         return ToolResult(
-            observation=render_observation(observation, self.max_observation_length),
+            observation=render_observation(observation, self.max_observation_length, self.observation_format),
             status=int(observation.status),
         )
 

@@ -41,6 +41,7 @@ class SolveResult:
 
     answer: dict[str, Any]  # the StableToolBench answer JSON
     outcome: str  # "answered" | "gave_up" | "no_answer" (step limit or budget reached without Finish)
+    encoding: str = "utf8_newline"  # the protocol's `answer_file_encoding`
 
 
 def outcome_of(trajectory: Any) -> str:
@@ -60,6 +61,7 @@ class Agent:
     retriever: Any = None  # runner.retriever.ToolRetriever for dfsdt-retriever
 
     def __post_init__(self) -> None:
+        self.protocol = self.config.eval_protocol
         if self.config.prompt_style == "chat_template":
             tokenizer = getattr(self.engine, "tokenizer", None)
             if tokenizer is None:
@@ -69,7 +71,7 @@ class Agent:
                                 "use prompt_style: toolllama")
             self._render = chat_template_renderer(tokenizer)
         else:
-            self._render = toolllama_renderer()
+            self._render = toolllama_renderer(self.protocol.assistant_layout)
 
     def prepare_query(self, query: Query) -> Query:
         """For DFSDT-Retriever, replace the query's api_list by the retrieved APIs (as upstream does)."""
@@ -87,19 +89,20 @@ class Agent:
         from reasoning.answer import answer_json
         from toolbench_eval.benchmark.schemas import build_function_index, tool_descriptions
 
-        config = self.config
+        config, protocol = self.config, self.protocol
         query = self.prepare_query(query)
-        index = build_function_index(query, self.tools)
+        index = build_function_index(query, self.tools, upstream_quirks=protocol.schema_quirks)
         descriptions = tool_descriptions(query, self.tools)
         seed = query_seed(config.seed, query.group, query.query_id)
-        client = EngineModelClient(self.engine, sampling_params(config.decoding, seed=seed), self._render,
-                                   constrain=config.decoding.get("constrain", "off"))
+        client = EngineModelClient(self.engine, sampling_params(config.decoding, stop=protocol.stop, seed=seed),
+                                   self._render, constrain=config.decoding.get("constrain", "off"))
         # Backends with per-trajectory state (LocalToolBench's flaky-API attempts) hand out a fresh view, so
         # a trajectory's observations never depend on what other trajectories in flight did.
         for_trajectory = getattr(self.backend, "for_trajectory", None)
-        env = BackendToolEnvironment(for_trajectory() if for_trajectory else self.backend, index)
+        env = BackendToolEnvironment(for_trajectory() if for_trajectory else self.backend, index, protocol=protocol)
         common = {
-            "single_chain_max_step": config.single_chain_max_step,
+            "single_chain_max_step": config.max_step,
+            "protocol": protocol,
             "query_id": query.query_id,
             "toolllama": config.prompt_style == "toolllama",
             "seed": seed,
@@ -116,4 +119,5 @@ class Agent:
                                            width=config.width, max_query_count=config.max_query_count)
         if trajectory.error is not None:
             raise TrajectoryFailed(trajectory.error)
-        return SolveResult(answer_json(trajectory), outcome_of(trajectory))
+        return SolveResult(answer_json(trajectory, protocol=protocol), outcome_of(trajectory),
+                           protocol.answer_file_encoding)

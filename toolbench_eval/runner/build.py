@@ -47,10 +47,14 @@ def merged_tools(groups: Mapping[str, Group]) -> dict[tuple[str, str], Tool]:
 
 # ---- tool backend ------------------------------------------------------------------------------
 def build_backend(config: RunConfig):
-    """The tool backend of `config.tool_backend` (`{name: local}` by default)."""
-    from toolbench_eval.tools.registry import make_backend_from_config
+    """The tool backend of `config.tool_backend` (`{name: local}` by default), with the protocol's
+    `status_codes` and `on_unavailable` for backends that take them (an option set in `tool_backend` wins)."""
+    from toolbench_eval.tools.registry import make_backend_from_config, protocol_options
 
-    return make_backend_from_config(config.tool_backend)
+    options = dict(config.tool_backend)
+    for key, value in protocol_options(options["name"], config.eval_protocol).items():
+        options.setdefault(key, value)
+    return make_backend_from_config(options)
 
 
 # ---- checks before anything heavy -------------------------------------------------------------

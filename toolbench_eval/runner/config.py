@@ -85,7 +85,11 @@ class RunConfig:
     concurrency: int = 8  # trajectories in flight (per agent worker with Ray)
     limit: int | None = None  # first N queries of each group
     seed: int = 0
-    single_chain_max_step: int = 12
+    # The evaluation protocol (`reasoning.eval_protocol`): stabletoolbench | stabletoolbench-vllm |
+    # toolbench-eval; None: the one the model's training recipe records, else stabletoolbench.
+    protocol: str | None = None
+    protocol_args: dict[str, Any] = field(default_factory=dict)  # switch overrides, e.g. {parser: tolerant}
+    single_chain_max_step: int | None = None  # None: the protocol's (stabletoolbench 50, toolbench-eval 12)
     max_query_count: int = 200
     width: int = 2
     decoding: dict[str, Any] = field(
@@ -138,6 +142,14 @@ class RunConfig:
         if not self.groups:
             raise located(source, "no groups given; e.g. groups: [G1_instruction]", field="groups")
         self.model_args = parse_key_values(self.model_args)
+        self.protocol_args = parse_key_values(self.protocol_args)
+        if self.protocol is not None or self.protocol_args:
+            from reasoning.eval_protocol import ProtocolError, resolve_protocol
+
+            try:
+                resolve_protocol(self.protocol, self.protocol_args)
+            except ProtocolError as error:
+                raise located(source, str(error), field="protocol" if "switch" not in str(error) else "protocol_args")
         if self.buckets is not None and not isinstance(self.buckets, str):
             if isinstance(self.buckets, (list, tuple)):
                 self.buckets = ",".join(str(b) for b in self.buckets)
@@ -154,9 +166,12 @@ class RunConfig:
             value = getattr(self, name)
             if value not in choices:
                 raise located(source, f"{value!r} is not one of {list(choices)}", field=name)
+        if self.single_chain_max_step is not None and (
+                not isinstance(self.single_chain_max_step, int) or self.single_chain_max_step < 1):
+            raise located(source, f"must be an integer >= 1, got {self.single_chain_max_step!r}",
+                          field="single_chain_max_step")
         for name, minimum in (
             ("concurrency", 1),
-            ("single_chain_max_step", 1),
             ("max_query_count", 1),
             ("width", 1),
             ("max_infra_failures", 0),
@@ -196,6 +211,25 @@ class RunConfig:
     @property
     def engine_spec(self) -> str:
         return str(self.model_args.get("pretrained", "default"))
+
+    @property
+    def eval_protocol(self):
+        """The resolved `reasoning.eval_protocol.EvalProtocol`: the configured name, else the protocol the
+        model's training recipe records (ToolSmol: toolbench-eval), else stabletoolbench; then overrides."""
+        from reasoning.eval_protocol import resolve_protocol
+        from toolbench_eval.models import recipe_protocol
+
+        name = self.protocol
+        if name is None and self.model in ("hf", "vllm"):
+            name = recipe_protocol(self.engine_spec)
+        return resolve_protocol(name, self.protocol_args)
+
+    @property
+    def max_step(self) -> int:
+        """`single_chain_max_step`, or the protocol's default when the config leaves it unset."""
+        if self.single_chain_max_step is not None:
+            return self.single_chain_max_step
+        return self.eval_protocol.single_chain_max_step
 
     def label(self) -> str:
         """Short model label for tables: the configured name, else engine + spec (+ bucket tag)."""

@@ -195,7 +195,8 @@ class Recorder:
 
     def finished(self, item: WorkItem, result: SolveResult) -> None:
         # The answer file first: once it exists the query is finished, whatever happens next.
-        self.rundir.write_answer(item.group, item.query.query_id, self.method, result.answer)
+        self.rundir.write_answer(item.group, item.query.query_id, self.method, result.answer,
+                                 encoding=result.encoding)
         seconds = self._ended(item)
         outcome = result.outcome
         generation = result.answer.get("answer_generation", {})

@@ -97,7 +97,8 @@ def build_manifest(config: RunConfig, run_dir: Path, root: Path, buckets: dict[s
         "query_ids": query_ids,
         "decoding": dict(config.decoding),
         "prompt_style": config.prompt_style,
-        "single_chain_max_step": config.single_chain_max_step,
+        "protocol": config.eval_protocol.manifest(),
+        "single_chain_max_step": config.max_step,
         "max_query_count": config.max_query_count,
         "width": config.width if config.method != "react" else None,
         "seed": config.seed,
@@ -125,6 +126,22 @@ def check_same_weights(manifest: dict[str, Any], current: str | None, manifest_p
         raise UserError(f"{manifest_path}: this run's answers come from the weights {before}, but its model spec "
                         f"now loads {current}; fix: choose a new --out (or pass --force-config to continue here "
                         "anyway: answers would mix models)")
+
+
+def check_same_protocol(manifest: dict[str, Any], config: RunConfig, manifest_path: Path) -> None:
+    """Refuse to resume a run whose answers were made under other protocol rules (e.g. the protocol was left
+    to the model's recipe, and the recipe now records another one)."""
+    from toolbench_eval.errors import UserError
+
+    recorded = manifest.get("protocol")
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("switches"), dict):
+        return  # runs made before manifests recorded a protocol
+    current = config.eval_protocol
+    changed = sorted(key for key, value in current.switches().items() if recorded["switches"].get(key) != value)
+    if changed:
+        raise UserError(f"{manifest_path}: this run's answers were made under protocol {recorded.get('label')!r}, "
+                        f"now {current.label!r} (switches {changed} differ); fix: choose a new --out, or pass "
+                        f"--protocol {recorded.get('name')} (and its overrides) to continue it")
 
 
 def execute_run(config: RunConfig, *, force_config: bool = False, progress: bool = True,
@@ -160,6 +177,7 @@ def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: boo
         if differences:
             rundir.prepare({"config": config.as_dict()})  # raises the error that lists the differences
         check_same_weights(existing, weights_id(config), rundir.manifest_path)
+        check_same_protocol(existing, config, rundir.manifest_path)
     root = benchmark_root(config)
     groups = load_groups(config, root)
     plan = plan_work(groups, config.groups, rundir, config.method_name, config.limit)

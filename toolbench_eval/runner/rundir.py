@@ -161,12 +161,13 @@ class RunDir:
             return set()
         return {p.name[: -len(suffix)] for p in folder.iterdir() if p.name.endswith(suffix)}
 
-    def write_answer(self, group: str, query_id: str, method: str, answer: Mapping[str, Any]) -> Path:
+    def write_answer(self, group: str, query_id: str, method: str, answer: Mapping[str, Any], *,
+                     encoding: str = "utf8_newline") -> Path:
         """Atomic (`reasoning.answer.write_answer_file`): the file appears whole or not at all; redacted, since
         observations and error texts inside it come from servers that may echo a key."""
         from reasoning.answer import write_answer_file
 
-        return write_answer_file(self.answer_path(group, query_id, method), redact_value(answer))
+        return write_answer_file(self.answer_path(group, query_id, method), redact_value(answer), encoding=encoding)
 
     def has_answers(self) -> bool:
         return self.root.is_dir() and any(path.is_file() for path in self.root.glob("*/*.json"))

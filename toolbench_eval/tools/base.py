@@ -48,28 +48,50 @@ class Status(IntEnum):
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A call of one API: names as in the query's api_list (unstandardized) and the parsed arguments."""
+    """A call of one API: names as in the query's api_list (unstandardized) and the parsed arguments.
+
+    `raw_arguments` is the model's argument text as written, set under a protocol with `tool_input: raw`:
+    a StableToolBench server then receives exactly that (upstream sends the text, not a re-serialisation)."""
 
     category_name: str
     tool_name: str
     api_name: str
     arguments: dict[str, Any]
+    raw_arguments: str | None = None
 
 
 @dataclass(frozen=True)
 class Observation:
+    """What an API call returned. `reply` is a server's whole JSON reply when there was one (upstream
+    shows the model all of it), else None."""
+
     error: str
     response: Any
     status: Status = Status.OK
+    reply: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"error": self.error, "response": self.response}
 
 
-def render_observation(observation: Observation, max_length: int = MAX_OBSERVATION_LENGTH) -> str:
-    """The observation text a model sees: the JSON of `{"error", "response"}`, cut to `max_length`
-    characters with "..." appended (upstream `rapidapi_wrapper.step`)."""
-    text = json.dumps(observation.as_dict(), ensure_ascii=False)
+OBSERVATION_FORMATS = ("unicode_error_response", "ascii_whole_reply")
+
+
+def render_observation(observation: Observation, max_length: int = MAX_OBSERVATION_LENGTH,
+                       observation_format: str = "unicode_error_response") -> str:
+    """The observation text a model sees, cut to `max_length` characters with "..." appended (upstream
+    `rapidapi_wrapper.step`). `unicode_error_response` (ours): the JSON of `{"error", "response"}` as UTF-8;
+    `ascii_whole_reply` (upstream): `json.dumps` of the server's whole reply (every key, ASCII escapes).
+
+    >>> render_observation(Observation("", "café", reply={"error": "", "response": "café", "id": 3}),
+    ...                    observation_format="ascii_whole_reply")
+    '{"error": "", "response": "caf\\\\u00e9", "id": 3}'
+    """
+    if observation_format == "ascii_whole_reply":
+        reply = observation.reply if isinstance(observation.reply, dict) else observation.as_dict()
+        text = json.dumps(reply)
+    else:
+        text = json.dumps(observation.as_dict(), ensure_ascii=False)
     if len(text) > max_length:
         text = text[:max_length] + "..."
     return text

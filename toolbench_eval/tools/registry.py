@@ -94,6 +94,14 @@ def make_backend(name: str, **options: Any) -> ToolBackend:
         raise UserError(f"tool backend {name!r}: {exc}") from exc
 
 
+def protocol_options(name: str, protocol: Any) -> dict[str, Any]:
+    """The backend options an evaluation protocol decides (`status_codes`, `on_unavailable`), for the
+    backends that take them; a run's own `tool_backend` options are applied on top."""
+    wanted = {"upstream_status": protocol.status_codes == "upstream", "on_unavailable": protocol.on_unavailable}
+    accepted = _accepted_options(backend_class(name))
+    return {key: value for key, value in wanted.items() if key in accepted}
+
+
 def make_backend_from_config(config: Mapping[str, Any] | str) -> ToolBackend:
     """`make_backend` for a run config's `tool_backend` entry: a name, or `{"name": ..., **options}`."""
     if isinstance(config, str):

@@ -14,8 +14,11 @@ accepts, see `rapidapi.py`):
 and the reply is `{"error": str, "response": ...}`; its `error` string sets the status code as in
 `_step`. The server standardizes the category itself, so the category goes out as written.
 
-Argument names go out standardized (`change_name(standardize(name))`, the names the model saw in the
-function schema): upstream sends the model's own JSON, and the server's cache is keyed by it.
+Under a protocol with `tool_input: raw` (`stabletoolbench`) `tool_input` is the model's argument text
+as written, as upstream sends it. Otherwise argument names go out standardized
+(`change_name(standardize(name))`, the names the model saw in the function schema) and re-serialised;
+the server's cache is keyed by the parsed arguments, so the standardized names hit entries the model's
+own spelling of an original name would miss.
 
 The URL comes from the `url` option or the `SERVICE_URL` environment variable (as upstream); the
 key from `TOOLBENCH_KEY` (an STB server only forwards it to the real RapidAPI proxy on a cache
@@ -71,12 +74,16 @@ def toolbench_payload(
     >>> body["tool_name"], body["api_name"], body["tool_input"]
     ('weather_api', 'get_forecast', '{"city": "Paris"}')
     """
-    arguments = standardize_arguments(call.arguments) if standardize_argument_names else dict(call.arguments)
+    if call.raw_arguments is not None:
+        tool_input = call.raw_arguments
+    else:
+        arguments = standardize_arguments(call.arguments) if standardize_argument_names else dict(call.arguments)
+        tool_input = json.dumps(arguments, ensure_ascii=False)
     return {
         "category": call.category_name,
         "tool_name": standardize(call.tool_name),
         "api_name": change_name(standardize(call.api_name)),
-        "tool_input": json.dumps(arguments, ensure_ascii=False),
+        "tool_input": tool_input,
         "strip": strip,
         "toolbench_key": key.reveal(),
     }
@@ -90,7 +97,7 @@ def observation_from_reply(body: Any, *, upstream_status: bool = False) -> Obser
     error = body.get("error", "")
     error = error if isinstance(error, str) else json.dumps(error, ensure_ascii=False)
     return Observation(error=error, response=body.get("response", ""),
-                       status=status_for_error(error, upstream=upstream_status))
+                       status=status_for_error(error, upstream=upstream_status), reply=body)
 
 
 class ToolBenchServerBackend:

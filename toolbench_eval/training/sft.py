@@ -250,6 +250,9 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
             cast_safetensors(weights, recipe.save_dtype)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     manifest = {
+        # The evaluation protocol whose prompt layout the training data was rendered in (`training.data`
+        # renders with our `newline` assistant layout and clean schemas); `run` evaluates the model under it.
+        "protocol": TRAINING_PROTOCOL,
         "recipe": {**asdict(recipe), "lora_targets": list(recipe.lora_targets)},
         "data": {"path": _repo_relative(recipe.data), "sha256": file_sha256(Path(recipe.data)), **data_stats},
         **({"init_adapter": _adapter_provenance(Path(recipe.init_adapter))} if recipe.init_adapter else {}),
@@ -270,6 +273,9 @@ def train(recipe: Recipe, *, model=None, tokenizer=None, resume: bool = True, ca
     }
     (out / "recipe.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+TRAINING_PROTOCOL = "toolbench-eval"
 
 
 def _adapter_provenance(adapter_dir: Path) -> dict[str, Any]:
