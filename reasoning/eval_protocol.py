@@ -38,6 +38,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "tool_input": ("raw", "parsed"),
     "observation_format": ("ascii_whole_reply", "unicode_error_response"),
     "status_codes": ("upstream", "corrected"),
+    "http_failures": ("upstream", "classified"),
     "on_unavailable": ("observe", "fail"),
     "thought_node": ("raw_output", "parsed_thought"),
     "message_format": ("tool_calls", "tool_calls_vllm", "function_call"),
@@ -76,6 +77,9 @@ class EvalProtocol:
     # Cut every observation (Finish, unknown names too) to `max_observation_length`, or only tool replies.
     cut_all_observations: bool
     status_codes: str
+    # HTTP failures of a tool server: `upstream` posts once and records every non-200 reply as 12;
+    # `classified` retries 429/5xx and records them as 9/6.
+    http_failures: str
     on_unavailable: str
     # `single_chain_max_step` when the run config does not set one (depth in nodes, 3 per call).
     single_chain_max_step: int
@@ -121,6 +125,7 @@ STABLETOOLBENCH = EvalProtocol(
     observation_format="ascii_whole_reply",
     cut_all_observations=True,
     status_codes="upstream",
+    http_failures="upstream",
     # Upstream shows the model the error of a dead tool server. Both protocols keep `fail` (no answer, the
     # query is retried): an outage is not something to reproduce. `on_unavailable=observe` gives upstream's.
     on_unavailable="fail",
@@ -151,6 +156,7 @@ TOOLBENCH_EVAL = EvalProtocol(
     observation_format="unicode_error_response",
     cut_all_observations=False,
     status_codes="corrected",
+    http_failures="classified",
     on_unavailable="fail",
     single_chain_max_step=12,
     thought_node="parsed_thought",

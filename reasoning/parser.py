@@ -187,26 +187,29 @@ def parse_find_slices(text: str) -> ParsedStep:
 
 
 def assistant_text(raw: object, mode: str) -> str:
-    """The model's turn as it is kept (prompt history, messages, answer file): cut at the first
-    end-of-sequence marker, then `strip` (upstream's HF ToolLLaMA client), `raw` (its vLLM client, which
-    gets the text already cut at `</s>`) or `rstrip` (ours).
+    """The model's turn as it is kept (prompt history, messages, answer file), by the protocol's
+    `assistant_content`: `strip` is upstream's HF ToolLLaMA client (cut at the last `</s>`, then `strip()`),
+    `raw` its vLLM client (the completion as the server returned it), `rstrip` ours (cut at the first
+    end-of-sequence marker of any model family, then `rstrip()`).
 
     >>> assistant_text(" Thought: t</s>x", "strip"), assistant_text(" Thought: t\\n", "raw")
     ('Thought: t', ' Thought: t\\n')
+    >>> assistant_text("Thought: t<|im_end|>x \\n", "rstrip")
+    'Thought: t'
     """
     if not isinstance(raw, str):
         raw = "" if raw is None else str(raw)
+    if mode == "raw":
+        return raw
+    if mode == "strip":
+        position = raw.rfind("</s>")
+        return (raw if position == -1 else raw[:position]).strip()
     cut = len(raw)
     for marker in EOS_MARKERS:
         position = raw.find(marker)
         if position != -1:
             cut = min(cut, position)
-    text = raw[:cut]
-    if mode == "strip":
-        return text.strip()
-    if mode == "rstrip":
-        return text.rstrip()
-    return text
+    return raw[:cut].rstrip()
 
 
 def match_function_name(name: str, function_names: list[str], *, suffix_match: bool = False) -> str | None:

@@ -60,8 +60,9 @@ class ToolResult:
 class ToolEnvironment(Protocol):
     """Executes the query's real APIs by function name (`<api>_for_<tool>`), never Finish:
     the reasoner handles Finish, unknown names and unparseable arguments itself, as upstream's
-    `_step` does. Under a protocol with `tool_input: raw` the reasoner also passes the model's argument
-    text as written (`raw_arguments`), for servers that should receive exactly that."""
+    `_step` does. Under a protocol with `tool_input: raw` the reasoner passes the model's argument text as
+    written (`raw_arguments`) and `arguments` is its strict parse, None when that failed: the environment
+    then answers the server's parse error, as StableToolBench's server does."""
 
-    async def call(self, function_name: str, arguments: dict[str, Any], *,
+    async def call(self, function_name: str, arguments: dict[str, Any] | None, *,
                    raw_arguments: str | None = None) -> ToolResult: ...

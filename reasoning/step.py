@@ -11,8 +11,9 @@ Status codes (upstream's `_step` docstring): 0 normal, 1 no such function, 2 err
 - Arguments that are not a JSON object -> `{"error": "Tool input parse error...\\n", "response": ""}`,
   the text StableToolBench's server answers with (empty arguments mean `{}`, as there), with the
   protocol's `bad_input_status` (upstream records the server's reply as 0; ours says 2, "error in the
-  input"). `tool_input: raw` parses as upstream's server does (strict JSON) and hands the tool
-  environment the model's text too; `parsed` is lenient (`strict=False`).
+  input"). With `tool_input: parsed` we parse leniently (`strict=False`) and answer that ourselves; with
+  `raw` the tool environment gets the model's text as written plus a strict parse (None when it fails),
+  and answers as upstream's server does.
 - Otherwise the `ToolEnvironment` is called; if it raises, the model sees a request error (12).
 """
 
@@ -143,14 +144,14 @@ async def execute_step(action_name: str, action_input: str, function_names: list
     name = match_function_name(action_name, callable_names, suffix_match=protocol.name_matching == "suffix")
     if name is None:
         return StepResult(error_observation(f"No such function name: {action_name}"), STATUS_NO_SUCH_FUNCTION)
-    raw = protocol.tool_input == "raw"
-    arguments = parse_arguments(action_input, strict=raw)
-    if arguments is None:
-        return StepResult(error_observation(TOOL_INPUT_PARSE_ERROR), protocol.bad_input_status)
     try:
-        if raw:
-            result = await env.call(name, arguments, raw_arguments=action_input)
+        if protocol.tool_input == "raw":
+            # As upstream: the text goes to the tool server, which parses it (and answers a parse error).
+            result = await env.call(name, parse_arguments(action_input, strict=True), raw_arguments=action_input)
         else:
+            arguments = parse_arguments(action_input)
+            if arguments is None:
+                return StepResult(error_observation(TOOL_INPUT_PARSE_ERROR), protocol.bad_input_status)
             result = await env.call(name, arguments)
         observation, status = result.observation, int(result.status)
     except InfrastructureError:

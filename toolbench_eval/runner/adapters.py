@@ -22,6 +22,7 @@ from reasoning.action_grammar import check_level, react_action_grammar
 from reasoning.eval_protocol import ROLE_LINE_STOP, TOOLBENCH_EVAL, EvalProtocol
 from reasoning.prompts import bare_functions
 from reasoning.protocols import InfrastructureError, ModelOutput, ToolResult
+from reasoning.step import TOOL_INPUT_PARSE_ERROR
 from toolbench_eval.engines.base import Engine, SamplingParams
 from toolbench_eval.tools.base import (
     MAX_OBSERVATION_LENGTH,
@@ -132,6 +133,7 @@ class BackendToolEnvironment:
         self.index = {name: coerce_target(target) for name, target in index.items()}
         self.max_observation_length = max_observation_length
         self.observation_format = protocol.observation_format
+        self.bad_input_status = protocol.bad_input_status
         self.calls: list[ToolCall] = []
 
     def to_call(self, function_name: str, arguments: Mapping[str, Any],
@@ -143,8 +145,13 @@ class BackendToolEnvironment:
         original = {target.parameter_names.get(k, k): v for k, v in arguments.items()}
         return ToolCall(target.category_name, target.tool_name, target.api_name, original, raw_arguments)
 
-    async def call(self, function_name: str, arguments: dict[str, Any], *,
+    async def call(self, function_name: str, arguments: dict[str, Any] | None, *,
                    raw_arguments: str | None = None) -> ToolResult:
+        if arguments is None and not getattr(self.backend, "accepts_raw_arguments", False):
+            # Unparseable text under `tool_input: raw`, for a backend that cannot take text: answer what
+            # StableToolBench's server answers.
+            text = json.dumps({"error": TOOL_INPUT_PARSE_ERROR, "response": ""})
+            return ToolResult(observation=text, status=self.bad_input_status)
         call = self.to_call(function_name, arguments if isinstance(arguments, Mapping) else {}, raw_arguments)
         if call is None:
             # The reasoner normally catches unknown names itself; same text and code as upstream `_step`.

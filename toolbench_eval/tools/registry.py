@@ -95,9 +95,10 @@ def make_backend(name: str, **options: Any) -> ToolBackend:
 
 
 def protocol_options(name: str, protocol: Any) -> dict[str, Any]:
-    """The backend options an evaluation protocol decides (`status_codes`, `on_unavailable`), for the
+    """The backend options an evaluation protocol decides (`status_codes`, `on_unavailable`, `http_failures`), for the
     backends that take them; a run's own `tool_backend` options are applied on top."""
-    wanted = {"upstream_status": protocol.status_codes == "upstream", "on_unavailable": protocol.on_unavailable}
+    wanted = {"upstream_status": protocol.status_codes == "upstream", "on_unavailable": protocol.on_unavailable,
+              "http_failures": protocol.http_failures}
     accepted = _accepted_options(backend_class(name))
     return {key: value for key, value in wanted.items() if key in accepted}
 

@@ -52,6 +52,9 @@ from toolbench_eval.tools.http import (
 logger = logging.getLogger(__name__)
 
 STRIP_METHODS = ("truncate", "filter", "random")
+# How HTTP failures become status codes: `classified` (ours: 429 -> 9, 5xx -> 6 after retries, other non-200
+# -> 12) or `upstream` (`_step`: one try, every non-200 reply -> 12).
+HTTP_FAILURES = ("classified", "upstream")
 SERVICE_URL_ENV = "SERVICE_URL"
 
 
@@ -104,6 +107,8 @@ class ToolBenchServerBackend:
     """Shared client for servers speaking the ToolBench `{category, tool_name, ...}` protocol."""
 
     name = "toolbench-server"
+    # Takes the model's argument text as written (`ToolCall.raw_arguments`): the server parses it itself.
+    accepts_raw_arguments = True
 
     def __init__(
         self,
@@ -119,13 +124,19 @@ class ToolBenchServerBackend:
         min_interval_s: float = 0.0,
         standardize_argument_names: bool = True,
         upstream_status: bool = False,
+        http_failures: str = "classified",
         trust_env: bool = True,
         on_unavailable: str = "fail",
         breaker_threshold: int = 5,
         breaker_cooldown_s: float = 30.0,
     ) -> None:
         check_on_unavailable(self.name, on_unavailable)
+        if http_failures not in HTTP_FAILURES:
+            raise UserError(f"{self.name} backend: http_failures {http_failures!r} is not one of {list(HTTP_FAILURES)}")
         self.on_unavailable = on_unavailable
+        self.http_failures = http_failures
+        if http_failures == "upstream":
+            max_retries = 0  # upstream `_step` posts once
         if not url:
             raise UserError(f"{self.name} backend: no server URL; set the `url` option or ${SERVICE_URL_ENV}")
         if strip not in STRIP_METHODS:
@@ -161,6 +172,9 @@ class ToolBenchServerBackend:
             reply = await self._http.post_json(self.url, payload, headers=headers)
         except HttpFailure as failure:
             logger.info("%s %s/%s: %s", self.name, payload["tool_name"], payload["api_name"], failure.error)
+            if self.http_failures == "upstream" and failure.error.startswith(DATA_ERROR):
+                # Upstream gives every non-200 reply (and an unreadable body) status 12.
+                failure = HttpFailure(Status.REQUEST_ERROR, failure.error, unavailable=failure.unavailable)
             return unavailable_or_observation(self, failure, (self._key,))
         body = redact_value(reply.body, (self._key,))
         observation = observation_from_reply(body, upstream_status=self.upstream_status)
