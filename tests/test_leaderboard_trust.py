@@ -22,6 +22,7 @@ import pytest
 from test_scoring_runs import raw_answer, write_benchmark, write_run
 
 from reasoning.answer import write_answer_file
+from toolbench_eval.errors import UserError
 from toolbench_eval.runner.rundir import RunDir
 from toolbench_eval.scoring.export import export_leaderboard
 from toolbench_eval.scoring.judges import RuleJudge
@@ -114,7 +115,7 @@ def test_missing_answers_show_beside_n(tmp_path):
 def test_every_row_names_its_benchmark_and_protocol(tmp_path):
     old = one_query_run(tmp_path, "old")  # made before manifests recorded a protocol
     new = one_query_run(tmp_path, "new", protocol="stabletoolbench")
-    written = export([old, new], tmp_path / "lb")
+    written = export([old, new], tmp_path / "lb", mix_protocols=True)
 
     header = main_table(written["markdown"].read_text(encoding="utf-8")).splitlines()[2]
     assert header.startswith("| Source | Benchmark | Protocol |")
@@ -129,6 +130,22 @@ def test_every_row_names_its_benchmark_and_protocol(tmp_path):
     ]
     ablation_header = written["ablation_markdown"].read_text(encoding="utf-8").splitlines()[0]
     assert "| Benchmark | Protocol |" in ablation_header
+
+
+def test_export_refuses_runs_of_different_protocols_unless_told(tmp_path):
+    ours = one_query_run(tmp_path, "ours", protocol={"name": "toolbench-eval", "label": "toolbench-eval"})
+    theirs = one_query_run(tmp_path, "theirs", protocol={"name": "stabletoolbench", "label": "stabletoolbench"})
+    tweaked = one_query_run(tmp_path, "tweaked", protocol={"name": "stabletoolbench",
+                                                           "label": "stabletoolbench (parser=tolerant)"})
+    with pytest.raises(UserError, match=r"different protocols .*stabletoolbench: theirs.*--mix-protocols"):
+        export([ours, theirs], tmp_path / "lb")
+    with pytest.raises(UserError, match="stabletoolbench \\(parser=tolerant\\): tweaked"):
+        export([theirs, tweaked], tmp_path / "lb")
+    assert not (tmp_path / "lb").exists()  # refused before anything is written
+    written = export([ours, theirs, tweaked], tmp_path / "lb", mix_protocols=True)
+    assert [r["Protocol"] for r in csv_rows(written["csv"])] == [
+        "toolbench-eval", "stabletoolbench", "stabletoolbench (parser=tolerant)"]
+    assert export([theirs], tmp_path / "alone")["csv"].is_file()
 
 
 @pytest.mark.parametrize(

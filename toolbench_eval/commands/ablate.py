@@ -103,6 +103,8 @@ def export_table(spec: dict, run_dirs: list[Path], out: Path) -> None:
             raise UserError(f"scoring {run_dir} failed; see the message above")
     export = dict(spec.get("export") or {})
     extra = ["--no-plots"] if export.get("plots") is False else []
+    if "protocol" in (spec.get("grid") or {}) or "protocol_args" in (spec.get("grid") or {}):
+        extra.append("--mix-protocols")  # the grid compares protocols on purpose
     if main(["export", *map(str, run_dirs), "--out", str(out), *judge, *extra]) != 0:
         raise UserError(f"export into {out} failed; see the message above")
     print(f"leaderboard: {out}/ (Markdown, CSV, JSON){'' if extra else ' and plots (PNG)'}")

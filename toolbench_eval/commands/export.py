@@ -33,6 +33,8 @@ def register(subparsers) -> None:
         "--ties-as-zero", action="store_true", help="count win-rate ties as 0 (StableToolBench)"
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--mix-protocols", action="store_true",
+                        help="allow runs of different protocols (--protocol of `run`) in one table")
     add_judge_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         evaluate_times=args.evaluate_times,
         ties_as_zero=args.ties_as_zero,
         plots=not args.no_plots,
+        mix_protocols=args.mix_protocols,
     )
     print(written["markdown"].read_text(encoding="utf-8"))
     for path in written.values():

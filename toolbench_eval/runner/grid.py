@@ -19,6 +19,8 @@
         - {explicit: [[10000, 17500, 30000]]}
       groups: [[G1_instruction], [G1_category]]   # optional: alternative group sets
       constrain: [off, arguments]            # optional: decoding.constrain levels (names get -constrain-<level>)
+      protocol: [stabletoolbench, toolbench-eval]  # optional: evaluation protocols (names get -<protocol>;
+                                             # the leaderboard then mixes protocols on purpose)
     score: {judge: rule}                      # scored and exported at the end
 
 Runs that load the same weights share one loaded model (see `runner.execute.ModelCache`).
@@ -41,7 +43,7 @@ from toolbench_eval.errors import located
 from toolbench_eval.paths import RESULTS_DIR
 from toolbench_eval.runner.config import RunConfig, load_yaml_mapping
 
-GRID_AXES = ("method", "fusion", "buckets", "groups", "constrain")
+GRID_AXES = ("method", "fusion", "buckets", "groups", "constrain", "protocol")
 TOP_LEVEL_KEYS = ("out", "base", "base_config", "grid", "score", "export")
 
 
@@ -120,12 +122,13 @@ def expand_grid(spec: Mapping[str, Any], *, source: str | Path = "grid") -> list
     base_constrain = base_config.decoding.get("constrain", "off")
     # YAML reads a bare `off` as false.
     constrain_levels = ["off" if level is False else level for level in _as_list(grid.get("constrain", base_constrain))]
+    protocols = _as_list(grid.get("protocol", base_config.protocol))
     root = Path(spec.get("out") or RESULTS_DIR / "runs" / Path(str(source)).stem)
 
     runs: list[GridRun] = []
     seen: set[str] = set()
-    for method, fusion, (tag, buckets), groups, constrain in itertools.product(
-            methods, fusions, bucket_options, group_options, constrain_levels):
+    for method, fusion, (tag, buckets), groups, constrain, protocol in itertools.product(
+            methods, fusions, bucket_options, group_options, constrain_levels, protocols):
         parts = [method, tag]
         if len(fusions) > 1 and buckets is not None:
             parts.append(fusion)
@@ -134,6 +137,9 @@ def expand_grid(spec: Mapping[str, Any], *, source: str | Path = "grid") -> list
         if constrain != "off":
             parts.append(f"constrain-{constrain}")
             tag = f"{tag}-constrain-{constrain}"
+        if len(protocols) > 1:
+            parts.append(str(protocol))
+            tag = f"{tag}-{protocol}"
         name = "-".join(parts)
         if name in seen:  # e.g. several fusion rules without buckets are one run
             continue
@@ -143,7 +149,8 @@ def expand_grid(spec: Mapping[str, Any], *, source: str | Path = "grid") -> list
             {"method": method, "fusion": fusion, "groups": groups, "out": str(root / name), "run_id": name,
              "model_name": base_config.model_name and f"{base_config.model_name}-{tag}" or label,
              # only where it differs, so the configs (and resumability) of grids without the axis stay as they were
-             "decoding": {"constrain": constrain} if constrain != base_constrain else None},
+             "decoding": {"constrain": constrain} if constrain != base_constrain else None,
+             "protocol": protocol},
             source=source,
         )
         config.buckets = buckets

@@ -48,12 +48,25 @@ def format_bases(bases: Sequence[float]) -> str:
 
 
 def run_protocol(manifest: dict[str, Any]) -> str:
-    """The protocol a run's manifest records (`"protocol": "stabletoolbench"` or `{"name": ...}`), else
-    `UNRECORDED_PROTOCOL`. The one place that reads it, so the default for old runs can change here."""
+    """The protocol a run's manifest records (`{"name", "label", ...}` as `run` writes it, or a bare name),
+    as its label (the name plus overridden switches), else `UNRECORDED_PROTOCOL`. The one place that reads
+    it, so the default for old runs can change here."""
     recorded = manifest.get("protocol")
     if isinstance(recorded, dict):
-        recorded = recorded.get("name")
+        recorded = recorded.get("label") or recorded.get("name")
     return str(recorded) if recorded else UNRECORDED_PROTOCOL
+
+
+def check_one_protocol(rows: Sequence[LeaderboardRow], *, mix_protocols: bool) -> None:
+    """Refuse rows of different protocols in one table unless told to: their numbers are not comparable."""
+    by_protocol: dict[str, list[str]] = {}
+    for row in rows:
+        by_protocol.setdefault(row.protocol, []).append(row.run)
+    if len(by_protocol) > 1 and not mix_protocols:
+        listing = "; ".join(f"{protocol}: {', '.join(runs)}" for protocol, runs in sorted(by_protocol.items()))
+        raise UserError(f"these runs used different protocols ({listing}); their pass and win rates are not "
+                        "comparable. Export them separately, or pass --mix-protocols to put them in one table "
+                        "anyway (the Protocol column then tells them apart)")
 
 
 def run_label(row: LeaderboardRow) -> str:
@@ -518,8 +531,12 @@ def export_leaderboard(
     evaluate_times: int = 3,
     ties_as_zero: bool = False,
     plots: bool = True,
+    mix_protocols: bool = False,
 ) -> dict[str, Path]:
-    """Write `leaderboard.{csv,md,json}`, `ablation.{csv,md}` and PNG plots into `out_dir`."""
+    """Write `leaderboard.{csv,md,json}`, `ablation.{csv,md}` and PNG plots into `out_dir`.
+
+    Runs of different protocols are refused unless `mix_protocols` (published reference rows, made by
+    upstream's own code, are kept apart by `_notes`/benchmark rules, not by this check)."""
     if not run_dirs:
         raise UserError("export needs at least one run directory")
     out = Path(out_dir)
@@ -529,6 +546,7 @@ def export_leaderboard(
         )
         for d in run_dirs
     ]
+    check_one_protocol(rows, mix_protocols=mix_protocols)
     all_rows = [*rows, *reference_rows]
     notes = _notes(rows, reference_rows, win_reference=win_reference, ties_as_zero=ties_as_zero)
     # `ablate` exports into `<grid out>/leaderboard/`: the grid's folder names the table better.
