@@ -65,6 +65,7 @@ class DecodeParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     ignore_eos: bool = False  # benchmarks: always produce max_new_tokens
+    min_new_tokens: int = 0  # an EOS among the first N tokens is kept but does not stop (upstream force_generate)
     grammar: str | None = None  # Lark grammar (llguidance dialect) the completion must match; see buckets.grammar
 
     def __post_init__(self) -> None:
@@ -570,7 +571,7 @@ class BucketedGenerator:
         if ctx.lookup is not None:
             ctx.lookup.extend((token,))
         params = ctx.params
-        if token in self.eos_ids and not params.ignore_eos:
+        if token in self.eos_ids and not params.ignore_eos and len(ctx.generated) > params.min_new_tokens:
             ctx.finish_reason = "stop"
             return
         if params.stop:

@@ -45,6 +45,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "answer_functions": ("openai_tools", "bare"),
     "token_count": ("hf_len_bug", "usage"),
     "answer_file_encoding": ("ascii", "utf8_newline"),
+    "eos_first_token": ("continue", "stop"),
 }
 
 
@@ -62,6 +63,10 @@ class EvalProtocol:
     # all cut at the first end-of-sequence marker.
     assistant_content: str
     stop_strings: str
+    # Keep only the last N prompt tokens (0: all): upstream's HF client 8192 - 1024 - 8 = 7160, vLLM 7168.
+    truncate_prompt_tokens: int
+    # An EOS as the very first generated token: upstream's HF client keeps generating (`force_generate`).
+    eos_first_token: str
     # `find_slices`: upstream `react_parser` (`str.find` slices, no checks, always one call);
     # `tolerant`: ours, with a format-hint observation when there is no call.
     parser: str
@@ -118,6 +123,8 @@ STABLETOOLBENCH = EvalProtocol(
     assistant_layout="space",
     assistant_content="strip",
     stop_strings="eos_only",
+    truncate_prompt_tokens=7160,
+    eos_first_token="continue",
     parser="find_slices",
     name_matching="suffix",
     tool_input="raw",
@@ -140,7 +147,7 @@ STABLETOOLBENCH = EvalProtocol(
 
 STABLETOOLBENCH_VLLM = dataclasses.replace(
     STABLETOOLBENCH, name="stabletoolbench-vllm", assistant_content="raw", message_format="tool_calls_vllm",
-    token_count="usage",
+    token_count="usage", truncate_prompt_tokens=7168, eos_first_token="stop",
 )
 
 TOOLBENCH_EVAL = EvalProtocol(
@@ -149,6 +156,8 @@ TOOLBENCH_EVAL = EvalProtocol(
     assistant_layout="newline",
     assistant_content="rstrip",
     stop_strings="role_lines",
+    truncate_prompt_tokens=0,
+    eos_first_token="stop",
     parser="tolerant",
     name_matching="exact",
     tool_input="parsed",

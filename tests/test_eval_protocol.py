@@ -27,7 +27,7 @@ def test_the_two_protocols_differ_in_every_switch_but_the_ones_they_share_on_pur
     assert shared == {"on_unavailable"}  # an outage is not reproduced by either (docs/protocol.md)
     vllm = PROTOCOLS["stabletoolbench-vllm"]
     assert {s for s in SWITCHES if getattr(vllm, s) != getattr(STABLETOOLBENCH, s)} == {
-        "assistant_content", "message_format", "token_count"}
+        "assistant_content", "message_format", "token_count", "truncate_prompt_tokens", "eos_first_token"}
 
 
 def test_overrides_are_checked_and_named_in_the_label():

@@ -249,3 +249,35 @@ def test_a_failing_step_fails_every_caller_in_flight_and_the_engine_keeps_servin
     failed, after = asyncio.run(main())
     assert all(isinstance(error, RuntimeError) and "device lost" in str(error) for error in failed)
     assert after[0].completion_tokens == 2
+
+
+def test_prompt_truncation_keeps_the_last_tokens_as_stabletoolbench_does(divergent_llama, tiny_tokenizer):
+    """`truncate_prompt_tokens` (upstream's HF client: 7160): the model sees only the prompt's last N ids."""
+    engine = HFEngine(divergent_llama, tiny_tokenizer)
+    prompt = PROMPTS[2]
+    ids = engine.generator.encode(prompt)
+    assert len(ids) > 4
+
+    async def main():
+        [cut] = await engine.generate([prompt], SamplingParams(max_new_tokens=5, truncate_prompt_tokens=4))
+        [tail] = await engine.generate([ids[-4:]], SamplingParams(max_new_tokens=5))
+        [whole] = await engine.generate([prompt], SamplingParams(max_new_tokens=5, truncate_prompt_tokens=len(ids)))
+        await engine.close()
+        return cut, tail, whole
+
+    cut, tail, whole = asyncio.run(main())
+    assert cut.prompt_tokens == 4 and (cut.text, cut.completion_tokens) == (tail.text, tail.completion_tokens)
+    assert whole.prompt_tokens == len(ids)
+
+
+def test_an_eos_first_token_continues_when_asked_as_upstreams_force_generate(divergent_llama, tiny_tokenizer):
+    """Upstream's HF client ignores an EOS as the first generated token (`force_generate`): it stays in the
+    context, is not shown in the text, and generation goes on. Here the model's greedy first token plays EOS."""
+    generator = BucketedGenerator(divergent_llama, tiny_tokenizer)
+    [first] = generator.generate([PROMPTS[1]], [decode_params(SamplingParams(max_new_tokens=6), 0)])
+    generator.eos_ids = {first.token_ids[0]}
+    [stops] = generator.generate([PROMPTS[1]], [decode_params(SamplingParams(max_new_tokens=6), 0)])
+    [goes_on] = generator.generate([PROMPTS[1]], [decode_params(SamplingParams(max_new_tokens=6, min_new_tokens=1), 0)])
+    assert (stops.finish_reason, stops.text, len(stops.token_ids)) == ("stop", "", 1)
+    assert goes_on.token_ids[:2] == first.token_ids[:2] and len(goes_on.token_ids) >= 2
+    assert goes_on.text == generator._decode(goes_on.token_ids)

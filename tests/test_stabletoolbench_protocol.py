@@ -88,6 +88,12 @@ def test_decoding_settings_are_upstreams(ran):
     assert params.temperature == settings["temperature"] == 0
     assert params.max_new_tokens == settings.get("max_new_tokens", settings.get("max_tokens")) == 1024
     assert params.stop == (settings["stop"],) == ("</s>",)
+    if "context_len" in settings:  # HF client: input ids cut to context_len - max_new_tokens - 8; force_generate
+        assert params.truncate_prompt_tokens == settings["context_len"] - settings["max_new_tokens"] - 8 == 7160
+        assert settings["force_generate"] and params.min_new_tokens == 1
+    else:  # vLLM client: the server truncates the prompt
+        assert params.truncate_prompt_tokens == settings["extra_body"]["truncate_prompt_tokens"] == 7168
+        assert params.min_new_tokens == 0
 
 
 def test_server_requests_are_upstreams(ran):

@@ -40,6 +40,21 @@ class SamplingParams:
     # A Lark grammar (llguidance dialect) every completion must match, e.g. `reasoning.action_grammar`'s;
     # engines that cannot constrain decoding raise rather than ignore it.
     grammar: str | None = None
+    # Keep only the last N prompt tokens (None: all), as StableToolBench's clients do (HF 7160, vLLM 7168).
+    truncate_prompt_tokens: int | None = None
+    # An end-of-sequence token among the first N generated ones does not end the completion (upstream's HF
+    # client: `force_generate`, N = 1). The `vllm` engine can only suppress it (`min_tokens`).
+    min_new_tokens: int = 0
+
+
+def truncate_prompt(ids: list[int], params: SamplingParams) -> list[int]:
+    """The prompt's last `params.truncate_prompt_tokens` ids (left truncation: the system prompt goes first).
+
+    >>> truncate_prompt([1, 2, 3, 4], SamplingParams(truncate_prompt_tokens=2)), truncate_prompt([1, 2], SamplingParams())
+    ([3, 4], [1, 2])
+    """
+    limit = params.truncate_prompt_tokens
+    return ids[-limit:] if limit and len(ids) > limit else ids
 
 
 @dataclass

@@ -28,7 +28,13 @@ from typing import Any
 
 from buckets.generation import BucketedGenerator, DecodeParams, GenerationResult, row_seed
 from buckets.prefix_cache import PrefixCache
-from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams, check_cache_keys
+from toolbench_eval.engines.base import (
+    BucketSpec,
+    Completion,
+    SamplingParams,
+    check_cache_keys,
+    truncate_prompt,
+)
 from toolbench_eval.models import check_buckets_supported
 
 
@@ -49,6 +55,7 @@ def decode_params(params: SamplingParams, index: int) -> DecodeParams:
         stop=tuple(params.stop),
         seed=None if params.seed is None else row_seed(params.seed, index),
         grammar=params.grammar,
+        min_new_tokens=params.min_new_tokens,
     )
 
 
@@ -116,7 +123,7 @@ class HFEngine:
     ) -> list[Completion]:
         keys = check_cache_keys(prompts, cache_keys)
         # Tokenize here so a bad prompt fails its own call, not the whole batch it would join.
-        encoded = [self.generator.encode(prompt) for prompt in prompts]
+        encoded = [truncate_prompt(self.generator.encode(prompt), params) for prompt in prompts]
         if params.grammar is not None:
             # Compiled here (and kept for the decoder), so a grammar that does not compile fails its own call.
             self.generator.grammar_matcher(params.grammar)

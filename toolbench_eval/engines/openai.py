@@ -242,6 +242,8 @@ class OpenAIEngine:
             request["stop"] = stops
         if params.seed is not None:
             request["seed"] = row_seed(params.seed, index)
+        if params.truncate_prompt_tokens:  # what StableToolBench's vLLM client asks its server for
+            request["extra_body"] = {"truncate_prompt_tokens": params.truncate_prompt_tokens}
         if self.mode == "completions":
             request["prompt"] = prompt
         else:

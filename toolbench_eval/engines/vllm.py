@@ -34,7 +34,13 @@ from typing import Any
 
 from buckets.generation import GREEDY_BELOW, row_seed
 from buckets.vllm_plugin import ARCHITECTURE, bucket_overrides
-from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams, check_cache_keys
+from toolbench_eval.engines.base import (
+    BucketSpec,
+    Completion,
+    SamplingParams,
+    check_cache_keys,
+    truncate_prompt,
+)
 from toolbench_eval.errors import UserError
 
 try:
@@ -132,7 +138,7 @@ class VLLMEngine:
         cache_keys: Sequence[str | None] | None = None,
     ) -> list[Completion]:
         check_cache_keys(prompts, cache_keys)  # validated; this engine's prefix cache matches by content
-        encoded = [self.encode(prompt) for prompt in prompts]  # a bad prompt fails its own call
+        encoded = [truncate_prompt(self.encode(prompt), params) for prompt in prompts]  # a bad prompt fails its own call
         requests = [self.sampling_params(params, index) for index in range(len(prompts))]
         outputs = await self.generate_outputs(encoded, requests)
         return [self._completion(output, params) for output in outputs]
@@ -171,6 +177,7 @@ class VLLMEngine:
             stop=[s for s in params.stop if s] or None,
             seed=None if params.seed is None or greedy else row_seed(params.seed, index),
             output_kind=RequestOutputKind.FINAL_ONLY,
+            **({"min_tokens": params.min_new_tokens} if params.min_new_tokens else {}),
             **extra,
         )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,11 +172,15 @@ class BackendToolEnvironment:
         )
 
 
-def sampling_params(decoding: Mapping[str, Any], *, stop: Sequence[str] = TOOLLLAMA_STOP,
+def sampling_params(decoding: Mapping[str, Any], *, protocol: EvalProtocol = TOOLBENCH_EVAL,
                     seed: int | None = None) -> SamplingParams:
-    """SamplingParams from the config's `decoding` block (unknown keys are an error upstream of here)."""
+    """SamplingParams from the config's `decoding` block and the protocol's stop strings, prompt truncation
+    and first-token EOS rule (unknown keys are an error upstream of here)."""
+    stop = protocol.stop
     extra_stop = tuple(decoding.get("stop", ()) or ())
     return SamplingParams(
+        truncate_prompt_tokens=protocol.truncate_prompt_tokens or None,
+        min_new_tokens=1 if protocol.eos_first_token == "continue" else 0,
         max_new_tokens=int(decoding.get("max_new_tokens", 1024)),
         temperature=float(decoding.get("temperature", 0.0)),
         top_p=float(decoding.get("top_p", 1.0)),

@@ -94,7 +94,7 @@ class Agent:
         index = build_function_index(query, self.tools, upstream_quirks=protocol.schema_quirks)
         descriptions = tool_descriptions(query, self.tools)
         seed = query_seed(config.seed, query.group, query.query_id)
-        client = EngineModelClient(self.engine, sampling_params(config.decoding, stop=protocol.stop, seed=seed),
+        client = EngineModelClient(self.engine, sampling_params(config.decoding, protocol=protocol, seed=seed),
                                    self._render, constrain=config.decoding.get("constrain", "off"))
         # Backends with per-trajectory state (LocalToolBench's flaky-API attempts) hand out a fresh view, so
         # a trajectory's observations never depend on what other trajectories in flight did.
