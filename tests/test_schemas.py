@@ -296,7 +296,7 @@ def test_tool_found_by_standard_name_in_another_category():
 
 def test_schemas_cli_json(capsys):
     query_file = FIXTURE / "test_instruction" / "G1_instruction.json"
-    assert main(["schemas", str(query_file), "--json"]) == 0
+    assert main(["schemas", str(query_file), "--json", "--protocol", "toolbench-eval"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert [item["query_id"] for item in listing] == ["101", "102", "103"]  # a file is listed whole
     group = load_group(FIXTURE, "G1_instruction")
@@ -310,12 +310,12 @@ def test_schemas_cli_upstream_quirks_and_tools_dir(capsys, tmp_path):
     query_file = FIXTURE / "test_instruction" / "G1_instruction.json"
     copied = tmp_path / "G1_instruction.json"
     copied.write_text(query_file.read_text())
-    assert main(["schemas", str(copied), "--json", "--upstream-quirks"]) == 0
+    assert main(["schemas", str(copied), "--json", "--protocol", "stabletoolbench"]) == 0
     no_tools = json.loads(capsys.readouterr().out)
     assert no_tools[0]["functions"][0]["parameters"]["required"] == ["", "id_conc"]
     assert no_tools[0]["functions"][0]["description"].endswith('"Concert info (query copy)"')
     tools_dir = FIXTURE / "toolenv" / "tools"
-    assert main(["schemas", str(copied), "--json", "--tools-dir", str(tools_dir)]) == 0
+    assert main(["schemas", str(copied), "--json", "--tools-dir", str(tools_dir), "--protocol", "toolbench-eval"]) == 0
     with_tools = json.loads(capsys.readouterr().out)
     assert with_tools[0]["functions"][0]["description"].endswith('"Concert info (tool file)"')
 
@@ -422,7 +422,8 @@ def test_module_objects_are_not_mutated_by_building():
 def test_inspect_cli_with_a_tokenizer_folder(capsys, tmp_path, tiny_tokenizer):
     tiny_tokenizer.save_pretrained(tmp_path / "tok")
     query_file = FIXTURE / "test_instruction" / "G1_tool.json"
-    assert main(["inspect", str(query_file), "--tokenizer", str(tmp_path / "tok"), "--json"]) == 0
+    assert main(["inspect", str(query_file), "--tokenizer", str(tmp_path / "tok"), "--json",
+                 "--protocol", "toolbench-eval"]) == 0
     row = json.loads(capsys.readouterr().out)["groups"][0]
     from toolbench_eval.commands.inspect import prompt_renderer
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from reasoning.eval_protocol import DEFAULT_PROTOCOL, PROTOCOLS, resolve_protocol
 from toolbench_eval.benchmark.loader import load_benchmark, load_file_group
 from toolbench_eval.benchmark.model import Group, Query
 from toolbench_eval.benchmark.naming import standardize
@@ -63,8 +64,8 @@ def register(subparsers) -> None:
         help="'default' (SmolLM2-135M-Instruct), 'none', a tokenizer folder or a .gguf file",
     )
     parser.add_argument(
-        "--upstream-quirks", action="store_true", help="count prompts with StableToolBench's quirky schemas"
-    )
+        "--protocol", choices=sorted(PROTOCOLS), default=DEFAULT_PROTOCOL,
+        help="whose schema rules the counted prompts use (default stabletoolbench, as `run`); docs/protocol.md")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
 
@@ -232,7 +233,7 @@ def run(args) -> int:
         from toolbench_eval.tokenizers import load_tokenizer
 
         tokenizer = load_tokenizer(args.tokenizer)
-    rows, note = inspect_groups(groups, tokenizer, upstream_quirks=args.upstream_quirks)
+    rows, note = inspect_groups(groups, tokenizer, upstream_quirks=resolve_protocol(args.protocol).schema_quirks)
     if args.json:
         print(
             json.dumps(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 
+from reasoning.eval_protocol import DEFAULT_PROTOCOL, PROTOCOLS, resolve_protocol
 from toolbench_eval.benchmark.loader import load_file_group
 from toolbench_eval.benchmark.schemas import build_functions
 
@@ -33,8 +34,9 @@ def register(subparsers) -> None:
     parser.add_argument("query_file", metavar="QUERY_FILE", help="a test_instruction/<group>.json file")
     parser.add_argument("--tools-dir", metavar="DIR", help="toolenv/tools folder with tool JSON files")
     parser.add_argument(
-        "--upstream-quirks", action="store_true", help='StableToolBench\'s quirky form (required: [""], ...)'
-    )
+        "--protocol", choices=sorted(PROTOCOLS), default=DEFAULT_PROTOCOL,
+        help="whose schema rules: stabletoolbench (default, as `run`: required: [\"\", ...], optional-only APIs "
+             "without parameters) or toolbench-eval (clean lists); docs/protocol.md")
     parser.add_argument("--json", action="store_true", help="print JSON: [{query_id, functions}]")
     parser.set_defaults(func=run)
 
@@ -63,7 +65,8 @@ def _summary(listing: list[dict]) -> str:
 
 
 def run(args) -> int:
-    listing = schema_listing(args.query_file, tools_dir=args.tools_dir, upstream_quirks=args.upstream_quirks)
+    quirks = resolve_protocol(args.protocol).schema_quirks
+    listing = schema_listing(args.query_file, tools_dir=args.tools_dir, upstream_quirks=quirks)
     # Everything is built before anything is printed: a bad entry never leaves half an output.
     text = json.dumps(listing, indent=2, ensure_ascii=False) if args.json else _summary(listing)
     print(text)
