@@ -120,7 +120,6 @@ class Search:
             leaf.is_terminal = True
         return leaf
 
-
     def _turn_messages(self, text: str, name: str, arguments: str, observation: str,
                        call_id: str | None) -> list[dict[str, Any]]:
         """The assistant message and the observation message of one decision, in the protocol's format."""

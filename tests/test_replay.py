@@ -81,3 +81,7 @@ def test_parsed_thoughts_cannot_be_replayed_and_bad_files_are_named(tmp_path, ca
     assert main(["replay", str(broken)]) == 2
     assert str(broken) in capsys.readouterr().err
     assert main(["replay", str(path), "--protocol-args", "parser=psychic"]) == 2
+    odd = tmp_path / "2_CoT@1.json"
+    odd.write_text(json.dumps({"trys": [{"chain": 3}], "answer_generation": {}}), encoding="utf-8")
+    assert main(["replay", str(odd)]) == 2
+    assert f"{odd}: not a raw answer file" in capsys.readouterr().err

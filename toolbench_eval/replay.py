@@ -229,7 +229,13 @@ def replay_file(path: Path, protocol: EvalProtocol) -> ReplayReport:
         raise UserError(f"{path}: cannot read it as a JSON answer file ({error})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: an answer file holds a JSON object")
-    ours = replay_answer(data, protocol)
+    try:
+        ours = replay_answer(data, protocol)
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as error:
+        raise UserError(f"{path}: not a raw answer file of the shape replay reads "
+                        f"({type(error).__name__}: {error})") from None
     method = "DFS" if "tree" in data else "CoT"
     method_name = path.stem.split("_", 1)[1] if "_" in path.stem else ("DFS_woFilter_w2" if method == "DFS" else "CoT@1")
     parts = {

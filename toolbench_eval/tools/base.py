@@ -14,8 +14,7 @@ from enum import IntEnum
 from typing import Any, Protocol, runtime_checkable
 
 from reasoning.protocols import InfrastructureError
-
-MAX_OBSERVATION_LENGTH = 1024
+from reasoning.step import MAX_OBSERVATION_LENGTH, cut_observation
 
 # What a remote backend does when its server is unavailable (connection refused, 5xx/429 after retries,
 # timeouts, the server rejecting our key): `fail` ends the trajectory as an infrastructure failure, so no
@@ -92,9 +91,7 @@ def render_observation(observation: Observation, max_length: int = MAX_OBSERVATI
         text = json.dumps(reply)
     else:
         text = json.dumps(observation.as_dict(), ensure_ascii=False)
-    if len(text) > max_length:
-        text = text[:max_length] + "..."
-    return text
+    return cut_observation(text, max_length)
 
 
 @runtime_checkable
