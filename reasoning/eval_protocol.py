@@ -46,6 +46,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "token_count": ("hf_len_bug", "usage"),
     "answer_file_encoding": ("ascii", "utf8_newline"),
     "eos_first_token": ("continue", "stop"),
+    "native_message": ("sdk_dict", "clean"),
+    "native_request": ("upstream", "greedy"),
 }
 
 
@@ -95,6 +97,14 @@ class EvalProtocol:
     node_json_quirks: bool
     token_count: str
     answer_file_encoding: str
+    # Native function calling (`tool_format=native`): how the API's assistant message is recorded.
+    # `sdk_dict`: as upstream's `ChatGPTFunction` keeps it (the openai SDK's `.dict()`: `content, refusal,
+    # role, function_call, tool_calls`; ReAct loses `function_call` once a message is sent, DFSDT drops
+    # None fields); `clean`: role, content and tool_calls, no None fields.
+    native_message: str
+    # The chat request of a native turn: `upstream` is `ChatGPTFunction`'s (max_tokens 1024, frequency and
+    # presence penalty 0, no temperature: the server's default); `greedy` sends our decoding settings.
+    native_request: str
     overrides: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -143,6 +153,8 @@ STABLETOOLBENCH = EvalProtocol(
     node_json_quirks=True,
     token_count="hf_len_bug",
     answer_file_encoding="ascii",
+    native_message="sdk_dict",
+    native_request="upstream",
 )
 
 STABLETOOLBENCH_VLLM = dataclasses.replace(
@@ -174,6 +186,8 @@ TOOLBENCH_EVAL = EvalProtocol(
     node_json_quirks=False,
     token_count="usage",
     answer_file_encoding="utf8_newline",
+    native_message="clean",
+    native_request="greedy",
 )
 
 PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (STABLETOOLBENCH, STABLETOOLBENCH_VLLM, TOOLBENCH_EVAL)}

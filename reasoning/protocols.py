@@ -24,12 +24,14 @@ class ModelOutput:
     """One model decision: the raw text it wrote (parsed by `reasoning.parser`) and token counts.
 
     `call_id` names the tool call in `tool_calls` messages; None lets the reasoner draw one (a replayed
-    answer file hands back the ids it recorded)."""
+    answer file hands back the ids it recorded). `message` is set by native function-calling clients: the
+    assistant message with its `tool_calls`, as the API returned it (`text` is then its content)."""
 
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     call_id: str | None = None
+    message: dict[str, Any] | None = None
 
 
 @runtime_checkable

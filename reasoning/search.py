@@ -21,6 +21,7 @@ observation that tells the model the expected format, so every decision costs th
 
 from __future__ import annotations
 
+import copy
 import string
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +83,9 @@ class Search:
             self.trajectory.error = f"model call failed: {type(error).__name__}: {error}"
             return None
         self.trajectory.query_count += 1
-        if self.protocol.token_count == "hf_len_bug":
+        if getattr(output, "message", None) is not None:
+            self._forget_sent_function_calls(node)
+        if self.protocol.token_count == "hf_len_bug" and getattr(output, "message", None) is None:
             # Upstream's HF client adds `len(tokenizer(text))`: the number of keys of the encoding, 2.
             self.trajectory.total_tokens += 2
         else:
@@ -90,9 +93,20 @@ class Search:
                 getattr(output, "completion_tokens", 0))
         return output
 
+    def _forget_sent_function_calls(self, node: TreeNode) -> None:
+        """Upstream's `chat_completion_request` pops `function_call` from every message it sends; its ReAct
+        shares message objects along a chain, so recorded messages lose the key once sent (`sdk_dict`)."""
+        if self.protocol.native_message != "sdk_dict":
+            return
+        for message in node.messages:
+            if message.get("valid", True) is not False:
+                message.pop("function_call", None)
+
     async def expand(self, node: TreeNode, output: ModelOutput) -> TreeNode:
         """Add Thought -> Action -> Action Input under `node` for one model output, run the call,
         and return the Action Input node (pruned on give-up, terminal on a final answer)."""
+        if getattr(output, "message", None) is not None:
+            return await self.expand_native(node, output.message)
         protocol = self.protocol
         text = assistant_text(getattr(output, "text", ""), protocol.assistant_content)
         parsed = parse_find_slices(text) if protocol.parser == "find_slices" else parse_react_output(text)
@@ -120,6 +134,49 @@ class Search:
             leaf.is_terminal = True
         return leaf
 
+    async def expand_native(self, node: TreeNode, message: dict[str, Any]) -> TreeNode:
+        """A native function-calling turn, as StableToolBench's `single_chain`/`DFS` build it: a Thought node
+        for non-null content, then Action -> Action Input per tool call (parallel calls chain one after the
+        other), each run; the assistant message goes into the first call's Action Input node (or, without
+        calls, the last node), a `tool` message into each. A hallucinated name is renamed in the message's
+        call. DFSDT drops `None` fields and deep-copies messages per node, as upstream does (so a renamed
+        call shows in the nodes made after the rename only); ReAct shares them along the chain."""
+        dfs = self.trajectory.is_dfs
+        if dfs or self.protocol.native_message == "clean":
+            message = {key: value for key, value in message.items() if value is not None}
+        if self.protocol.native_message == "clean":
+            message.pop("refusal", None)
+        current, succeeded = node, False
+        if message.get("content") is not None:
+            current = _child(current, THOUGHT, message["content"], deep=dfs)
+        calls = message.get("tool_calls") or []
+        for index, call in enumerate(calls):
+            function = call.get("function") if isinstance(call, dict) else None
+            function = function if isinstance(function, dict) else {}
+            name, arguments = function.get("name"), function.get("arguments")
+            action = _child(current, ACTION, name, deep=dfs)
+            action.is_terminal = succeeded
+            leaf = _child(action, ACTION_INPUT, arguments, deep=dfs)
+            result = await execute_step(str(name), arguments if isinstance(arguments, str) else "",
+                                        self.function_names, self.env, protocol=self.protocol)
+            if self.protocol.cut_all_observations:
+                result = StepResult(cut_observation(result.observation), result.status)
+            leaf.observation, leaf.observation_code = result.observation, result.status
+            succeeded = succeeded or result.status == STATUS_FINAL_ANSWER
+            leaf.is_terminal = succeeded
+            if result.status == STATUS_GIVE_UP:
+                leaf.pruned = True
+            elif result.status == STATUS_NO_SUCH_FUNCTION:
+                function["name"] = HALLUCINATED_NAME
+            if index == 0:
+                leaf.messages.append(message)
+            leaf.messages.append({"role": "tool", "name": function.get("name"), "content": leaf.observation,
+                                  "tool_call_id": call.get("id") if isinstance(call, dict) else None})
+            current = leaf
+        if not calls:
+            current.messages.append(message)
+        return current
+
     def _turn_messages(self, text: str, name: str, arguments: str, observation: str,
                        call_id: str | None) -> list[dict[str, Any]]:
         """The assistant message and the observation message of one decision, in the protocol's format."""
@@ -140,6 +197,14 @@ class Search:
 
 
 _ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def _child(node: TreeNode, node_type: str, description: Any, *, deep: bool) -> TreeNode:
+    """`node.add_child`, with the messages deep-copied when `deep` (upstream DFS's `deepcopy`)."""
+    child = node.add_child(node_type, description)
+    if deep:
+        child.messages = copy.deepcopy(child.messages)
+    return child
 
 
 def _as_int(value: Any) -> int:

@@ -120,3 +120,41 @@ def normalize_call_ids(value: Any) -> Any:
         return item
 
     return walk(value)
+
+
+class ReplayChat:
+    """An OpenAI-compatible `/v1/chat/completions` answering with recorded completions in order; keeps the
+    requests it was sent (parsed JSON)."""
+
+    def __init__(self, completions: list[dict[str, Any]]) -> None:
+        self.completions = completions
+        self.requests: list[Any] = []
+        chat = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                chat.requests.append(json.loads(self.rfile.read(length)))
+                index = len(chat.requests) - 1
+                status, body = (200, chat.completions[index]) if index < len(chat.completions) else (500, {})
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

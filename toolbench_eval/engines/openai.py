@@ -105,6 +105,40 @@ class _Reply:
     finish_reason: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    message: dict[str, Any] | None = None  # chat with tools: the assistant message (see `assistant_message`)
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """One native function-calling turn: the assistant message as StableToolBench records it, and usage."""
+
+    message: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def assistant_message(message: Any) -> dict[str, Any]:
+    """The assistant message as StableToolBench's `ChatGPTFunction` stores it: the `.dict()` of the openai
+    SDK's `ChatCompletionMessage` at the version it pins (1.51), whatever SDK is installed here:
+    `content, refusal, role, function_call, tool_calls` with calls as `id, function{arguments, name}, type`."""
+    def field(obj: Any, name: str) -> Any:
+        return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+    calls = field(message, "tool_calls")
+    function_call = field(message, "function_call")
+    return {
+        "content": field(message, "content"),
+        "refusal": field(message, "refusal"),
+        "role": field(message, "role") or "assistant",
+        "function_call": None if function_call is None else {
+            "arguments": field(function_call, "arguments"), "name": field(function_call, "name")},
+        "tool_calls": None if not calls else [
+            {"id": field(call, "id"),
+             "function": {"arguments": field(field(call, "function"), "arguments"),
+                          "name": field(field(call, "function"), "name")},
+             "type": field(call, "type") or "function"}
+            for call in calls],
+    }
 
 
 class OpenAIEngine:
@@ -196,6 +230,29 @@ class OpenAIEngine:
         tasks = [self._complete(prompt, params, index) for index, prompt in enumerate(prompts)]
         return list(await asyncio.gather(*tasks))
 
+    async def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], params: SamplingParams,
+                   *, upstream_request: bool = True) -> ChatReply:
+        """One native function-calling turn (`/v1/chat/completions` with `tools`).
+
+        `upstream_request`: the request StableToolBench's `ChatGPTFunction` sends (`model, messages,
+        max_tokens, frequency_penalty 0, presence_penalty 0, tools`; no temperature, so the server's default
+        applies); otherwise greedy with our sampling settings (temperature, top_p, seed)."""
+        self._bind_loop()
+        await self._resolve_model()
+        request: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": params.max_new_tokens}
+        if upstream_request:
+            request.update(frequency_penalty=0, presence_penalty=0)
+        else:
+            request["temperature"] = 0.0 if params.temperature < GREEDY_BELOW else params.temperature
+            request["top_p"] = params.top_p
+            if params.seed is not None:
+                request["seed"] = params.seed
+        if tools:
+            request["tools"] = tools
+        async with self._semaphore:
+            reply = await self._with_retries(request, chat_tools=True)
+        return ChatReply(reply.message or {}, reply.prompt_tokens or 0, reply.completion_tokens or 0)
+
     def count_tokens(self, text: str) -> int:
         if self.tokenizer is not None:
             return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -251,7 +308,7 @@ class OpenAIEngine:
             request["messages"] = [*messages, {"role": "user", "content": prompt}]
         return request
 
-    async def _with_retries(self, request: dict[str, Any]) -> _Reply:
+    async def _with_retries(self, request: dict[str, Any], *, chat_tools: bool = False) -> _Reply:
         problem = ""
         for attempt in range(self.max_attempts):
             delay = None
@@ -259,7 +316,7 @@ class OpenAIEngine:
                 self.stats["retries"] += 1
             self.stats["requests"] += 1
             try:
-                return await self._send(request)
+                return await self._send(request, chat_tools=chat_tools)
             except openai.APIStatusError as error:
                 status = error.status_code
                 if status in CONFIG_STATUS:
@@ -279,8 +336,16 @@ class OpenAIEngine:
         raise EngineUnavailable(f"{self._where()} failed {self.max_attempts} times (last: {problem}); "
                                 "check that the server is up, or raise max_attempts")
 
-    async def _send(self, request: dict[str, Any]) -> _Reply:
+    async def _send(self, request: dict[str, Any], *, chat_tools: bool = False) -> _Reply:
         client = self._ensure_client()
+        if chat_tools:
+            response = await client.chat.completions.create(**request)
+            choice = response.choices[0]
+            usage = getattr(response, "usage", None)
+            return _Reply(text=choice.message.content or "", finish_reason=choice.finish_reason,
+                          prompt_tokens=getattr(usage, "prompt_tokens", None),
+                          completion_tokens=getattr(usage, "completion_tokens", None),
+                          message=assistant_message(choice.message))
         if self.mode == "completions":
             response = await client.completions.create(**request)
             choice = response.choices[0]

@@ -91,6 +91,36 @@ class EngineModelClient:
         )
 
 
+class NativeToolsClient:
+    """`ModelClient` for native function calling: the conversation goes to the engine's `chat` with the
+    functions as OpenAI `tools`; the reply is the assistant message with its `tool_calls`.
+
+    What is sent is what StableToolBench's `chat_completion_request` sends: the messages as recorded (the
+    reasoner already left out invalid ones), without `function_call`."""
+
+    def __init__(self, engine: Engine, params: SamplingParams, *, upstream_request: bool) -> None:
+        if not callable(getattr(engine, "chat", None)):
+            from toolbench_eval.errors import UserError
+
+            raise UserError(f"tool_format=native: the {getattr(engine, 'name', '?')} engine cannot call tools "
+                            "natively yet; use --model openai (any OpenAI-compatible server), or tool_format=react")
+        self.engine = engine
+        self.params = params
+        self.upstream_request = upstream_request
+        self.calls = 0
+
+    async def generate(
+        self, messages: list[dict[str, Any]], functions: list[dict[str, Any]], *, trajectory_id: str
+    ) -> ModelOutput:
+        tools = [{"type": "function", "function": function} for function in bare_functions(functions)]
+        sent = [{key: value for key, value in message.items() if key != "function_call"} for message in messages]
+        self.calls += 1
+        reply = await self.engine.chat(sent, tools, self.params, upstream_request=self.upstream_request)
+        content = reply.message.get("content")
+        return ModelOutput(text=content if isinstance(content, str) else "", prompt_tokens=reply.prompt_tokens,
+                           completion_tokens=reply.completion_tokens, message=dict(reply.message))
+
+
 @dataclass(frozen=True)
 class FunctionTarget:
     """What a schema function name stands for: original names, and schema -> original parameter names."""

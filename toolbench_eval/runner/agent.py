@@ -18,6 +18,7 @@ from toolbench_eval.engines.base import Engine
 from toolbench_eval.runner.adapters import (
     BackendToolEnvironment,
     EngineModelClient,
+    NativeToolsClient,
     chat_template_renderer,
     sampling_params,
     toolllama_renderer,
@@ -62,6 +63,11 @@ class Agent:
 
     def __post_init__(self) -> None:
         self.protocol = self.config.eval_protocol
+        if self.config.tool_format == "native" and not callable(getattr(self.engine, "chat", None)):
+            from toolbench_eval.errors import UserError
+
+            raise UserError(f"tool_format=native: the {self.config.model} engine cannot call tools natively yet; "
+                            "use --model openai (any OpenAI-compatible server), or tool_format=react")
         if self.config.prompt_style == "chat_template":
             tokenizer = getattr(self.engine, "tokenizer", None)
             if tokenizer is None:
@@ -94,8 +100,12 @@ class Agent:
         index = build_function_index(query, self.tools, upstream_quirks=protocol.schema_quirks)
         descriptions = tool_descriptions(query, self.tools)
         seed = query_seed(config.seed, query.group, query.query_id)
-        client = EngineModelClient(self.engine, sampling_params(config.decoding, protocol=protocol, seed=seed),
-                                   self._render, constrain=config.decoding.get("constrain", "off"))
+        params = sampling_params(config.decoding, protocol=protocol, seed=seed)
+        if config.tool_format == "native":
+            client = NativeToolsClient(self.engine, params, upstream_request=protocol.native_request == "upstream")
+        else:
+            client = EngineModelClient(self.engine, params, self._render,
+                                       constrain=config.decoding.get("constrain", "off"))
         # Backends with per-trajectory state (LocalToolBench's flaky-API attempts) hand out a fresh view, so
         # a trajectory's observations never depend on what other trajectories in flight did.
         for_trajectory = getattr(self.backend, "for_trajectory", None)
@@ -104,7 +114,7 @@ class Agent:
             "single_chain_max_step": config.max_step,
             "protocol": protocol,
             "query_id": query.query_id,
-            "toolllama": config.prompt_style == "toolllama",
+            "toolllama": config.prompt_style == "toolllama" and config.tool_format == "react",
             "seed": seed,
             "trajectory_id": f"{query.group}/{query.query_id}",
         }

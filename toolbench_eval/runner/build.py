@@ -115,7 +115,8 @@ def load_hf_model(config: RunConfig) -> tuple[Any, Any]:
                       dtype=str(args.get("dtype", "auto")), attn_implementation=args.get("attn_implementation"))
 
 
-_ENGINE_ARG_KEYS = ("pretrained", "device", "dtype", "attn_implementation")
+# Model arguments the runner reads itself (`tool_format`: react text or native function calling).
+_ENGINE_ARG_KEYS = ("pretrained", "device", "dtype", "attn_implementation", "tool_format")
 
 
 def build_engine(config: RunConfig, bucket_spec: BucketSpec | None, *, loaded: tuple[Any, Any] | None = None

@@ -29,6 +29,7 @@ METHODS = ("react", "dfsdt", "dfsdt-retriever")
 ENGINES = ("hf", "vllm", "openai", "scripted")
 EXECUTORS = ("local", "ray")
 PROMPT_STYLES = ("toolllama", "chat_template")
+TOOL_FORMATS = ("react", "native")  # model_args tool_format: ReAct text, or the model's own function calling
 
 # Keys of the `ray` block: ray.init options, then the actor layout.
 RAY_OPTIONS = ("address", "num_cpus", "num_gpus", "object_store_memory", "temp_dir", "num_engines", "num_workers",
@@ -143,6 +144,9 @@ class RunConfig:
             raise located(source, "no groups given; e.g. groups: [G1_instruction]", field="groups")
         self.model_args = parse_key_values(self.model_args)
         self.protocol_args = parse_key_values(self.protocol_args)
+        if self.model_args.get("tool_format", "react") not in TOOL_FORMATS:
+            raise located(source, f"tool_format={self.model_args['tool_format']!r} is not one of {list(TOOL_FORMATS)}",
+                          field="model_args")
         if self.protocol is not None or self.protocol_args:
             from reasoning.eval_protocol import ProtocolError, resolve_protocol
 
@@ -223,6 +227,12 @@ class RunConfig:
         if name is None and self.model in ("hf", "vllm"):
             name = recipe_protocol(self.engine_spec)
         return resolve_protocol(name, self.protocol_args)
+
+    @property
+    def tool_format(self) -> str:
+        """`react` (ReAct text the reasoner parses) or `native` (the model's own function calling), from
+        `--model-args tool_format=...`: a property of the model."""
+        return str(self.model_args.get("tool_format", "react"))
 
     @property
     def max_step(self) -> int:
