@@ -15,11 +15,16 @@ from toolbench_eval.engines.base import Completion
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stabletoolbench_protocol"
 SAMPLE_QUERIES = REPO / "data" / "stabletoolbench_sample" / "solvable_queries" / "test_instruction"
-SCENARIOS = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))["scenarios"]
+ALL_SCENARIOS = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))["scenarios"]
 
 
 def load_scenario(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / "scenarios" / f"{name}.json").read_text(encoding="utf-8"))
+
+
+# ToolLLaMA text style (`toolllama`, `toolllama_vllm`) and native function calling (`chatgpt_function`).
+SCENARIOS = [name for name in ALL_SCENARIOS if load_scenario(name)["backbone_model"].startswith("toolllama")]
+FC_SCENARIOS = [name for name in ALL_SCENARIOS if load_scenario(name)["backbone_model"] == "chatgpt_function"]
 
 
 def upstream_limits(scenario: dict[str, Any]) -> tuple[int, int]:

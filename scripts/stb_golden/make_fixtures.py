@@ -6,7 +6,8 @@ Must run in a venv where upstream imports (see README.md). Starts, all on 127.0.
 real ToolBench API and OpenAI (services.Standins), upstream's server (`uvicorn main:app` from
 <stb-src>/server, with a config.yml written here), and a recording proxy in front of it. Then each scenario runs
 upstream's entry point in a child process (upstream_runner.py), and probe_env.py writes parser_cases.json and
-observations.json.
+observations.json. A function-calling scenario (backbone chatgpt_function) also gets its own services.ScriptedChat
+as upstream's `--base_url`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import services
 
 MODEL_NAME = "ToolBench/ToolLLaMA-2-7b-v2"
 OFFLINE_KEY = "sk-offline-no-key"
+CHATGPT_MODEL = "gpt-4-turbo-2024-04-09"
+FC_BACKBONE = "chatgpt_function"
 
 
 def upstream_helpers(stb_src: Path):
@@ -105,10 +108,14 @@ def start_upstream_server(stb_src: Path, work: Path, out: Path, standins: servic
     return proc, f"http://127.0.0.1:{port}", cmd, config_public
 
 
-def upstream_args(s: dict, query_file: Path, answer_dir: Path, tools_dir: Path) -> list[str]:
-    args = ["--tool_root_dir", str(tools_dir), "--backbone_model", s["backbone"], "--model_path", MODEL_NAME,
+def upstream_args(s: dict, query_file: Path, answer_dir: Path, tools_dir: Path, chat_url: str | None = None
+                  ) -> list[str]:
+    model = ["--chatgpt_model", CHATGPT_MODEL] if s["backbone"] == FC_BACKBONE else ["--model_path", MODEL_NAME]
+    args = ["--tool_root_dir", str(tools_dir), "--backbone_model", s["backbone"], *model,
             "--max_observation_length", "1024", "--method", s["method"], "--input_query_file", str(query_file),
             "--output_answer_file", str(answer_dir), "--toolbench_key", ""]
+    if s["backbone"] == FC_BACKBONE:
+        args += ["--openai_key", OFFLINE_KEY, "--base_url", chat_url + "/v1"]
     if s["backbone"] == "toolllama_vllm":
         args += ["--openai_key", "EMPTY", "--base_url", "http://127.0.0.1:12345/v1"]
     if s["entry"] == scenarios.MULTI:
@@ -141,14 +148,24 @@ def run_scenario(s: dict, stb_src: Path, work: Path, out: Path, proxy, standins,
     answer_dir = sdir / "answer" / s["group"]
     answer_dir.parent.mkdir(parents=True)
     record_file = sdir / "record.json"
-    args = upstream_args(s, query_file, answer_dir, out / "toolenv" / "tools")
+    fc = s["backbone"] == FC_BACKBONE
+    chat = services.ScriptedChat(s["replies"]) if fc else None  # upstream's --base_url, one per scenario
+    args = upstream_args(s, query_file, answer_dir, out / "toolenv" / "tools", chat.url("") if fc else None)
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
     env["SERVICE_URL"] = proxy.url("/virtual")
     env["PYTHONPATH"] = str(stb_src)
     cmd = [sys.executable, str(HERE / "upstream_runner.py"), "--stb-src", str(stb_src), "--entry", s["entry"],
            "--replies", str(replies_file), "--record", str(record_file), "--"] + args
     proxy.take(), standins.take()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)
+    # stdin closed: were upstream ever to reach its `pdb.set_trace()` (chat request errors), pdb reads EOF and quits
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False,
+                              stdin=subprocess.DEVNULL)
+    finally:
+        if chat is not None:
+            chat.close()
+    if chat is not None and chat.other_paths:
+        raise SystemExit(f"{s['name']}: upstream posted to {chat.other_paths}, not /v1/chat/completions")
     (sdir / "stdout.txt").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr, encoding="utf-8")
     record = json.loads(record_file.read_text(encoding="utf-8"))
     answer_name = f"{s['query_id']}_{s['method']}.json"
@@ -162,6 +179,10 @@ def run_scenario(s: dict, stb_src: Path, work: Path, out: Path, proxy, standins,
     mapping = dict(mapping)
     mapping[str(sdir)] = "<work>"
     mapping[proxy.url("")] = "http://127.0.0.1:<proxy>"
+    if fc:  # base_url in argv and the Host header
+        mapping[f"127.0.0.1:{chat.port}"] = "127.0.0.1:<chat>"
+        result = fc_result(s, args, chat, record, proxy, standins, answer_name, answer, answer_text, proc)
+        return public(result, mapping)
     result = {
         "scenario": s["name"],
         "description": s["description"],
@@ -189,6 +210,37 @@ def run_scenario(s: dict, stb_src: Path, work: Path, out: Path, proxy, standins,
         "exception": record.get("exception"),
     }
     return public(result, mapping)
+
+
+def fc_result(s, args, chat, record, proxy, standins, answer_name, answer, answer_text, proc) -> dict:
+    """The scenario JSON of a function-calling run: the chat requests and replies take model_calls' place."""
+    return {
+        "scenario": s["name"],
+        "description": s["description"],
+        "query_id": s["query_id"],
+        "group": s["group"],
+        "method": s["method"],
+        "backbone_model": s["backbone"],
+        "chatgpt_model": CHATGPT_MODEL,
+        "entry_point": s["entry"],
+        "command": "PYTHONPATH=<stb-src> SERVICE_URL=http://127.0.0.1:<proxy>/virtual python " + s["entry"]
+                   + " " + " ".join(json.dumps(a) if (a == "" or " " in a) else a for a in args),
+        "args": args,
+        "scripted_replies": s["replies"],
+        "fallback_reply": services.fc_fallback_message("<k>"),
+        "replies_used": chat.used,
+        "fallback_replies_used": chat.fallbacks,
+        "model_calls": chat.take(),
+        "chat_replies": chat.replies,
+        "server_requests": proxy.take(),
+        "server_upstream_requests": standins.take(),
+        "answer_file": f"<output_answer_file>/{answer_name}" if answer is not None else None,
+        "answer_file_bytes": "json.dumps(answer, indent=2) (checked when generated)",
+        "answer_file_sha256": hashlib.sha256(answer_text.encode("utf-8")).hexdigest() if answer_text else None,
+        "answer": answer,
+        "exit_code": proc.returncode,
+        "exception": record.get("exception"),
+    }
 
 
 def main() -> int:

@@ -1,7 +1,9 @@
-"""The golden scenarios: which query, entry point, arguments and scripted ToolLLaMA replies each one runs.
+"""The golden scenarios: which query, entry point, arguments and scripted model replies each one runs.
 
-A reply is the raw text the model generates (upstream strips it and cuts at the last "</s>"). Each scenario
-also declares the cache entries its calls hit; calls not in the cache go through upstream's miss path.
+A ToolLLaMA reply is the raw text the model generates (upstream strips it and cuts at the last "</s>"). A
+function-calling reply (backbone chatgpt_function, scenarios `fc_*`) is the assistant message the chat server
+returns (`fc_message`: role, content (None = JSON null), tool_calls). Each scenario also declares the cache
+entries its calls hit; calls not in the cache go through upstream's miss path.
 """
 
 from __future__ import annotations
@@ -23,6 +25,27 @@ def answer(thought: str, final: str) -> str:
 
 def give_up(thought: str) -> str:
     return call(thought, "Finish", '{"return_type": "give_up_and_restart"}')
+
+
+def fc_call(call_id: str, name: str, arguments: str) -> dict:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def fc_message(content, *calls: dict) -> dict:
+    """An assistant message as the chat server returns it; no tool_calls key when there are no calls."""
+    message = {"role": "assistant", "content": content}
+    if calls:
+        message["tool_calls"] = list(calls)
+    return message
+
+
+def fc_answer(call_id: str, final: str) -> dict:
+    args = json.dumps({"return_type": "give_answer", "final_answer": final}, ensure_ascii=False)
+    return fc_call(call_id, "Finish", args)
+
+
+def fc_give_up(call_id: str) -> dict:
+    return fc_call(call_id, "Finish", '{"return_type": "give_up_and_restart"}')
 
 
 def ok(response) -> dict:
@@ -247,6 +270,79 @@ SCENARIOS = [
         "group": "G1_instruction", "query_id": 1856, "method": "DFS_woFilter_w2", "backbone": "toolllama_vllm",
         "entry": MULTI, "replies": "same_as:dfs_backtrack",
     },
+    # -- function calling: upstream's ChatGPTFunction + the real openai SDK against services.ScriptedChat -----
+    {
+        "name": "fc_react_answered",
+        "description": "react_answered with --backbone_model chatgpt_function: one call, then two parallel calls "
+                       "in one message (content null), then Finish(give_answer).",
+        "group": "G1_instruction", "query_id": 1073, "method": "CoT@1", "backbone": "chatgpt_function",
+        "entry": MULTI, "cache": "same_as:react_answered",
+        "replies": [
+            fc_message("I need the popular sites first.",
+                       fc_call("call_fc1a", "popularsitesforquery_for_keyword_analysis",
+                               '{"q": "birthday party ideas"}')),
+            fc_message(None,
+                       fc_call("call_fc2a", "querykeywords_for_keyword_analysis", '{"q": "birthday party ideas"}'),
+                       fc_call("call_fc2b", "popularsitesforquery_for_keyword_analysis",
+                               '{"q": "birthday party ideas"}')),
+            fc_message("I can answer now.",
+                       fc_answer("call_fc3a", 'Popular sites for "birthday party ideas": pinterest.com, '
+                                 "thespruce.com and parents.com. Main keywords: birthday party, party ideas, "
+                                 "surprise party.")),
+        ],
+    },
+    {
+        "name": "fc_react_errors",
+        "description": "ReAct with chatgpt_function: a hallucinated function name (code 1, renamed "
+                       "invalid_hallucination_function_name), unparseable arguments (server parse error, code 0), "
+                       "a content-only message (no tool_calls), then Finish(give_up_and_restart): code 4, pruned.",
+        "group": "G2_instruction", "query_id": 5744, "method": "CoT@1", "backbone": "chatgpt_function",
+        "entry": MULTI, "cache": "same_as:react_errors",
+        "replies": [
+            fc_message("I will get the product details for B08N5WG761.",
+                       fc_call("call_fce1", "get_a_product_details_for_amazon_scraper",
+                               '{"productid": "B08N5WG761"}')),
+            fc_message(None,
+                       fc_call("call_fce2", "get_a_product_details_for_amazon_scrapper_v4",
+                               "{productid: B08N5WG761}")),
+            fc_message("Let me think about which function to use."),
+            fc_message("Nothing works, so I give up and restart.", fc_give_up("call_fce4")),
+        ],
+    },
+    {
+        "name": "fc_dfs_backtrack",
+        "description": "dfs_backtrack with chatgpt_function: two calls (the second with content null), give_up, "
+                       "back two levels, the first call's node expands a second child with the diversity prompt, "
+                       "which then answers.",
+        "group": "G1_instruction", "query_id": 1856, "method": "DFS_woFilter_w2", "backbone": "chatgpt_function",
+        "entry": MULTI, "cache": "same_as:dfs_backtrack",
+        "replies": [
+            fc_message("First the best goal prediction.",
+                       fc_call("call_fcb1", "best_bestgoal_for_morpheus_predictions", "{}")),
+            fc_message(None, fc_call("call_fcb2", "best_sign_2_for_morpheus_predictions", "{}")),
+            fc_message("The sign 2 endpoint returned nothing useful. I give up and restart.",
+                       fc_give_up("call_fcb3")),
+            fc_message("This time I try the best sign 1 prediction.",
+                       fc_call("call_fcb4", "best_sign_1_for_morpheus_predictions", "{}")),
+            fc_message("I have enough predictions.",
+                       fc_answer("call_fcb5", "Best goal: Arsenal vs Chelsea (over 2.5). Best sign 1: Bayern "
+                                              "Munich to win at 1.45.")),
+        ],
+    },
+    {
+        "name": "fc_dfs_answered",
+        "description": "dfs_answered with chatgpt_function: one message with two parallel calls (both the "
+                       "optional-only API, called with {}), then Finish(give_answer) with content null.",
+        "group": "G1_instruction", "query_id": 1572, "method": "DFS_woFilter_w2", "backbone": "chatgpt_function",
+        "entry": MULTI, "cache": "same_as:dfs_answered",
+        "replies": [
+            fc_message("I will get the media sources statistics, twice to check they are stable.",
+                       fc_call("call_fcd1a", "media_sources_statistics_for_public_url_share", "{}"),
+                       fc_call("call_fcd1b", "media_sources_statistics_for_public_url_share", "{}")),
+            fc_message(None, fc_answer("call_fcd2", "There are 1,204 tracked media sources; the most cited is "
+                                                    "Reuters.")),
+        ],
+    },
 ]
 
 
@@ -293,6 +389,8 @@ def resolved() -> list[dict]:
     out = []
     for s in SCENARIOS:
         s = dict(s)
+        if isinstance(s.get("cache"), str) and s["cache"].startswith("same_as:"):
+            s["cache"] = by_name[s["cache"].split(":", 1)[1]]["cache"]
         ref = s["replies"]
         if isinstance(ref, str) and ref in GENERATED:
             s["replies"], s["cache"] = GENERATED[ref]

@@ -8,6 +8,8 @@
   does). Both record what upstream's server sent.
 - CannedReplies: `POST /canned/<case>/...` answers with the status, body and delay registered for <case>
   (the server replies that observations.json feeds to upstream's `_step`).
+- ScriptedChat: `POST /v1/chat/completions` for upstream's ChatGPTFunction (the real openai SDK, `--base_url`):
+  answers each request with the next scripted assistant message as a chat.completion, records the request.
 """
 
 from __future__ import annotations
@@ -163,5 +165,73 @@ class CannedReplies(_Server):
                 if case.get("delay"):
                     time.sleep(case["delay"])
                 self._send(case["status"], case["body"], case.get("content_type", "application/json"))
+
+        super().__init__(Handler)
+
+
+FC_FALLBACK_CONTENT = "I have no more scripted replies, so I give up."
+
+
+def fc_fallback_message(k: int) -> dict:
+    """The k-th (1-based) reply once the script has run out: a Finish give_up_and_restart."""
+    return {"role": "assistant", "content": FC_FALLBACK_CONTENT,
+            "tool_calls": [{"id": f"call_fallback{k}", "type": "function",
+                            "function": {"name": "Finish", "arguments": '{"return_type": "give_up_and_restart"}'}}]}
+
+
+def chat_completion(n: int, model, messages, message: dict) -> dict:
+    """The chat.completion JSON for the n-th (1-based) reply; usage is a deterministic stand-in
+    (prompt: len(json.dumps(request messages)) // 4, completion: len(json.dumps(message)) // 4)."""
+    prompt_tokens = len(json.dumps(messages)) // 4
+    completion_tokens = len(json.dumps(message)) // 4
+    return {
+        "id": f"chatcmpl-golden-{n}",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+        "system_fingerprint": None,
+    }
+
+
+class ScriptedChat(_Server):
+    """OpenAI chat.completions stand-in on scripted assistant messages, consumed in order (then the fallback).
+
+    Never answers with an error (upstream's chat_completion_request drops into pdb on any exception): a body
+    that is not JSON still gets the next reply. `records` = {headers (Authorization redacted), body (text as
+    sent), request (parsed)}; `replies` = the chat.completion JSONs sent, in order.
+    """
+
+    def __init__(self, messages: list[dict]):
+        self.script = [dict(m) for m in messages]
+        self.used = 0
+        self.fallbacks = 0
+        self.replies: list[dict] = []
+        self.other_paths: list[str] = []  # anything but /v1/chat/completions (answered too; make_fixtures fails)
+        state = self
+
+        class Handler(_Base):
+            def do_POST(self):
+                body = self._body()
+                text, parsed = _decode(body)
+                headers = {k: ("<redacted>" if k.lower() == "authorization" else v) for k, v in self.headers.items()}
+                request = parsed if isinstance(parsed, dict) else {}
+                with state.lock:
+                    if self.path != "/v1/chat/completions":
+                        state.other_paths.append(self.path)
+                    if state.used < len(state.script):
+                        message = state.script[state.used]
+                        state.used += 1
+                    else:
+                        state.fallbacks += 1
+                        message = fc_fallback_message(state.fallbacks)
+                    reply = chat_completion(len(state.replies) + 1, request.get("model"),
+                                            request.get("messages"), message)
+                    state.records.append({"headers": headers, "body": text, "request": parsed})
+                    state.replies.append(reply)
+                self._send(200, json.dumps(reply).encode())
 
         super().__init__(Handler)

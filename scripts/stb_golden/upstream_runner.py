@@ -1,4 +1,4 @@
-"""Run one StableToolBench inference entry point on scripted ToolLLaMA replies (child process).
+"""Run one StableToolBench inference entry point on scripted model replies (child process).
 
     python upstream_runner.py --stb-src DIR --replies R.json --record OUT.json \
         --entry toolbench/inference/qa_pipeline_multithread.py -- <upstream arguments>
@@ -6,8 +6,11 @@
 Runs the entry point exactly as `PYTHONPATH=./ python <entry> <arguments>` from the StableToolBench root
 (sys.path[0] = the script's folder, then the root), after:
 - empty modules for `peft`, `sentence_transformers` and `pandas`, which only the LoRA class and the retriever
-  use (neither is constructed with --backbone_model toolllama / toolllama_vllm and no retrieval);
-- fake_llm.install_hf / install_vllm (scripted text in place of model weights; see fake_llm.py).
+  use (neither is constructed with --backbone_model toolllama / toolllama_vllm / chatgpt_function and no
+  retrieval);
+- fake_llm.install_hf / install_vllm (scripted text in place of model weights; see fake_llm.py);
+  with --backbone_model chatgpt_function nothing is installed: upstream's ChatGPTFunction and the real openai SDK
+  talk to `--base_url` (make_fixtures' services.ScriptedChat), and the record file holds no model calls.
 Everything else, including `time.sleep(2)` per API call and the answer writing, is upstream's.
 """
 
@@ -58,6 +61,8 @@ def main() -> int:
         fake_llm.install_hf(script)
     elif backbone == "toolllama_vllm":
         fake_llm.install_vllm(script)
+    elif backbone == "chatgpt_function":
+        pass  # the real ChatGPTFunction and openai SDK; the scripted chat server answers and records
     else:
         raise SystemExit(f"unsupported --backbone_model {backbone}")
 
