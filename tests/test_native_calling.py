@@ -114,6 +114,10 @@ def test_native_answer_files_score_with_the_rule_judge(tmp_path, server, method,
     assert main(["score", str(out), "--judge", "rule", "--evaluate-times", "1"]) == 0
     report = json.loads((out / "scores" / "pass_rate_rule.json").read_text())
     assert report["judge"]["name"] == "rule" and "G1_instruction" in report["groups"]
+    assert json.loads((out / "manifest.json").read_text())["tool_format"] == "native"
+    written = tmp_path / "board"
+    assert main(["export", str(out), "--out", str(written), "--no-plots"]) == 0
+    assert f"| {method} (native calls) |" in (written / "leaderboard.md").read_text()
 
 
 def _first_path(node):

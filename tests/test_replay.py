@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from stb_golden_support import SCENARIOS, load_scenario
+from stb_golden_support import FC_SCENARIOS, SCENARIOS, load_scenario
 
 from toolbench_eval.cli import main
 
@@ -51,6 +51,27 @@ def test_every_scenario_replays_identically_one_by_one(tmp_path):
         vllm = scenario["backbone_model"] == "toolllama_vllm"
         report = replay_file(path, resolve_protocol("stabletoolbench-vllm" if vllm else "stabletoolbench"))
         assert report.ok and report.identical["file"], (name, report.first_difference)
+
+
+def test_function_calling_answer_files_replay_identically(tmp_path, capsys):
+    """Upstream's ChatGPTFunction files: turns are read back from the tree (a Thought for content, an
+    Action/Action Input pair per call; parallel calls and turns without content told apart by the recorded
+    assistant messages, DFS visit order, or the call count) and re-run as native turns."""
+    from toolbench_eval.replay import is_native_file
+
+    for name in FC_SCENARIOS:
+        scenario = load_scenario(name)
+        assert is_native_file(scenario["answer"])
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / f"{scenario['query_id']}_{scenario['method']}.json").write_text(
+            json.dumps(scenario["answer"], indent=2), encoding="utf-8")
+        assert main(["replay", str(folder), "--json", str(folder / "report.json")]) == 0
+        [entry] = json.loads((folder / "report.json").read_text())["files"]
+        assert all(entry["identical"].values()), (name, entry["first_difference"])
+        assert entry["decisions"] == scenario["answer"]["answer_generation"]["query_count"] - (
+            1 if name == "dfs_budget" else 0)
+    assert all(not is_native_file(load_scenario(name)["answer"]) for name in SCENARIOS)
 
 
 def test_a_changed_local_decision_is_reported_where_it_differs(tmp_path, capsys):

@@ -97,6 +97,7 @@ def build_manifest(config: RunConfig, run_dir: Path, root: Path, buckets: dict[s
         "query_ids": query_ids,
         "decoding": dict(config.decoding),
         "prompt_style": config.prompt_style,
+        "tool_format": config.tool_format,
         "protocol": config.eval_protocol.manifest(),
         "single_chain_max_step": config.max_step,
         "max_query_count": config.max_query_count,

@@ -24,7 +24,7 @@ class RunInfo:
     path: Path
     run_id: str
     method: str  # "CoT@1" | "DFS_woFilter_w2"
-    method_label: str  # "react" | "dfsdt" | "dfsdt-retriever"
+    method_label: str  # "react" | "dfsdt" | "dfsdt-retriever", + " (native calls)" for tool_format=native
     model_name: str
     buckets: dict[str, Any] | None
     benchmark_name: str
@@ -86,7 +86,8 @@ def load_run(path: str | Path) -> RunInfo:
         path=path,
         run_id=str(manifest["run_id"]),
         method=str(manifest["method"]),
-        method_label=str(manifest.get("method_label") or manifest["method"]),
+        method_label=str(manifest.get("method_label") or manifest["method"])
+        + (" (native calls)" if manifest.get("tool_format") == "native" else ""),
         model_name=str(manifest.get("model_name") or model.get("spec") or "model"),
         buckets=manifest.get("buckets") or None,
         benchmark_name=str(benchmark.get("name") or ""),
