@@ -138,3 +138,13 @@ def test_native_needs_an_engine_that_can_call_tools(tmp_path, capsys):
     bad = ["run", "--benchmark", str(setup["bench"]), "--model", "openai", "--model-args", "tool_format=psychic",
            "--out", str(out), "--no-progress"]
     assert main(bad) == 2
+
+
+def test_chat_mode_with_our_chat_template_is_refused(tmp_path, server, capsys):
+    setup = write_setup(tmp_path, queries_per_group=1)
+    args = ["run", "--benchmark", str(setup["bench"]), "--groups", "G1_instruction", "--model", "openai",
+            "--model-args", f"pretrained=gpt-test,base_url={server.base_url},mode=chat", "--prompt-style",
+            "chat_template", "--out", str(tmp_path / "twice"), "--no-progress"]
+    assert main(args) == 2
+    assert "template the conversation twice" in capsys.readouterr().err
+    assert server.requests == []

@@ -68,6 +68,12 @@ class Agent:
 
             raise UserError(f"tool_format=native: the {self.config.model} engine cannot call tools natively yet; "
                             "use --model openai (any OpenAI-compatible server), or tool_format=react")
+        if self.config.prompt_style == "chat_template" and getattr(self.engine, "mode", None) == "chat":
+            from toolbench_eval.errors import UserError
+
+            raise UserError("prompt_style chat_template with --model openai mode=chat would template the conversation "
+                            "twice (ours, then the server's); use mode=completions with a tokenizer=, or "
+                            "tool_format=native to let the server template it with its tools")
         if self.config.prompt_style == "chat_template":
             tokenizer = getattr(self.engine, "tokenizer", None)
             if tokenizer is None:
