@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,16 @@ class SamplingParams:
     # An end-of-sequence token among the first N generated ones does not end the completion (upstream's HF
     # client: `force_generate`, N = 1). The `vllm` engine can only suppress it (`min_tokens`).
     min_new_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """One native function-calling turn (`Engine.chat`): the assistant message as StableToolBench records it
+    (`content, refusal, role, function_call, tool_calls`), and the turn's token usage."""
+
+    message: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
 
 
 def truncate_prompt(ids: list[int], params: SamplingParams) -> list[int]:

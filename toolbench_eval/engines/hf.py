@@ -30,6 +30,7 @@ from buckets.generation import BucketedGenerator, DecodeParams, GenerationResult
 from buckets.prefix_cache import PrefixCache
 from toolbench_eval.engines.base import (
     BucketSpec,
+    ChatReply,
     Completion,
     SamplingParams,
     check_cache_keys,
@@ -76,6 +77,7 @@ class HFEngine:
         return_weights: bool = False,
         add_special_tokens: bool = True,
         prompt_lookup: int = 0,
+        tool_parser: str = "auto",
         **unused: Any,
     ) -> None:
         if unused:
@@ -83,7 +85,8 @@ class HFEngine:
 
             raise UserError(f"--model hf: unknown model argument(s) {sorted(unused)}; known: max_batch_size, "
                             "prefix_cache_entries, prefix_cache_bytes, return_weights, add_special_tokens, "
-                            "prompt_lookup")
+                            "prompt_lookup, tool_parser")
+        self.tool_parser = str(tool_parser)  # tool_format=native: hermes | llama3_json | mistral | auto
         self.bucket_spec = bucket_spec
         self.max_batch_size = int(max_batch_size)
         if self.max_batch_size < 1:
@@ -136,6 +139,13 @@ class HFEngine:
             futures.append(future)
         results: list[GenerationResult] = await asyncio.gather(*futures)
         return [self._completion(result) for result in results]
+
+    async def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], params: SamplingParams,
+                   *, upstream_request: bool = True) -> ChatReply:
+        """A native function-calling turn through the model's own chat template (`engines.tool_calls`)."""
+        from toolbench_eval.engines.tool_calls import chat_through_template
+
+        return await chat_through_template(self, messages, tools, params, self.tool_parser)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -43,7 +43,7 @@ import openai
 
 from buckets.generation import row_seed
 from reasoning.protocols import InfrastructureError
-from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams, check_cache_keys
+from toolbench_eval.engines.base import BucketSpec, ChatReply, Completion, SamplingParams, check_cache_keys
 from toolbench_eval.errors import UserError
 from toolbench_eval.redaction import redact, register_secret
 
@@ -106,15 +106,6 @@ class _Reply:
     prompt_tokens: int | None
     completion_tokens: int | None
     message: dict[str, Any] | None = None  # chat with tools: the assistant message (see `assistant_message`)
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """One native function-calling turn: the assistant message as StableToolBench records it, and usage."""
-
-    message: dict[str, Any]
-    prompt_tokens: int
-    completion_tokens: int
 
 
 def assistant_message(message: Any) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from buckets.generation import GREEDY_BELOW, row_seed
 from buckets.vllm_plugin import ARCHITECTURE, bucket_overrides
 from toolbench_eval.engines.base import (
     BucketSpec,
+    ChatReply,
     Completion,
     SamplingParams,
     check_cache_keys,
@@ -51,7 +52,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 KNOWN_ARGS = ("dtype", "max_model_len", "enforce_eager", "kv_cache_gib", "gpu_memory_utilization",
               "tensor_parallel_size", "max_num_seqs", "max_num_batched_tokens", "attention_backend", "seed",
-              "enable_prefix_caching", "add_special_tokens", "engine_args")
+              "enable_prefix_caching", "add_special_tokens", "engine_args", "tool_parser")
 
 
 def resolve_model_dir(spec: str) -> Path:
@@ -91,8 +92,10 @@ class VLLMEngine:
         enable_prefix_caching: bool = True,
         add_special_tokens: bool = True,
         engine_args: dict[str, Any] | None = None,
+        tool_parser: str = "auto",
         **unused: Any,
     ) -> None:
+        self.tool_parser = str(tool_parser)  # tool_format=native: hermes | llama3_json | mistral | auto
         if unused:
             raise UserError(f"--model vllm: unknown model argument(s) {sorted(unused)}; known: {', '.join(KNOWN_ARGS)}")
         if dtype not in DTYPES:
@@ -142,6 +145,13 @@ class VLLMEngine:
         requests = [self.sampling_params(params, index) for index in range(len(prompts))]
         outputs = await self.generate_outputs(encoded, requests)
         return [self._completion(output, params) for output in outputs]
+
+    async def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], params: SamplingParams,
+                   *, upstream_request: bool = True) -> ChatReply:
+        """A native function-calling turn through the model's own chat template (`engines.tool_calls`)."""
+        from toolbench_eval.engines.tool_calls import chat_through_template
+
+        return await chat_through_template(self, messages, tools, params, self.tool_parser)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

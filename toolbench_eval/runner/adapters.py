@@ -103,7 +103,7 @@ class NativeToolsClient:
             from toolbench_eval.errors import UserError
 
             raise UserError(f"tool_format=native: the {getattr(engine, 'name', '?')} engine cannot call tools "
-                            "natively yet; use --model openai (any OpenAI-compatible server), or tool_format=react")
+                            "natively; use --model openai, hf or vllm, or tool_format=react")
         self.engine = engine
         self.params = params
         self.upstream_request = upstream_request

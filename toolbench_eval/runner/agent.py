@@ -66,8 +66,8 @@ class Agent:
         if self.config.tool_format == "native" and not callable(getattr(self.engine, "chat", None)):
             from toolbench_eval.errors import UserError
 
-            raise UserError(f"tool_format=native: the {self.config.model} engine cannot call tools natively yet; "
-                            "use --model openai (any OpenAI-compatible server), or tool_format=react")
+            raise UserError(f"tool_format=native: the {self.config.model} engine cannot call tools natively; "
+                            "use --model openai, hf or vllm, or tool_format=react")
         if self.config.prompt_style == "chat_template" and getattr(self.engine, "mode", None) == "chat":
             from toolbench_eval.errors import UserError
 

@@ -1,0 +1,131 @@
+"""Native function calling for in-process engines (`hf`, `vllm`): the model's chat template renders the
+`tools` and the history's calls, a parser per model family reads the generated calls back
+(`toolbench_eval/engines/tool_calls.py`). Tiny random Llama with Qwen2.5's real chat template."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import pytest
+from conftest import build_tiny_tokenizer
+from test_runner_resume import write_setup
+
+from toolbench_eval.benchmark.loader import load_query_file
+from toolbench_eval.engines.base import Completion, SamplingParams
+from toolbench_eval.engines.hf import HFEngine
+from toolbench_eval.engines.tool_calls import (
+    assistant_turn,
+    detect_family,
+    parse_tool_calls,
+    render_with_tools,
+    template_messages,
+)
+from toolbench_eval.errors import UserError
+from toolbench_eval.runner.agent import Agent
+from toolbench_eval.runner.config import RunConfig
+from toolbench_eval.tools.registry import make_backend
+
+QWEN_TEMPLATE = (Path(__file__).parent / "fixtures" / "chat_templates" / "qwen2.5_instruct.jinja").read_text()
+TOOLS = [{"type": "function", "function": {"name": "get_word", "description": "a word",
+                                           "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]
+HISTORY = [
+    {"role": "system", "content": "S"},
+    {"role": "user", "content": "Q"},
+    {"content": None, "refusal": None, "role": "assistant", "tool_calls": [
+        {"id": "call_1", "function": {"arguments": '{"q": "x"}', "name": "get_word"}, "type": "function"}]},
+    {"role": "tool", "name": "get_word", "content": '{"error": "", "response": "apple"}', "tool_call_id": "call_1"},
+]
+
+
+@pytest.fixture
+def qwen_tokenizer():
+    tokenizer = build_tiny_tokenizer()  # a fresh one: the session's shared tokenizer keeps no template
+    tokenizer.chat_template = QWEN_TEMPLATE
+    return tokenizer
+
+
+def test_the_template_renders_tools_calls_and_responses(qwen_tokenizer):
+    prompt = render_with_tools(qwen_tokenizer, HISTORY, TOOLS)
+    assert prompt.startswith("<|im_start|>system\nS\n\n# Tools\n")
+    assert json.dumps(TOOLS[0]) in prompt or '"name": "get_word"' in prompt
+    assert '<tool_call>\n{"name": "get_word", "arguments": {"q": "x"}}\n</tool_call>' in prompt  # args as an object
+    assert '<|im_start|>user\n<tool_response>\n{"error": "", "response": "apple"}\n</tool_response><|im_end|>' in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+    assert template_messages(HISTORY)[2]["content"] == ""  # templates concatenate content: never None
+
+
+def test_a_template_without_tools_is_refused():
+    tiny_tokenizer = build_tiny_tokenizer()
+    tiny_tokenizer.chat_template = ("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
+                                    "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    with pytest.raises(UserError, match="ignores `tools`"):
+        render_with_tools(tiny_tokenizer, HISTORY[:2], TOOLS)
+    with pytest.raises(UserError, match="no tool-call format"):
+        detect_family(tiny_tokenizer.chat_template)
+
+
+@pytest.mark.parametrize(("family", "text", "content", "calls"), [
+    ("hermes", ('<tool_call>\n{"name": "a", "arguments": {}}\n</tool_call>\n<tool_call>\n{"name": "b", "arguments": '
+               '{"x": 1}}\n</tool_call>'), None, [("a", "{}"), ("b", '{"x": 1}')]),
+    ("hermes", '<tool_call>\n{"name": "a", "arguments": {"x": 1}}', None, [("a", '{"x": 1}')]),  # no </tool_call>
+    ("hermes", "<tool_call>\nnot json\n</tool_call>", "<tool_call>\nnot json\n</tool_call>", []),
+    ("llama3_json", '{"name": "a", "parameters": {"q": "é"}}', None, [("a", '{"q": "é"}')]),
+    ("llama3_json", "The answer is 42.", "The answer is 42.", []),
+    ("mistral", 'Sure.[TOOL_CALLS][{"name": "a", "arguments": {}}, {"name": "b", "arguments": {"y": 2}}]', "Sure.",
+     [("a", "{}"), ("b", '{"y": 2}')]),
+])
+def test_parsers_read_each_familys_calls(family, text, content, calls):
+    assert parse_tool_calls(text, family) == (content, calls)
+
+
+def test_assistant_turn_has_the_openai_message_shape():
+    message = assistant_turn('<tool_call>\n{"name": "a", "arguments": {}}\n</tool_call>', "hermes", random.Random(0))
+    assert list(message) == ["content", "refusal", "role", "function_call", "tool_calls"]
+    [call] = message["tool_calls"]
+    assert list(call) == ["id", "function", "type"] and call["id"].startswith("call_") and len(call["id"]) == 13
+    assert assistant_turn("plain", "hermes", random.Random(0))["tool_calls"] is None
+
+
+def test_hf_engine_chat_renders_generates_and_parses(divergent_llama, qwen_tokenizer, monkeypatch):
+    engine = HFEngine(divergent_llama, qwen_tokenizer)
+    seen = []
+
+    async def scripted(prompts, params, *, cache_keys=None):
+        seen.append((prompts[0], params))
+        return [Completion(text='Looking.\n<tool_call>\n{"name": "get_word", "arguments": {"q": "y"}}\n</tool_call>',
+                           prompt_tokens=50, completion_tokens=20, finish_reason="stop")]
+
+    monkeypatch.setattr(engine, "generate", scripted)
+    reply = asyncio.run(engine.chat(HISTORY, TOOLS, SamplingParams(max_new_tokens=32, stop=("\nUser:",))))
+    assert reply.message["content"] == "Looking."
+    assert reply.message["tool_calls"][0]["function"] == {"arguments": '{"q": "y"}', "name": "get_word"}
+    assert (reply.prompt_tokens, reply.completion_tokens) == (50, 20)
+    prompt, params = seen[0]
+    assert "# Tools" in prompt and params.stop == ()  # the text path's stop strings do not apply
+
+
+def test_a_native_react_run_on_a_tiny_random_model(tmp_path, divergent_llama, qwen_tokenizer):
+    """Real generation (random weights: the text is noise, so turns come back as content): the run goes through
+    rendering, generation and parsing to an answer file without an error."""
+    setup = write_setup(tmp_path, queries_per_group=1)
+    [query] = load_query_file(setup["bench"] / "test_instruction" / "G1_instruction.json", "G1_instruction")
+    config = RunConfig.from_mapping({"model": "hf", "groups": ["G1_instruction"], "protocol": "stabletoolbench",
+                                     "model_args": {"pretrained": "tiny", "tool_format": "native"},
+                                     "single_chain_max_step": 3, "decoding": {"max_new_tokens": 6}})
+    engine = HFEngine(divergent_llama, qwen_tokenizer)
+    backend = make_backend("cache", cache_dir=str(setup["cache"]))
+    agent = Agent(config=config, engine=engine, backend=backend, tools={})  # schemas from the query's api_list
+
+    async def solve():
+        try:
+            return await agent.solve(query)
+        finally:
+            await engine.close()
+
+    result = asyncio.run(solve())
+    chain = result.answer["trys"][0]["chain"]
+    assert chain and result.answer["answer_generation"]["query_count"] >= 1
+    assert result.answer["answer_generation"]["total_tokens"] > 2  # usage, not the HF client's 2 per call
