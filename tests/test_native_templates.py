@@ -129,3 +129,55 @@ def test_a_native_react_run_on_a_tiny_random_model(tmp_path, divergent_llama, qw
     chain = result.answer["trys"][0]["chain"]
     assert chain and result.answer["answer_generation"]["query_count"] >= 1
     assert result.answer["answer_generation"]["total_tokens"] > 2  # usage, not the HF client's 2 per call
+
+
+FORCED_CALL = '<tool_call>\n{"name": "get_word", "arguments": {"q": "z"}}\n</tool_call>'
+FORCED_GRAMMAR = "start: " + json.dumps(FORCED_CALL)
+
+
+def test_hf_native_turn_with_buckets_and_constrained_decoding(tiny_llama, qwen_tokenizer):
+    """A grammar (constrained decoding) forces the tiny random model to write a call; with three buckets the
+    engine generates, and the parser turns the text into the assistant message's call."""
+    from toolbench_eval.engines.base import BucketSpec
+
+    model = tiny_llama(init_range=0.3, seed=1)
+    engine = HFEngine(model, qwen_tokenizer, BucketSpec(bases=(10000.0, 17500.0, 25000.0)))
+
+    async def turn():
+        try:
+            return await engine.chat(HISTORY, TOOLS, SamplingParams(max_new_tokens=64, grammar=FORCED_GRAMMAR))
+        finally:
+            await engine.close()
+
+    reply = asyncio.run(turn())
+    assert reply.message["content"] is None
+    assert reply.message["tool_calls"][0]["function"] == {"arguments": '{"q": "z"}', "name": "get_word"}
+    assert reply.completion_tokens > 5
+
+
+def test_a_chat_template_file_gives_a_checkpoint_tool_calling(divergent_llama, tmp_path):
+    tokenizer = build_tiny_tokenizer()
+    engine = HFEngine(divergent_llama, tokenizer, chat_template=str(
+        Path(__file__).parent / "fixtures" / "chat_templates" / "qwen2.5_instruct.jinja"))
+    assert "# Tools" in render_with_tools(engine.tokenizer, HISTORY[:2], TOOLS)
+    with pytest.raises(UserError, match="chat_template=.*cannot read"):
+        HFEngine(divergent_llama, build_tiny_tokenizer(), chat_template=str(tmp_path / "missing.jinja"))
+
+
+@pytest.mark.slow
+def test_the_default_model_runs_natively_with_a_tool_template(tmp_path, capsys):
+    """ToolSmol's own template (SmolLM2's) has no tools; with Qwen2.5's hermes template it runs natively (it was
+    never trained on that format, so this shows the path works, not that it answers)."""
+    from toolbench_eval.cli import main
+
+    template = Path(__file__).parent / "fixtures" / "chat_templates" / "qwen2.5_instruct.jinja"
+    out = tmp_path / "native-default"
+    for method in ("react", "dfsdt"):
+        args = ["run", "--benchmark", "localtoolbench", "--groups", "G1_instruction", "--limit", "1", "--method",
+                method, "--model", "hf", "--model-args",
+                f"pretrained=default,device=cpu,dtype=float32,tool_format=native,chat_template={template}",
+                "--max-new-tokens", "48", "--single-chain-max-step", "6", "--max-query-count", "4",
+                "--out", str(out / method), "--no-progress"]
+        assert main(args) in (0, 1)
+        assert len(list((out / method).glob("G1_instruction/*.json"))) == 1
+        assert main(["score", str(out / method), "--judge", "rule", "--evaluate-times", "1"]) == 0

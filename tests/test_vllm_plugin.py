@@ -235,6 +235,22 @@ class TestThreeBucketsEager:
             assert completion.text in ("Action: alpha\n", "Action: beta_gamma\n")
             assert completion.finish_reason == "stop"
 
+    def test_native_tool_calling_through_the_chat_template(self, loop, engine):
+        """tool_format=native on vLLM: the model's chat template (Qwen2.5's, hermes format) renders the tools, a
+        grammar makes the random model write a call, the parser reads it into the assistant message."""
+        from pathlib import Path
+
+        template = Path(__file__).parent / "fixtures" / "chat_templates" / "qwen2.5_instruct.jinja"
+        engine.tokenizer.chat_template = template.read_text()
+        tools = [{"type": "function", "function": {"name": "get_word", "description": "a word",
+                                                   "parameters": {"type": "object", "properties": {}}}}]
+        call = '<tool_call>\n{"name": "get_word", "arguments": {"q": "z"}}\n</tool_call>'
+        params = SamplingParams(max_new_tokens=64, grammar="start: " + json.dumps(call))
+        messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]
+        reply = loop.run_until_complete(engine.chat(messages, tools, params))
+        assert reply.message["tool_calls"][0]["function"] == {"arguments": '{"q": "z"}', "name": "get_word"}
+        assert reply.message["content"] is None and reply.prompt_tokens > 20
+
     def test_prefix_cache_reuses_a_shared_prefix(self, loop, engine):
         long_prompt = engine.encode(PROMPTS[2])
         block_size = engine._engine.vllm_config.cache_config.block_size

@@ -78,6 +78,7 @@ class HFEngine:
         add_special_tokens: bool = True,
         prompt_lookup: int = 0,
         tool_parser: str = "auto",
+        chat_template: str | None = None,
         **unused: Any,
     ) -> None:
         if unused:
@@ -85,8 +86,12 @@ class HFEngine:
 
             raise UserError(f"--model hf: unknown model argument(s) {sorted(unused)}; known: max_batch_size, "
                             "prefix_cache_entries, prefix_cache_bytes, return_weights, add_special_tokens, "
-                            "prompt_lookup, tool_parser")
+                            "prompt_lookup, tool_parser, chat_template")
         self.tool_parser = str(tool_parser)  # tool_format=native: hermes | llama3_json | mistral | auto
+        if chat_template is not None:
+            from toolbench_eval.engines.tool_calls import load_chat_template
+
+            tokenizer.chat_template = load_chat_template(chat_template)
         self.bucket_spec = bucket_spec
         self.max_batch_size = int(max_batch_size)
         if self.max_batch_size < 1:

@@ -31,6 +31,16 @@ _HERMES_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTAL
 _ID_ALPHABET = string.ascii_letters + string.digits
 
 
+def load_chat_template(path: str) -> str:
+    """`--model-args chat_template=FILE`: a Jinja chat template for a checkpoint whose own has no tool calling."""
+    from pathlib import Path
+
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"chat_template={path}: cannot read the template ({error.strerror or error})") from None
+
+
 def detect_family(template: str | None) -> str:
     """The tool-call family a chat template teaches (see the module table).
 

@@ -52,7 +52,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 KNOWN_ARGS = ("dtype", "max_model_len", "enforce_eager", "kv_cache_gib", "gpu_memory_utilization",
               "tensor_parallel_size", "max_num_seqs", "max_num_batched_tokens", "attention_backend", "seed",
-              "enable_prefix_caching", "add_special_tokens", "engine_args", "tool_parser")
+              "enable_prefix_caching", "add_special_tokens", "engine_args", "tool_parser", "chat_template")
 
 
 def resolve_model_dir(spec: str) -> Path:
@@ -93,9 +93,11 @@ class VLLMEngine:
         add_special_tokens: bool = True,
         engine_args: dict[str, Any] | None = None,
         tool_parser: str = "auto",
+        chat_template: str | None = None,
         **unused: Any,
     ) -> None:
         self.tool_parser = str(tool_parser)  # tool_format=native: hermes | llama3_json | mistral | auto
+        self._chat_template = chat_template
         if unused:
             raise UserError(f"--model vllm: unknown model argument(s) {sorted(unused)}; known: {', '.join(KNOWN_ARGS)}")
         if dtype not in DTYPES:
@@ -128,6 +130,10 @@ class VLLMEngine:
         options.update(engine_args or {})
         self.engine_options = options
         self.tokenizer = _load_tokenizer(self.model_dir)
+        if self._chat_template is not None:
+            from toolbench_eval.engines.tool_calls import load_chat_template
+
+            self.tokenizer.chat_template = load_chat_template(self._chat_template)
         self._engine = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
