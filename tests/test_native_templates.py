@@ -135,12 +135,18 @@ FORCED_CALL = '<tool_call>\n{"name": "get_word", "arguments": {"q": "z"}}\n</too
 FORCED_GRAMMAR = "start: " + json.dumps(FORCED_CALL)
 
 
-def test_hf_native_turn_with_buckets_and_constrained_decoding(tiny_llama, qwen_tokenizer):
-    """A grammar (constrained decoding) forces the tiny random model to write a call; with three buckets the
-    engine generates, and the parser turns the text into the assistant message's call."""
+@pytest.mark.parametrize("architecture", ["llama", "qwen2"])
+def test_hf_native_turn_with_buckets_and_constrained_decoding(qwen_tokenizer, architecture):
+    """A grammar (constrained decoding) forces the tiny random model (Llama, or Qwen2: the architecture Qwen2.5's
+    template belongs to) to write a call; with three buckets the engine generates, and the parser turns the
+    text into the assistant message's call."""
+    from conftest import build_tiny_llama
+
     from toolbench_eval.engines.base import BucketSpec
 
-    model = tiny_llama(init_range=0.3, seed=1)
+    model = build_tiny_llama(qwen_tokenizer, init_range=0.3, seed=1,
+                             **({"model_type": "qwen2"} if architecture == "qwen2" else {}))
+    assert model.config.model_type == architecture
     engine = HFEngine(model, qwen_tokenizer, BucketSpec(bases=(10000.0, 17500.0, 25000.0)))
 
     async def turn():
