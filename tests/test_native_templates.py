@@ -187,3 +187,98 @@ def test_the_default_model_runs_natively_with_a_tool_template(tmp_path, capsys):
         assert main(args) in (0, 1)
         assert len(list((out / method).glob("G1_instruction/*.json"))) == 1
         assert main(["score", str(out / method), "--judge", "rule", "--evaluate-times", "1"]) == 0
+
+
+TEMPLATES = Path(__file__).parent / "fixtures" / "chat_templates"
+FAMILIES = {  # template file -> (family, what the model writes for one call, markers of the rendered history)
+    "qwen2.5_instruct.jinja": ("hermes", '<tool_call>\n{"name": "get_word", "arguments": {"q": "z"}}\n</tool_call>',
+                               ['{"name": "get_word", "arguments": {"q": "x"}}', "<tool_response>"]),
+    "llama3.1_json.jinja": ("llama3_json", '{"name": "get_word", "parameters": {"q": "z"}}',
+                            ['{"name": "get_word", "parameters": {"q": "x"}}',
+                             '<|start_header_id|>ipython<|end_header_id|>\n\n{"output": ']),
+    "mistral_parallel.jinja": ("mistral", '[TOOL_CALLS] [{"name": "get_word", "arguments": {"q": "z"}}]',
+                               ["[AVAILABLE_TOOLS]", '[TOOL_CALLS] [{"arguments": {"q": "x"}, "name": "get_word"',
+                                "[TOOL_RESULTS]"]),
+}
+
+
+@pytest.mark.parametrize("template", sorted(FAMILIES))
+def test_each_family_renders_its_history_and_reads_back_a_forced_call(template):
+    """Qwen2.5's template and vLLM's Llama-3.1 JSON and Mistral templates: the family is detected from the
+    template, the history's call and tool result render in the family's format, and a call the model is made to
+    write (a grammar) comes back as the assistant message's call, through the hf engine with three buckets."""
+    from conftest import build_tiny_llama
+
+    from toolbench_eval.engines.base import BucketSpec
+
+    family, written, markers = FAMILIES[template]
+    tokenizer = build_tiny_tokenizer()
+    engine = HFEngine(build_tiny_llama(tokenizer, init_range=0.3, seed=1), tokenizer,
+                      BucketSpec(bases=(10000.0, 17500.0, 25000.0)), chat_template=str(TEMPLATES / template))
+    assert detect_family(engine.tokenizer.chat_template) == family
+    history = [dict(m) for m in HISTORY]
+    history[2] = {**history[2], "tool_calls": [{**history[2]["tool_calls"][0], "id": "call_abcdefgh"}]}
+    history[3] = {**history[3], "tool_call_id": "call_abcdefgh"}
+    prompt = render_with_tools(engine.tokenizer, history, TOOLS)
+    for marker in markers:
+        assert marker in prompt, marker
+
+    async def turn():
+        try:
+            return await engine.chat(history, TOOLS, SamplingParams(max_new_tokens=80,
+                                                                    grammar="start: " + json.dumps(written)))
+        finally:
+            await engine.close()
+
+    reply = asyncio.run(turn())
+    assert reply.message["tool_calls"][0]["function"] == {"arguments": '{"q": "z"}', "name": "get_word"}
+
+
+def test_a_template_that_refuses_the_conversation_says_so():
+    tokenizer = build_tiny_tokenizer()
+    tokenizer.chat_template = (TEMPLATES / "llama3.1_json.jinja").read_text()
+    two_calls = [*HISTORY[:2], {**HISTORY[2], "tool_calls": HISTORY[2]["tool_calls"] * 2}]
+    with pytest.raises(UserError, match="refused this conversation: This model only supports single tool-calls"):
+        render_with_tools(tokenizer, two_calls, TOOLS)
+
+
+TWO_TOOLS = [
+    {"type": "function", "function": {"name": "get_word", "description": "a word", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}, "lang": {"type": "string"}}, "required": ["q"]}}},
+    {"type": "function", "function": {"name": "Finish", "description": "finish", "parameters": {
+        "type": "object", "properties": {"return_type": {"type": "string", "enum": ["give_answer",
+                                                                                    "give_up_and_restart"]},
+                                         "final_answer": {"type": "string"}}, "required": ["return_type"]}}},
+]
+
+
+@pytest.mark.parametrize("template", sorted(FAMILIES))
+def test_constrained_native_turns_are_calls_of_listed_functions(template):
+    """`decoding.constrain: arguments` with native calls: whatever the random model prefers, each turn is one
+    call, in the family's format, of a listed function with only its declared keys and the required ones."""
+    from conftest import build_tiny_llama
+
+    tokenizer = build_tiny_tokenizer()
+    engine = HFEngine(build_tiny_llama(tokenizer, init_range=0.3, seed=3), tokenizer,
+                      chat_template=str(TEMPLATES / template))
+
+    async def turns():
+        try:
+            return [await engine.chat(HISTORY[:2], TWO_TOOLS, SamplingParams(max_new_tokens=120, seed=seed,
+                                                                             temperature=1.0),
+                                      constrain="arguments") for seed in range(3)]
+        finally:
+            await engine.close()
+
+    replies = asyncio.run(turns())
+    for reply in replies:
+        if reply.message["tool_calls"] is None:  # a free string value ran past the token budget: no whole call
+            assert reply.completion_tokens == 120
+            continue
+        [call] = reply.message["tool_calls"]
+        name, arguments = call["function"]["name"], json.loads(call["function"]["arguments"])
+        declared = next(t["function"]["parameters"] for t in TWO_TOOLS if t["function"]["name"] == name)
+        assert set(arguments) <= set(declared["properties"]) and set(declared["required"]) <= set(arguments)
+        if name == "Finish":
+            assert arguments["return_type"] in ("give_answer", "give_up_and_restart")
+    assert any(reply.message["tool_calls"] for reply in replies)

@@ -251,6 +251,35 @@ class TestThreeBucketsEager:
         assert reply.message["tool_calls"][0]["function"] == {"arguments": '{"q": "z"}', "name": "get_word"}
         assert reply.message["content"] is None and reply.prompt_tokens > 20
 
+    @pytest.mark.parametrize("method", ["react", "dfsdt"])
+    def test_native_react_and_dfsdt_runs(self, loop, engine, tmp_path, method):
+        """Whole native runs on vLLM (random weights: turns come back as content until the step limit)."""
+        from pathlib import Path
+
+        from test_runner_resume import write_setup
+
+        from toolbench_eval.benchmark.loader import load_query_file
+        from toolbench_eval.runner.agent import Agent
+        from toolbench_eval.runner.config import RunConfig
+        from toolbench_eval.tools.registry import make_backend
+
+        template = Path(__file__).parent / "fixtures" / "chat_templates" / "qwen2.5_instruct.jinja"
+        engine.tokenizer.chat_template = template.read_text()
+        setup = write_setup(tmp_path, queries_per_group=1)
+        [query] = load_query_file(setup["bench"] / "test_instruction" / "G1_instruction.json", "G1_instruction")
+        config = RunConfig.from_mapping({"model": "vllm", "groups": ["G1_instruction"], "method": method,
+                                         "model_args": {"pretrained": "tiny", "tool_format": "native"},
+                                         "single_chain_max_step": 4, "max_query_count": 3,
+                                         "decoding": {"max_new_tokens": 12},
+                                         # the tiny checkpoint's context is 512 tokens: keep the prompt's end
+                                         "protocol_args": {"truncate_prompt_tokens": 400}})
+        agent = Agent(config=config, engine=engine, backend=make_backend("cache", cache_dir=str(setup["cache"])),
+                      tools={})
+        result = loop.run_until_complete(agent.solve(query))
+        generation = result.answer["answer_generation"]
+        assert generation["query_count"] >= 1 and generation["total_tokens"] > 2
+        assert result.answer["tree" if method == "dfsdt" else "trys"]
+
     def test_prefix_cache_reuses_a_shared_prefix(self, loop, engine):
         long_prompt = engine.encode(PROMPTS[2])
         block_size = engine._engine.vllm_config.cache_config.block_size

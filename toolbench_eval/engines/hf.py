@@ -146,11 +146,11 @@ class HFEngine:
         return [self._completion(result) for result in results]
 
     async def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], params: SamplingParams,
-                   *, upstream_request: bool = True) -> ChatReply:
+                   *, upstream_request: bool = True, constrain: str = "off") -> ChatReply:
         """A native function-calling turn through the model's own chat template (`engines.tool_calls`)."""
         from toolbench_eval.engines.tool_calls import chat_through_template
 
-        return await chat_through_template(self, messages, tools, params, self.tool_parser)
+        return await chat_through_template(self, messages, tools, params, self.tool_parser, constrain)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

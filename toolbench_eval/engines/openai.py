@@ -222,12 +222,15 @@ class OpenAIEngine:
         return list(await asyncio.gather(*tasks))
 
     async def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], params: SamplingParams,
-                   *, upstream_request: bool = True) -> ChatReply:
+                   *, upstream_request: bool = True, constrain: str = "off") -> ChatReply:
         """One native function-calling turn (`/v1/chat/completions` with `tools`).
 
         `upstream_request`: the request StableToolBench's `ChatGPTFunction` sends (`model, messages,
         max_tokens, frequency_penalty 0, presence_penalty 0, tools`; no temperature, so the server's default
         applies); otherwise greedy with our sampling settings (temperature, top_p, seed)."""
+        if constrain != "off":
+            raise UserError("--model openai: constrained decoding (decoding.constrain) is not available through the "
+                            "OpenAI API; use the hf or vllm engine, or constrain: off")
         self._bind_loop()
         await self._resolve_model()
         request: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": params.max_new_tokens}

@@ -90,8 +90,12 @@ def render_with_tools(tokenizer: Any, messages: Sequence[dict[str, Any]], tools:
     if getattr(tokenizer, "chat_template", None) is None:
         raise UserError("tool_format=native: the tokenizer has no chat template; use tool_format=react")
     shaped = template_messages(messages)
-    with_tools = tokenizer.apply_chat_template(shaped, tools=tools, add_generation_prompt=True, tokenize=False)
-    if tools and with_tools == tokenizer.apply_chat_template(shaped, add_generation_prompt=True, tokenize=False):
+    try:
+        with_tools = tokenizer.apply_chat_template(shaped, tools=tools, add_generation_prompt=True, tokenize=False)
+        without = tokenizer.apply_chat_template(shaped, add_generation_prompt=True, tokenize=False)
+    except Exception as error:  # noqa: BLE001 (jinja2 raise_exception: e.g. Llama-3.1 takes one call per turn)
+        raise UserError(f"tool_format=native: the model's chat template refused this conversation: {error}") from None
+    if tools and with_tools == without:
         raise UserError("tool_format=native: the model's chat template ignores `tools`; use tool_format=react "
                         "(ReAct text, functions in the system prompt)")
     return with_tools
@@ -161,11 +165,45 @@ def parse_tool_calls(text: str, family: str) -> tuple[str | None, list[tuple[str
     return (content or None), calls
 
 
+# How each family opens and closes one call, and names its arguments (for constrained decoding).
+_CALL_SHAPES = {
+    "hermes": ('<tool_call>\n{"name": ', '}\n</tool_call>', "arguments"),
+    "llama3_json": ('{"name": ', "}", "parameters"),
+    "mistral": ('[TOOL_CALLS] [{"name": ', "}]", "arguments"),
+}
+
+
+def native_call_grammar(tools: Sequence[dict[str, Any]], level: str, family: str) -> str | None:
+    """The Lark grammar (llguidance dialect) of one native call in `family`'s format, for `decoding.constrain`:
+    `names` = a listed function and a JSON object; `arguments` = also only its declared parameters, the required
+    ones present (`reasoning.action_grammar.arguments_schema`). A constrained turn is one call, no content.
+
+    >>> grammar = native_call_grammar([{"type": "function", "function": {"name": "f"}}], "names", "llama3_json")
+    >>> grammar.splitlines()[0]
+    'start: "{\\\\"name\\\\": " call "}"'
+    """
+    from reasoning.action_grammar import JSON_LAYOUT, arguments_schema, check_level
+
+    if check_level(level) == "off":
+        return None
+    opening, closing, key = _CALL_SHAPES[family]
+    functions = [tool.get("function", tool) for tool in tools]
+    alternatives, rules = [], []
+    for index, function in enumerate(f for f in functions if f.get("name")):
+        schema = arguments_schema(function) if level == "arguments" else {"type": "object"}
+        schema["x-guidance"] = JSON_LAYOUT
+        alternatives.append(f"{json.dumps(json.dumps(function['name']) + f', {json.dumps(key)}: ')} args{index}")
+        rules.append(f"args{index}: %json {json.dumps(schema)}")
+    return "\n".join([f"start: {json.dumps(opening)} call {json.dumps(closing)}",
+                      "call: " + " | ".join(alternatives), *rules])
+
+
 async def chat_through_template(engine: Any, messages: Sequence[dict[str, Any]], tools: list[dict[str, Any]],
-                                params: Any, tool_parser: str) -> Any:
+                                params: Any, tool_parser: str, constrain: str = "off") -> Any:
     """`Engine.chat` for an in-process engine: render with the chat template and `tools`, generate with the
     engine's own `generate` (buckets, prefix cache and all), parse the calls. Stop strings of the text path do
-    not apply: the turn ends at the model's end of turn."""
+    not apply: the turn ends at the model's end of turn. `constrain` (names, arguments) decodes inside
+    `native_call_grammar`."""
     import dataclasses
 
     from toolbench_eval.engines.base import ChatReply
@@ -174,7 +212,8 @@ async def chat_through_template(engine: Any, messages: Sequence[dict[str, Any]],
     family = detect_family(engine.tokenizer.chat_template) if tool_parser == "auto" else tool_parser
     if family not in FAMILIES:
         raise UserError(f"tool_parser={tool_parser!r} is not one of auto, {', '.join(FAMILIES)}")
-    [completion] = await engine.generate([prompt], dataclasses.replace(params, stop=()))
+    grammar = native_call_grammar(tools, constrain, family) if constrain != "off" else params.grammar
+    [completion] = await engine.generate([prompt], dataclasses.replace(params, stop=(), grammar=grammar))
     rng = random.Random(f"{params.seed}/{len(prompt)}/{prompt[-200:]}")
     return ChatReply(assistant_turn(completion.text, family, rng), completion.prompt_tokens,
                      completion.completion_tokens)

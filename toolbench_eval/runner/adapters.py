@@ -98,7 +98,8 @@ class NativeToolsClient:
     What is sent is what StableToolBench's `chat_completion_request` sends: the messages as recorded (the
     reasoner already left out invalid ones), without `function_call`."""
 
-    def __init__(self, engine: Engine, params: SamplingParams, *, upstream_request: bool) -> None:
+    def __init__(self, engine: Engine, params: SamplingParams, *, upstream_request: bool,
+                 constrain: str = "off") -> None:
         if not callable(getattr(engine, "chat", None)):
             from toolbench_eval.errors import UserError
 
@@ -107,6 +108,7 @@ class NativeToolsClient:
         self.engine = engine
         self.params = params
         self.upstream_request = upstream_request
+        self.constrain = check_level(constrain)
         self.calls = 0
 
     async def generate(
@@ -115,7 +117,8 @@ class NativeToolsClient:
         tools = [{"type": "function", "function": function} for function in bare_functions(functions)]
         sent = [{key: value for key, value in message.items() if key != "function_call"} for message in messages]
         self.calls += 1
-        reply = await self.engine.chat(sent, tools, self.params, upstream_request=self.upstream_request)
+        reply = await self.engine.chat(sent, tools, self.params, upstream_request=self.upstream_request,
+                                       constrain=self.constrain)
         content = reply.message.get("content")
         return ModelOutput(text=content if isinstance(content, str) else "", prompt_tokens=reply.prompt_tokens,
                            completion_tokens=reply.completion_tokens, message=dict(reply.message))

@@ -108,7 +108,8 @@ class Agent:
         seed = query_seed(config.seed, query.group, query.query_id)
         params = sampling_params(config.decoding, protocol=protocol, seed=seed)
         if config.tool_format == "native":
-            client = NativeToolsClient(self.engine, params, upstream_request=protocol.native_request == "upstream")
+            client = NativeToolsClient(self.engine, params, upstream_request=protocol.native_request == "upstream",
+                                       constrain=config.decoding.get("constrain", "off"))
         else:
             client = EngineModelClient(self.engine, params, self._render,
                                        constrain=config.decoding.get("constrain", "off"))
