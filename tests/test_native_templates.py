@@ -28,7 +28,8 @@ from toolbench_eval.runner.agent import Agent
 from toolbench_eval.runner.config import RunConfig
 from toolbench_eval.tools.registry import make_backend
 
-QWEN_TEMPLATE = (Path(__file__).parent / "fixtures" / "chat_templates" / "qwen2.5_instruct.jinja").read_text()
+TEMPLATES = Path(__file__).parent / "fixtures" / "chat_templates"
+QWEN_TEMPLATE = (TEMPLATES / "qwen2.5_instruct.jinja").read_text()
 TOOLS = [{"type": "function", "function": {"name": "get_word", "description": "a word",
                                            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]
 HISTORY = [
@@ -107,15 +108,33 @@ def test_hf_engine_chat_renders_generates_and_parses(divergent_llama, qwen_token
     assert "# Tools" in prompt and params.stop == ()  # the text path's stop strings do not apply
 
 
-def test_a_native_react_run_on_a_tiny_random_model(tmp_path, divergent_llama, qwen_tokenizer):
-    """Real generation (random weights: the text is noise, so turns come back as content): the run goes through
-    rendering, generation and parsing to an answer file without an error."""
+LLAMA3_ROPE = {"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 64}}
+TINY_FAMILIES = {  # a tiny random config of each family, with its family's chat template
+    "qwen2": ({"model_type": "qwen2"}, "qwen2.5_instruct.jinja"),
+    "llama3": (LLAMA3_ROPE, "llama3.1_json.jinja"),
+}
+
+
+@pytest.mark.parametrize("method", ["react", "dfsdt"])
+@pytest.mark.parametrize("family", sorted(TINY_FAMILIES))
+def test_native_runs_on_tiny_random_qwen2_and_llama3(tmp_path, family, method):
+    """Whole ReAct and DFSDT runs with real generation on tiny random Qwen2 and Llama-3 (llama3 RoPE scaling)
+    configs with their families' chat templates, constrained to calls (`arguments`) so that turns are calls that
+    run: rendering, generation, parsing, tool calls and the answer file, end to end."""
+    from conftest import build_tiny_llama
+
+    variant, template = TINY_FAMILIES[family]
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_llama(tokenizer, init_range=0.3, seed=1, **variant)
     setup = write_setup(tmp_path, queries_per_group=1)
     [query] = load_query_file(setup["bench"] / "test_instruction" / "G1_instruction.json", "G1_instruction")
-    config = RunConfig.from_mapping({"model": "hf", "groups": ["G1_instruction"], "protocol": "stabletoolbench",
+    config = RunConfig.from_mapping({"model": "hf", "groups": ["G1_instruction"], "method": method,
+                                     "protocol": "stabletoolbench", "max_query_count": 4,
                                      "model_args": {"pretrained": "tiny", "tool_format": "native"},
-                                     "single_chain_max_step": 3, "decoding": {"max_new_tokens": 6}})
-    engine = HFEngine(divergent_llama, qwen_tokenizer)
+                                     "single_chain_max_step": 6,
+                                     "decoding": {"max_new_tokens": 200, "constrain": "arguments"}})
+    engine = HFEngine(model, tokenizer, chat_template=str(TEMPLATES / template))
     backend = make_backend("cache", cache_dir=str(setup["cache"]))
     agent = Agent(config=config, engine=engine, backend=backend, tools={})  # schemas from the query's api_list
 
@@ -125,10 +144,17 @@ def test_a_native_react_run_on_a_tiny_random_model(tmp_path, divergent_llama, qw
         finally:
             await engine.close()
 
-    result = asyncio.run(solve())
-    chain = result.answer["trys"][0]["chain"]
-    assert chain and result.answer["answer_generation"]["query_count"] >= 1
-    assert result.answer["answer_generation"]["total_tokens"] > 2  # usage, not the HF client's 2 per call
+    answer = asyncio.run(solve()).answer
+    nodes = answer["trys"][0]["chain"] if method == "react" else list(_walk(answer["tree"]["tree"]))
+    actions = [node["description"] for node in nodes if node["node_type"] == "Action"]
+    assert actions and set(actions) <= {"get_word_for_word_tool", "Finish"}  # only listed functions
+    assert answer["answer_generation"]["total_tokens"] > 2 * answer["answer_generation"]["query_count"]
+
+
+def _walk(node):
+    for child in node.get("children", []):
+        yield child
+        yield from _walk(child)
 
 
 FORCED_CALL = '<tool_call>\n{"name": "get_word", "arguments": {"q": "z"}}\n</tool_call>'
@@ -189,7 +215,6 @@ def test_the_default_model_runs_natively_with_a_tool_template(tmp_path, capsys):
         assert main(["score", str(out / method), "--judge", "rule", "--evaluate-times", "1"]) == 0
 
 
-TEMPLATES = Path(__file__).parent / "fixtures" / "chat_templates"
 FAMILIES = {  # template file -> (family, what the model writes for one call, markers of the rendered history)
     "qwen2.5_instruct.jinja": ("hermes", '<tool_call>\n{"name": "get_word", "arguments": {"q": "z"}}\n</tool_call>',
                                ['{"name": "get_word", "arguments": {"q": "x"}}', "<tool_response>"]),
