@@ -8,7 +8,7 @@ assistant message with `tool_calls`:
 
 | family | what the model writes | models |
 |---|---|---|
-| `hermes` | `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, one block per call | Qwen2.5/Qwen3, Hermes, SmolLM3 |
+| `hermes` | `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, one block per call | Qwen2.5/Qwen3, Hermes |
 | `llama3_json` | a JSON object `{"name": ..., "parameters": {...}}` (optionally after `<\\|python_tag\\|>`), calls separated by `;` | Llama-3.1/3.2/3.3 |
 | `mistral` | `[TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]` | Mistral, Mixtral |
 
