@@ -83,14 +83,13 @@ class Search:
             self.trajectory.error = f"model call failed: {type(error).__name__}: {error}"
             return None
         self.trajectory.query_count += 1
-        if getattr(output, "message", None) is not None:
+        if output.message is not None:
             self._forget_sent_function_calls(node)
-        if self.protocol.token_count == "hf_len_bug" and getattr(output, "message", None) is None:
+        if self.protocol.token_count == "hf_len_bug" and output.message is None:
             # Upstream's HF client adds `len(tokenizer(text))`: the number of keys of the encoding, 2.
             self.trajectory.total_tokens += 2
         else:
-            self.trajectory.total_tokens += _as_int(getattr(output, "prompt_tokens", 0)) + _as_int(
-                getattr(output, "completion_tokens", 0))
+            self.trajectory.total_tokens += _as_int(output.prompt_tokens) + _as_int(output.completion_tokens)
         return output
 
     def _forget_sent_function_calls(self, node: TreeNode) -> None:
@@ -105,10 +104,10 @@ class Search:
     async def expand(self, node: TreeNode, output: ModelOutput) -> TreeNode:
         """Add Thought -> Action -> Action Input under `node` for one model output, run the call,
         and return the Action Input node (pruned on give-up, terminal on a final answer)."""
-        if getattr(output, "message", None) is not None:
+        if output.message is not None:
             return await self.expand_native(node, output.message)
         protocol = self.protocol
-        text = assistant_text(getattr(output, "text", ""), protocol.assistant_content)
+        text = assistant_text(output.text, protocol.assistant_content)
         parsed = parse_find_slices(text) if protocol.parser == "find_slices" else parse_react_output(text)
         if isinstance(parsed, ParsedStep):
             thought, name, arguments = parsed.thought, parsed.action, parsed.action_input
@@ -127,7 +126,7 @@ class Search:
         leaf.observation = result.observation
         leaf.observation_code = result.status
         leaf.messages.extend(self._turn_messages(text, call_name, arguments, result.observation,
-                                                 getattr(output, "call_id", None)))
+                                                 output.call_id))
         if result.status == STATUS_GIVE_UP:
             leaf.pruned = True
         elif result.status == STATUS_FINAL_ANSWER:

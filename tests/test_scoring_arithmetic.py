@@ -120,10 +120,15 @@ class ScriptedPreferences:
     id = "scripted"
     deterministic = False
     concurrency = 1
+    needs_ground_truth = False
+    calls_a_model = True
 
     def __init__(self, prefers: str):
         self.prefers = prefers  # "candidate", "reference", "first" (position bias) or "tie"
         self.calls = 0
+
+    def use_cache_dir(self, directory):
+        pass
 
     def prefer(self, query, answer_a, answer_b, *, round=0):
         self.calls += 1

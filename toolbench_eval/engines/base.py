@@ -57,6 +57,17 @@ class ChatReply:
     completion_tokens: int
 
 
+def as_bool(value: Any) -> bool:
+    """A model argument as a flag: `--model-args` gives strings (`true`, `1`, `yes`, `on`), configs give booleans.
+
+    >>> as_bool("True"), as_bool("0"), as_bool(True)
+    (True, False, True)
+    """
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
 def truncate_prompt(ids: list[int], params: SamplingParams) -> list[int]:
     """The prompt's last `params.truncate_prompt_tokens` ids (left truncation: the system prompt goes first).
 

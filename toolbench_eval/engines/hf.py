@@ -33,6 +33,7 @@ from toolbench_eval.engines.base import (
     ChatReply,
     Completion,
     SamplingParams,
+    as_bool,
     check_cache_keys,
     truncate_prompt,
 )
@@ -96,7 +97,7 @@ class HFEngine:
         self.max_batch_size = int(max_batch_size)
         if self.max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
-        self.return_weights = _as_bool(return_weights)
+        self.return_weights = as_bool(return_weights)
         self.tokenizer = tokenizer
         if bucket_spec is not None:
             check_buckets_supported(model)
@@ -106,7 +107,7 @@ class HFEngine:
             bases=bucket_spec.bases if bucket_spec else None,
             fusion=bucket_spec.fusion if bucket_spec else "max_logit",
             prefix_cache=PrefixCache(int(prefix_cache_entries), int(prefix_cache_bytes)),
-            add_special_tokens=_as_bool(add_special_tokens),
+            add_special_tokens=as_bool(add_special_tokens),
             prompt_lookup=int(prompt_lookup),
         )
         self.batch_sizes: list[int] = []  # prompts in flight at each engine step (admitted ones included)
@@ -220,10 +221,3 @@ class HFEngine:
             finish_reason=result.finish_reason,
             bucket_weights=result.bucket_weights,
         )
-
-
-def _as_bool(value: Any) -> bool:
-    """Model arguments may arrive as strings from ``--model-args``."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)

@@ -39,6 +39,7 @@ from toolbench_eval.engines.base import (
     ChatReply,
     Completion,
     SamplingParams,
+    as_bool,
     check_cache_keys,
     truncate_prompt,
 )
@@ -105,13 +106,13 @@ class VLLMEngine:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads at run time
         self.model_dir = resolve_model_dir(str(model))
         self.bucket_spec = bucket_spec
-        self.add_special_tokens = _as_bool(add_special_tokens)
+        self.add_special_tokens = as_bool(add_special_tokens)
         options: dict[str, Any] = {
             "model": str(self.model_dir),
             "tokenizer": str(self.model_dir),
             "dtype": dtype,
-            "enforce_eager": _as_bool(enforce_eager),
-            "enable_prefix_caching": _as_bool(enable_prefix_caching),
+            "enforce_eager": as_bool(enforce_eager),
+            "enable_prefix_caching": as_bool(enable_prefix_caching),
             "tensor_parallel_size": int(tensor_parallel_size),
             "seed": int(seed),
             "disable_log_stats": True,
@@ -259,10 +260,3 @@ def _load_tokenizer(path: Path):
         return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as error:
         raise UserError(f"{path}: could not load the tokenizer: {error}") from None
-
-
-def _as_bool(value: Any) -> bool:
-    """Model arguments may arrive as strings from ``--model-args``."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)

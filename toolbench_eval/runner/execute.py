@@ -18,8 +18,6 @@ from toolbench_eval.runner.config import RunConfig
 from toolbench_eval.runner.driver import INFRASTRUCTURE, Recorder, RunSummary, plan_work
 from toolbench_eval.runner.rundir import RunDir, config_differences, git_revision, now_iso, package_versions
 
-METHOD_LABELS = {"react": "react", "dfsdt": "dfsdt", "dfsdt-retriever": "dfsdt-retriever"}
-
 
 def run_directory(config: RunConfig) -> Path:
     """`config.out`, else `results/runs/<run_id or label-method>`."""
@@ -86,7 +84,7 @@ def build_manifest(config: RunConfig, run_dir: Path, root: Path, buckets: dict[s
         "run_id": config.run_id or run_dir.name,
         "created": now_iso(),
         "method": config.method_name,
-        "method_label": METHOD_LABELS[config.method],
+        "method_label": config.method,  # react | dfsdt | dfsdt-retriever
         "model": {"engine": config.model, "spec": config.engine_spec, "args": dict(config.model_args),
                   "weights": weights_id(config)},
         "model_name": config.label(),

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from toolbench_eval.benchmark.model import GROUPS
-from toolbench_eval.scoring.judges import Judge, build_judge
+from toolbench_eval.errors import UserError
+from toolbench_eval.scoring.judges import Judge, RuleJudge
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,3 +65,24 @@ def judge_from_args(args: argparse.Namespace, default_cache: Path | None = None)
         cache_dir=args.judge_cache or default_cache,
         workers=args.judge_workers,
     )
+
+
+def build_judge(
+    name: str,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    temperature: float | None = None,
+    cache_dir=None,
+    workers: int = 8,
+) -> Judge:
+    """A judge from CLI-style settings: `rule`, or `llm` with model / base URL (env fallbacks)."""
+    if name == "rule":
+        return RuleJudge()
+    if name == "llm":
+        from toolbench_eval.scoring.llm_judge import LLMJudge  # imports openai: only when asked for
+
+        return LLMJudge.from_settings(
+            model=model, base_url=base_url, temperature=temperature, cache_dir=cache_dir, workers=workers
+        )
+    raise UserError(f"unknown judge {name!r}; use rule or llm")

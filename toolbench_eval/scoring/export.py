@@ -23,7 +23,7 @@ from typing import Any
 from toolbench_eval.atomic import write_text_atomic
 from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS
 from toolbench_eval.errors import UserError
-from toolbench_eval.scoring.judges import Judge, RuleJudge
+from toolbench_eval.scoring.judges import Judge
 from toolbench_eval.scoring.passrate import load_report, score_run
 from toolbench_eval.scoring.reference import benchmark_identity, published_title, same_benchmark
 from toolbench_eval.scoring.rows import Cell, LeaderboardRow
@@ -78,7 +78,7 @@ def _saved_or_scored(run: RunInfo, judge: Judge, evaluate_times: int) -> dict[st
     report = load_report(run.scores_dir, judge.id)
     if report is not None:
         return report
-    if isinstance(judge, RuleJudge):
+    if not judge.calls_a_model:
         return score_run(run.path, judge, evaluate_times=evaluate_times)
     raise UserError(
         f"{run.path}: no saved scores for judge {judge.id}; run `toolbench-eval score {run.path} --judge llm "
@@ -92,7 +92,7 @@ def _saved_or_compared(
     report = load_win_report(run.scores_dir, judge.id, reference.run_id)
     if report is not None and report.get("ties_as_zero") == ties_as_zero:
         return report
-    if isinstance(judge, RuleJudge):
+    if not judge.calls_a_model:
         return compare_runs(
             run.path, reference.path, judge, evaluate_times=evaluate_times, ties_as_zero=ties_as_zero
         )

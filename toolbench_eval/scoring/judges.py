@@ -41,6 +41,14 @@ class Judge(Protocol):
     deterministic: bool
     #: How many queries may be judged at once.
     concurrency: int
+    #: True when it reads the benchmark's ground truth (queries without it cannot be scored).
+    needs_ground_truth: bool
+    #: True when judging calls a model (costs money or time): `export` then never judges on its own.
+    calls_a_model: bool
+
+    def use_cache_dir(self, directory: Any) -> None:
+        """Where to keep the judge's replies (a judge that asks nobody keeps nothing)."""
+        ...
 
     def judge(self, query: Query, answer: AnswerRecord, *, round: int = 0) -> Verdict: ...
 
@@ -67,6 +75,11 @@ class RuleJudge:
     id = "rule"
     deterministic = True
     concurrency = 1
+    needs_ground_truth = True
+    calls_a_model = False
+
+    def use_cache_dir(self, directory: Any) -> None:
+        """Nothing to cache: the rule judge asks nobody."""
 
     def describe(self) -> dict[str, Any]:
         return {"name": "rule", "normalisation": "toolbench_eval.scoring.normalize (NFKC, casefold, numbers)"}
@@ -111,24 +124,3 @@ class RuleJudge:
         if calls_a != calls_b:
             return "a" if calls_a < calls_b else "b"
         return "tie"
-
-
-def build_judge(
-    name: str,
-    *,
-    model: str | None = None,
-    base_url: str | None = None,
-    temperature: float | None = None,
-    cache_dir=None,
-    workers: int = 8,
-) -> Judge:
-    """A judge from CLI-style settings: `rule`, or `llm` with model / base URL (env fallbacks)."""
-    if name == "rule":
-        return RuleJudge()
-    if name == "llm":
-        from toolbench_eval.scoring.llm_judge import LLMJudge
-
-        return LLMJudge.from_settings(
-            model=model, base_url=base_url, temperature=temperature, cache_dir=cache_dir, workers=workers
-        )
-    raise UserError(f"unknown judge {name!r}; use rule or llm")

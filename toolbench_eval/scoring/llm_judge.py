@@ -67,6 +67,8 @@ class LLMJudge:
     """ToolEval-style judge over an OpenAI-compatible chat endpoint (see the module docstring)."""
 
     deterministic = False
+    needs_ground_truth = False
+    calls_a_model = True
 
     def __init__(
         self,

@@ -43,7 +43,7 @@ from toolbench_eval.atomic import write_text_atomic
 from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS, Query
 from toolbench_eval.errors import UserError, located
 from toolbench_eval.scoring import stats
-from toolbench_eval.scoring.judges import Judge, RuleJudge
+from toolbench_eval.scoring.judges import Judge
 from toolbench_eval.scoring.labels import AnswerRecord, AnswerStatus, read_converted, short_circuit
 from toolbench_eval.scoring.rundir import RunInfo, load_queries, load_run
 
@@ -412,9 +412,8 @@ def score_run(
         raise UserError(
             f"{run.path}: the run has no group(s) {', '.join(unknown)}; it has {', '.join(run.groups)}"
         )
-    if hasattr(judge, "use_cache_dir"):
-        judge.use_cache_dir(run.scores_dir / "judge_cache")
-    needs_truth = isinstance(judge, RuleJudge)
+    judge.use_cache_dir(run.scores_dir / "judge_cache")
+    needs_truth = judge.needs_ground_truth
     benchmark = load_queries(run.benchmark_root, chosen, required=needs_truth) if run.benchmark_root else None
     if benchmark is None and needs_truth:
         raise located(
@@ -499,7 +498,7 @@ def score_converted(
     """
     path = Path(path)
     answers = read_converted(path)
-    needs_truth = isinstance(judge, RuleJudge)
+    needs_truth = judge.needs_ground_truth
     if needs_truth and not benchmark:
         raise UserError(
             "the rule judge needs ground truth: pass --benchmark localtoolbench|PATH (or use --judge llm)"

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from toolbench_eval.atomic import write_text_atomic
 from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS, Query
 from toolbench_eval.errors import UserError
-from toolbench_eval.scoring.judges import Judge, RuleJudge
+from toolbench_eval.scoring.judges import Judge
 from toolbench_eval.scoring.labels import STATUS_RANK, AnswerRecord, AnswerStatus
 from toolbench_eval.scoring.passrate import (
     QueryLabels,
@@ -184,13 +184,12 @@ def compare_runs(
         )
     if not chosen:
         raise UserError(f"{candidate.path} and {reference.path} share no groups")
-    if hasattr(judge, "use_cache_dir"):
-        judge.use_cache_dir(candidate.scores_dir / "judge_cache")
+    judge.use_cache_dir(candidate.scores_dir / "judge_cache")
     candidate_report = _pass_labels(candidate, judge, chosen, evaluate_times)
     reference_report = _pass_labels(reference, judge, chosen, evaluate_times)
     truth = None
     if candidate.benchmark_root:
-        truth = load_queries(candidate.benchmark_root, chosen, required=isinstance(judge, RuleJudge))
+        truth = load_queries(candidate.benchmark_root, chosen, required=judge.needs_ground_truth)
 
     groups_out: dict[str, Any] = {}
     for group in chosen:
