@@ -125,6 +125,11 @@ def test_resume_refuses_another_protocol(tmp_path, capsys):
     manifest_path.write_text(json.dumps(manifest))
     assert main(run_args(setup, out)) == 2
     assert "switches ['parser'] differ" in capsys.readouterr().err
+    # A switch added after the run was made (absent from its record) does not block resuming it.
+    manifest["protocol"]["switches"]["parser"] = "find_slices"
+    del manifest["protocol"]["switches"]["native_request"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert main(run_args(setup, out)) == 0
 
 
 def test_run_help_lists_the_protocols(capsys):

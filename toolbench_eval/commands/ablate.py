@@ -92,19 +92,18 @@ def run(args: argparse.Namespace) -> int:
 
 def export_table(spec: dict, run_dirs: list[Path], out: Path) -> None:
     """Score every run and export one leaderboard (CSV, Markdown, JSON, plots) into `out`."""
-    from toolbench_eval.cli import main
+    from toolbench_eval.scoring.cli_options import build_judge
+    from toolbench_eval.scoring.export import export_leaderboard
+    from toolbench_eval.scoring.passrate import format_report, score_run
 
     score = dict(spec.get("score") or {})
-    judge = ["--judge", str(score.get("judge", "rule"))]
-    if score.get("evaluate_times") is not None:
-        judge += ["--evaluate-times", str(score["evaluate_times"])]
+    judge = build_judge(str(score.get("judge", "rule")))
+    evaluate_times = int(score.get("evaluate_times") or 3)
     for run_dir in run_dirs:
-        if main(["score", str(run_dir), *judge]) != 0:
-            raise UserError(f"scoring {run_dir} failed; see the message above")
-    export = dict(spec.get("export") or {})
-    extra = ["--no-plots"] if export.get("plots") is False else []
-    if "protocol" in (spec.get("grid") or {}) or "protocol_args" in (spec.get("grid") or {}):
-        extra.append("--mix-protocols")  # the grid compares protocols on purpose
-    if main(["export", *map(str, run_dirs), "--out", str(out), *judge, *extra]) != 0:
-        raise UserError(f"export into {out} failed; see the message above")
-    print(f"leaderboard: {out}/ (Markdown, CSV, JSON){'' if extra else ' and plots (PNG)'}")
+        print(format_report(score_run(run_dir, judge, evaluate_times=evaluate_times)))
+    plots = dict(spec.get("export") or {}).get("plots") is not False
+    grid = spec.get("grid") or {}
+    written = export_leaderboard(run_dirs, out, judge, evaluate_times=evaluate_times, plots=plots,
+                                 mix_protocols="protocol" in grid or "protocol_args" in grid)  # compared on purpose
+    print(written["markdown"].read_text(encoding="utf-8"))
+    print(f"leaderboard: {out}/ (Markdown, CSV, JSON){' and plots (PNG)' if plots else ''}")

@@ -136,7 +136,9 @@ def check_same_protocol(manifest: dict[str, Any], config: RunConfig, manifest_pa
     if not isinstance(recorded, dict) or not isinstance(recorded.get("switches"), dict):
         return  # runs made before manifests recorded a protocol
     current = config.eval_protocol
-    changed = sorted(key for key, value in current.switches().items() if recorded["switches"].get(key) != value)
+    # Switches added since the run was made are not in its record; they are not held against it.
+    changed = sorted(key for key, value in current.switches().items()
+                     if key in recorded["switches"] and recorded["switches"][key] != value)
     if changed:
         raise UserError(f"{manifest_path}: this run's answers were made under protocol {recorded.get('label')!r}, "
                         f"now {current.label!r} (switches {changed} differ); fix: choose a new --out, or pass "
