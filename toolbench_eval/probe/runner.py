@@ -212,20 +212,19 @@ class RecordStore:
             self._load()
 
     def _load(self) -> None:
-        lines = self.path.read_text().splitlines()
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                self._index(record)
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
-                if number == len(lines):  # a line cut by an interrupted write: redo that sample
-                    log.warning("%s: ignoring a truncated last line (%s)", self.path, error)
-                    continue
-                raise UserError(f"{self.path}: line {number} is not a probe record ({error}); "
-                                "delete the file (or the line) to recompute it") from None
-            self.records.append(record)
+        from toolbench_eval.jsonl import JsonlLineError, read_jsonl
+
+        try:
+            # A line cut by an interrupted write is skipped: that sample is redone.
+            for number, record in read_jsonl(self.path, tolerate_torn_last_line=True):
+                try:
+                    self._index(record)
+                except (KeyError, TypeError) as error:
+                    raise UserError(f"{self.path}: line {number} is not a probe record ({error}); "
+                                    "delete the file (or the line) to recompute it") from None
+                self.records.append(record)
+        except JsonlLineError as error:
+            raise UserError(f"{error}: not a probe record; delete the file (or the line) to recompute it") from None
 
     def _index(self, record: dict[str, Any]) -> None:
         self._done.add((record["config"], int(record["num_pairs"]), int(record["position"]), int(record["sample"])))

@@ -211,12 +211,11 @@ class RunDir:
 
     def read_events(self) -> list[dict[str, Any]]:
         """All complete events; a last line cut short by a kill is skipped."""
+        from toolbench_eval.jsonl import JsonlLineError, read_jsonl
+
         if not self.events_path.is_file():
             return []
-        events = []
-        for line in self.events_path.read_text(encoding="utf-8").splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return events
+        try:
+            return [event for _, event in read_jsonl(self.events_path, tolerate_torn_last_line=True)]
+        except JsonlLineError as error:
+            raise UserError(f"{error}; the event log is damaged: delete that line") from None

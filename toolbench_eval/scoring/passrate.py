@@ -355,18 +355,16 @@ def write_stb_files(
 
 def _events(run_dir: Path) -> list[dict[str, Any]]:
     """The run's events that name a query, oldest first (a torn last line of an interrupted run is skipped)."""
+    from toolbench_eval.jsonl import JsonlLineError, read_jsonl
+
     path = run_dir / "events.jsonl"
     if not path.is_file():
         return []
-    events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict) and event.get("query_id") is not None:
-            events.append(event)
-    return events
+    try:
+        events = [event for _, event in read_jsonl(path, tolerate_torn_last_line=True)]
+    except JsonlLineError as error:
+        raise UserError(f"{error}; the event log is damaged: delete that line") from None
+    return [event for event in events if isinstance(event, dict) and event.get("query_id") is not None]
 
 
 def _events_query_ids(run: RunInfo, group: str) -> set[str]:

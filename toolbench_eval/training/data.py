@@ -91,17 +91,19 @@ def read_conversations(path: str | Path, *, honour_weights: bool = True) -> Iter
         raise located(path, "training data file not found (build LocalToolBench with "
                       "`toolbench-eval localtoolbench generate` or pass --data PATH)")
     if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
+        from toolbench_eval.jsonl import JsonlLineError, read_jsonl
+
+        try:
+            for line_number, record in read_jsonl(path):
                 try:
-                    record = json.loads(line)
                     yield conversation_from_messages(str(record.get("query_id", line_number)), record["messages"],
                                                      honour_weights=honour_weights)
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+                except (KeyError, TypeError, ValueError, AttributeError) as error:
                     raise located(path, f"cannot read trajectory: {error}", entry=f"line {line_number}",
                                   field="messages") from error
+        except JsonlLineError as error:
+            raise located(path, f"cannot read trajectory: {error.message}", entry=f"line {error.line_number}",
+                          field="messages") from None
         return
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
