@@ -2,7 +2,6 @@
 
 import importlib.util
 import threading
-import time
 
 import pytest
 import torch
@@ -89,24 +88,32 @@ def test_missing_gguf_package_says_how_to_install(monkeypatch, tmp_path):
 
 
 def test_conversion_runs_once_when_processes_race(monkeypatch, tmp_path):
+    """The second caller provably arrives while the first converts: the conversion starts it and waits until it
+    is trying to take the lock. Without the lock it would convert a second time."""
     monkeypatch.setenv("TOOLBENCH_EVAL_CACHE", str(tmp_path))
     monkeypatch.setattr(models, "default_gguf_path", lambda: tmp_path / "model.gguf")
-    conversions = []
+    attempts = threading.Semaphore(0)
+
+    class SignallingLock(models.FileLock):
+        def acquire(self, *args, **kwargs):
+            attempts.release()
+            return super().acquire(*args, **kwargs)
+
+    monkeypatch.setattr(models, "FileLock", SignallingLock)
+    conversions, found = [], []
+    second = threading.Thread(target=lambda: found.append(models.base_model_dir()))
 
     def fake_convert(gguf, target):
         conversions.append(gguf)
-        time.sleep(0.2)  # long enough that the second caller arrives mid-conversion
         assert target.is_dir() and target.name.startswith(".")  # a private temporary, renamed into place after
+        second.start()
+        assert attempts.acquire(timeout=10) and attempts.acquire(timeout=10)  # ours, then the second caller's
         (target / "config.json").write_text("{}")
 
     monkeypatch.setattr(models, "_convert_gguf", fake_convert)
-    found = []
-    threads = [threading.Thread(target=lambda: found.append(models.base_model_dir())) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(conversions) == 1 and len(set(found)) == 1
+    found.append(models.base_model_dir())
+    second.join(timeout=30)
+    assert len(conversions) == 1 and len(found) == 2 and len(set(found)) == 1
     assert (found[0] / "config.json").is_file()
 
 

@@ -19,7 +19,6 @@ path to a local transformers checkpoint directory. `parse_model_args` reads lm-e
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -28,6 +27,8 @@ import shutil
 import tempfile
 from dataclasses import astuple, dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from toolbench_eval.errors import UserError
 from toolbench_eval.paths import DATA_DIR, cache_dir
@@ -168,24 +169,20 @@ def _build_once(target: Path, build) -> Path:
     """Return `target`, building it with `build(tmp_dir)` first if needed: atomically, once per machine."""
     if (target / "config.json").is_file():
         return target
-    lock_path = target.parent / f".{target.name}.lock"
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the result
-        try:
-            if not (target / "config.json").is_file():
-                tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-                os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared by the user's processes
+    # A second process waits on the lock, then finds the result (filelock: portable, released on exit).
+    with FileLock(target.parent / f".{target.name}.lock"):
+        if not (target / "config.json").is_file():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+            os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared by the user's processes
+            try:
+                build(tmp)
                 try:
-                    build(tmp)
-                    try:
-                        os.rename(tmp, target)
-                    except OSError:
-                        if not (target / "config.json").is_file():
-                            raise  # not a lost race: a real failure
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+                    os.rename(tmp, target)
+                except OSError:
+                    if not (target / "config.json").is_file():
+                        raise  # not a lost race: a real failure
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
