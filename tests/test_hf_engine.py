@@ -144,16 +144,36 @@ def test_a_bad_prompt_fails_only_its_own_call(engine):
 
 
 def test_the_event_loop_stays_live_during_a_forward(engine):
+    """Each decode step waits until the event loop has seen it running: if a step ran on the loop's own thread,
+    the loop could never answer and the step would record a timeout instead."""
+    import threading
+
+    in_step, seen = threading.Event(), threading.Event()
+    answered = []
+    real_step = engine.generator._decode_step
+
+    def watched_step(*args, **kwargs):
+        in_step.set()
+        answered.append(seen.wait(timeout=5))
+        in_step.clear()
+        seen.clear()
+        return real_step(*args, **kwargs)
+
+    engine.generator._decode_step = watched_step
+
     async def main():
-        ticks = 0
         task = asyncio.ensure_future(engine.generate([PROMPTS[0]] * 4, SamplingParams(max_new_tokens=16)))
         while not task.done():
-            ticks += 1
+            if in_step.is_set():
+                seen.set()
             await asyncio.sleep(0)
-        return ticks, await task
+        return await task
 
-    ticks, completions = asyncio.run(main())
-    assert ticks > 1 and len(completions) == 4
+    try:
+        completions = asyncio.run(main())
+    finally:
+        del engine.generator._decode_step
+    assert len(completions) == 4 and answered and all(answered)
 
 
 def test_engine_survives_a_new_event_loop_after_close(engine):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import pytest
 
@@ -65,9 +66,13 @@ def test_answer_files_are_atomic_and_partials_are_cleaned(tmp_path):
     rundir.prepare({"config": RunConfig().as_dict()})
     path = rundir.write_answer("G1_instruction", "7", "CoT@1", {"x": 1})
     assert path.name == "7_CoT@1.json" and json.loads(path.read_text()) == {"x": 1}
-    # A temporary left by a killed writer is invisible to readers and removed on the next start.
-    stale = path.parent / ".8_CoT@1.json.x1y2.tmp"
-    stale.write_text("{half")
+    # A temporary left by a killed writer (made the way the writer makes them, never renamed into place) is
+    # invisible to readers and removed on the next start.
+    from reasoning.answer import _open_temporary
+
+    handle, stale = _open_temporary(path.parent / "8_CoT@1.json")
+    os.write(handle, b"{half")
+    os.close(handle)
     assert rundir.finished_ids("G1_instruction", "CoT@1") == {"7"}
     rundir.prepare({"config": RunConfig().as_dict()})
     assert not stale.exists()
