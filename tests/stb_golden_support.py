@@ -40,21 +40,22 @@ def upstream_limits(scenario: dict[str, Any]) -> tuple[int, int]:
     return flag("--single_chain_max_step", 50), flag("--max_query_count", 200)
 
 
-class ReplayServer:
-    """Answers each POST with the next recorded reply of upstream's server (a `server_requests` entry, or
-    `(status, body bytes, delay seconds)`); keeps the payloads it was sent."""
+class _RecordedReplies:
+    """A local HTTP server (127.0.0.1) that answers the n-th POST with the n-th `(status, body bytes, delay s)`
+    and keeps the JSON requests it was sent; 599 once the replies run out."""
 
-    def __init__(self, requests: list[Any]) -> None:
-        self.replies = [r if isinstance(r, tuple) else (r["server_status"], json.dumps(r["server_reply"]).encode(), 0)
-                        for r in requests]
-        self.payloads: list[Any] = []
+    path = "/"
+
+    def __init__(self, replies: list[tuple[int, bytes, float]]) -> None:
+        self.replies = replies
+        self.requests: list[Any] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
-                server.payloads.append(json.loads(self.rfile.read(length)))
-                index = len(server.payloads) - 1
+                server.requests.append(json.loads(self.rfile.read(length)))
+                index = len(server.requests) - 1
                 status, body, delay = server.replies[index] if index < len(server.replies) else (599, b"{}", 0)
                 if delay:
                     time.sleep(delay)
@@ -68,7 +69,7 @@ class ReplayServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/virtual"
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{self.path}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def __enter__(self) -> Self:
@@ -78,6 +79,21 @@ class ReplayServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class ReplayServer(_RecordedReplies):
+    """Upstream's tool server, replayed: each POST gets the next recorded reply (a `server_requests` entry, or
+    `(status, body bytes, delay seconds)`); `payloads` are the requests it was sent."""
+
+    path = "/virtual"
+
+    def __init__(self, requests: list[Any]) -> None:
+        super().__init__([r if isinstance(r, tuple) else (r["server_status"], json.dumps(r["server_reply"]).encode(), 0)
+                          for r in requests])
+
+    @property
+    def payloads(self) -> list[Any]:
+        return self.requests
 
 
 class ReplayEngine:
@@ -127,39 +143,12 @@ def normalize_call_ids(value: Any) -> Any:
     return walk(value)
 
 
-class ReplayChat:
-    """An OpenAI-compatible `/v1/chat/completions` answering with recorded completions in order; keeps the
-    requests it was sent (parsed JSON)."""
+class ReplayChat(_RecordedReplies):
+    """An OpenAI-compatible `/v1/chat/completions` answering with recorded completions in order; `requests` are
+    the requests it was sent (parsed JSON), `base_url` the client's base URL."""
+
+    path = "/v1"
 
     def __init__(self, completions: list[dict[str, Any]]) -> None:
-        self.completions = completions
-        self.requests: list[Any] = []
-        chat = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                chat.requests.append(json.loads(self.rfile.read(length)))
-                index = len(chat.requests) - 1
-                status, body = (200, chat.completions[index]) if index < len(chat.completions) else (500, {})
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__([(200, json.dumps(completion).encode(), 0) for completion in completions])
+        self.base_url = self.url
