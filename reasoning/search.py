@@ -22,6 +22,7 @@ observation that tells the model the expected format, so every decision costs th
 from __future__ import annotations
 
 import copy
+import random
 import string
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,6 @@ from reasoning.step import (
     STATUS_GIVE_UP,
     STATUS_NO_SUCH_FUNCTION,
     StepResult,
-    cut_observation,
     error_observation,
     execute_step,
 )
@@ -116,8 +116,6 @@ class Search:
             thought, name, arguments = text, "", ""
             result = StepResult(error_observation(FORMAT_ERROR.format(reason=parsed.reason)),
                                 STATUS_NO_SUCH_FUNCTION)
-        if protocol.cut_all_observations:
-            result = StepResult(cut_observation(result.observation), result.status)
         call_name = HALLUCINATED_NAME if result.status == STATUS_NO_SUCH_FUNCTION else name
 
         thought_node = node.add_child(THOUGHT, text if protocol.thought_node == "raw_output" else thought)
@@ -158,8 +156,6 @@ class Search:
             leaf = _child(action, ACTION_INPUT, arguments, deep=dfs)
             result = await execute_step(str(name), arguments if isinstance(arguments, str) else "",
                                         self.function_names, self.env, protocol=self.protocol)
-            if self.protocol.cut_all_observations:
-                result = StepResult(cut_observation(result.observation), result.status)
             leaf.observation, leaf.observation_code = result.observation, result.status
             succeeded = succeeded or result.status == STATUS_FINAL_ANSWER
             leaf.is_terminal = succeeded
@@ -184,8 +180,7 @@ class Search:
             return [{"role": "assistant", "content": text, "function_call": {"name": name, "arguments": arguments}},
                     {"role": "function", "name": name, "content": observation}]
         if call_id is None:
-            call_id = "".join(self.trajectory.id_rng.choices(_ID_ALPHABET, k=8))
-            call_id = f"call_{call_id}" if style == "tool_calls" else call_id
+            call_id = new_call_id(self.trajectory.id_rng, prefix="call_" if style == "tool_calls" else "")
         function = {"name": name, "arguments": arguments}
         if style == "tool_calls":
             call = {"id": call_id, "type": "function", "function": function}
@@ -196,6 +191,12 @@ class Search:
 
 
 _ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_call_id(rng: random.Random, *, prefix: str = "call_") -> str:
+    """A tool-call id as StableToolBench's clients draw them: 8 letters or digits, `call_`-prefixed (HF ToolLLaMA,
+    OpenAI) or bare (its vLLM client)."""
+    return prefix + "".join(rng.choices(_ID_ALPHABET, k=8))
 
 
 def _child(node: TreeNode, node_type: str, description: Any, *, deep: bool) -> TreeNode:

@@ -136,7 +136,16 @@ def parse_arguments(action_input: str, *, strict: bool = False) -> dict[str, Any
 
 async def execute_step(action_name: str, action_input: str, function_names: list[str], env: ToolEnvironment,
                        *, protocol: EvalProtocol = TOOLBENCH_EVAL) -> StepResult:
-    """Run one call: Finish, unknown name, bad arguments, or the real API through `env`."""
+    """Run one call: Finish, unknown name, bad arguments, or the real API through `env`. Under
+    `cut_all_observations` every observation is cut, as upstream's `step` cuts whatever `_step` returns."""
+    result = await _run_step(action_name, action_input, function_names, env, protocol)
+    if protocol.cut_all_observations:
+        return StepResult(cut_observation(result.observation), result.status)
+    return result
+
+
+async def _run_step(action_name: str, action_input: str, function_names: list[str], env: ToolEnvironment,
+                    protocol: EvalProtocol) -> StepResult:
     if action_name == FINISH:
         return finish_step(action_input)
     # Finish is left out of the candidates: upstream's `endswith` could match it and then crash (KeyError).

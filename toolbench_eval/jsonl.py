@@ -22,6 +22,17 @@ class JsonlLineError(ValueError):
         self.path, self.line_number, self.message = path, line_number, message
 
 
+def read_append_log(path: str | Path, *, fix: str) -> list[Any]:
+    """Every record of an append-only log we write (a torn last line skipped); any other bad line is a
+    `UserError` that names the file and the line, and says `fix`."""
+    from toolbench_eval.errors import UserError
+
+    try:
+        return [value for _, value in read_jsonl(path, tolerate_torn_last_line=True)]
+    except JsonlLineError as error:
+        raise UserError(f"{error}; {fix}") from None
+
+
 def read_jsonl(path: str | Path, *, tolerate_torn_last_line: bool = False) -> Iterator[tuple[int, Any]]:
     """`(line number, value)` for every non-empty line of `path`.
 

@@ -222,10 +222,11 @@ def _native_decisions(data: dict[str, Any]) -> list[Decision]:
 
 def _native_message(decision: Decision, number: int) -> dict[str, Any]:
     """The assistant message of a recorded native turn, in the openai SDK's `.dict()` form."""
-    calls = [{"id": f"call_replay{number}_{index}", "function": {"arguments": call.arguments, "name": call.name},
-              "type": "function"} for index, call in enumerate(decision.calls or ())]
-    return {"content": decision.content, "refusal": None, "role": "assistant", "function_call": None,
-            "tool_calls": calls or None}
+    from toolbench_eval.engines.base import assistant_message
+
+    return assistant_message({"content": decision.content, "tool_calls": [
+        {"id": f"call_replay{number}_{index}", "function": {"arguments": call.arguments, "name": call.name}}
+        for index, call in enumerate(decision.calls or ())]})
 
 
 def _with_recorded_call_ids(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,36 @@ class ChatReply:
     completion_tokens: int
 
 
+def assistant_message(message: Any) -> dict[str, Any]:
+    """The assistant message as StableToolBench's `ChatGPTFunction` stores it: the `.dict()` of the openai
+    SDK's `ChatCompletionMessage` at the version it pins (1.51), whatever SDK is installed here:
+    `content, refusal, role, function_call, tool_calls` with calls as `id, function{arguments, name}, type`.
+    Every native turn has this form: the `openai` engine's, in-process engines' and replayed ones. `message` is
+    an SDK object or a dict with those fields (missing ones are None).
+
+    >>> list(assistant_message({"content": "hi"}))
+    ['content', 'refusal', 'role', 'function_call', 'tool_calls']
+    """
+    def field(obj: Any, name: str) -> Any:
+        return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+    calls = field(message, "tool_calls")
+    function_call = field(message, "function_call")
+    return {
+        "content": field(message, "content"),
+        "refusal": field(message, "refusal"),
+        "role": field(message, "role") or "assistant",
+        "function_call": None if function_call is None else {
+            "arguments": field(function_call, "arguments"), "name": field(function_call, "name")},
+        "tool_calls": None if not calls else [
+            {"id": field(call, "id"),
+             "function": {"arguments": field(field(call, "function"), "arguments"),
+                          "name": field(field(call, "function"), "name")},
+             "type": field(call, "type") or "function"}
+            for call in calls],
+    }
+
+
 def as_bool(value: Any) -> bool:
     """A model argument as a flag: `--model-args` gives strings (`true`, `1`, `yes`, `on`), configs give booleans.
 

@@ -43,7 +43,14 @@ import openai
 
 from buckets.generation import row_seed
 from reasoning.protocols import InfrastructureError
-from toolbench_eval.engines.base import BucketSpec, ChatReply, Completion, SamplingParams, check_cache_keys
+from toolbench_eval.engines.base import (
+    BucketSpec,
+    ChatReply,
+    Completion,
+    SamplingParams,
+    assistant_message,
+    check_cache_keys,
+)
 from toolbench_eval.errors import UserError
 from toolbench_eval.redaction import redact, register_secret
 
@@ -106,30 +113,6 @@ class _Reply:
     prompt_tokens: int | None
     completion_tokens: int | None
     message: dict[str, Any] | None = None  # chat with tools: the assistant message (see `assistant_message`)
-
-
-def assistant_message(message: Any) -> dict[str, Any]:
-    """The assistant message as StableToolBench's `ChatGPTFunction` stores it: the `.dict()` of the openai
-    SDK's `ChatCompletionMessage` at the version it pins (1.51), whatever SDK is installed here:
-    `content, refusal, role, function_call, tool_calls` with calls as `id, function{arguments, name}, type`."""
-    def field(obj: Any, name: str) -> Any:
-        return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-    calls = field(message, "tool_calls")
-    function_call = field(message, "function_call")
-    return {
-        "content": field(message, "content"),
-        "refusal": field(message, "refusal"),
-        "role": field(message, "role") or "assistant",
-        "function_call": None if function_call is None else {
-            "arguments": field(function_call, "arguments"), "name": field(function_call, "name")},
-        "tool_calls": None if not calls else [
-            {"id": field(call, "id"),
-             "function": {"arguments": field(field(call, "function"), "arguments"),
-                          "name": field(field(call, "function"), "name")},
-             "type": field(call, "type") or "function"}
-            for call in calls],
-    }
 
 
 class OpenAIEngine:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +27,6 @@ from toolbench_eval.errors import UserError
 
 FAMILIES = ("hermes", "llama3_json", "mistral")
 _HERMES_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
-_ID_ALPHABET = string.ascii_letters + string.digits
 
 
 def load_chat_template(path: str) -> str:
@@ -222,9 +220,9 @@ async def chat_through_template(engine: Any, messages: Sequence[dict[str, Any]],
 def assistant_turn(text: str, family: str, rng: random.Random) -> dict[str, Any]:
     """The assistant message of a generated turn, in the same form as the `openai` engine's (`content, refusal,
     role, function_call, tool_calls`), with fresh `call_<8 characters>` ids."""
+    from reasoning.search import new_call_id
+    from toolbench_eval.engines.base import assistant_message
+
     content, calls = parse_tool_calls(text, family)
-    tool_calls = [{"id": "call_" + "".join(rng.choices(_ID_ALPHABET, k=8)),
-                   "function": {"arguments": arguments, "name": name}, "type": "function"}
-                  for name, arguments in calls]
-    return {"content": content, "refusal": None, "role": "assistant", "function_call": None,
-            "tool_calls": tool_calls or None}
+    return assistant_message({"content": content, "tool_calls": [
+        {"id": new_call_id(rng), "function": {"arguments": arguments, "name": name}} for name, arguments in calls]})

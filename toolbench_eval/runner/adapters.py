@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from reasoning.action_grammar import check_level, react_action_grammar
 from reasoning.eval_protocol import ROLE_LINE_STOP, TOOLBENCH_EVAL, EvalProtocol
 from reasoning.prompts import bare_functions
 from reasoning.protocols import InfrastructureError, ModelOutput, ToolResult
-from reasoning.step import TOOL_INPUT_PARSE_ERROR
+from reasoning.step import TOOL_INPUT_PARSE_ERROR, error_observation
 from toolbench_eval.engines.base import Engine, SamplingParams
 from toolbench_eval.tools.base import (
     MAX_OBSERVATION_LENGTH,
@@ -100,12 +99,7 @@ class NativeToolsClient:
 
     def __init__(self, engine: Engine, params: SamplingParams, *, upstream_request: bool,
                  constrain: str = "off") -> None:
-        if not callable(getattr(engine, "chat", None)):
-            from toolbench_eval.errors import UserError
-
-            raise UserError(f"tool_format=native: the {getattr(engine, 'name', '?')} engine cannot call tools "
-                            "natively; use --model openai, hf or vllm, or tool_format=react")
-        self.engine = engine
+        self.engine = engine  # one with `chat` (`Agent` checks that before any query runs)
         self.params = params
         self.upstream_request = upstream_request
         self.constrain = check_level(constrain)
@@ -183,13 +177,12 @@ class BackendToolEnvironment:
         if arguments is None and not getattr(self.backend, "accepts_raw_arguments", False):
             # Unparseable text under `tool_input: raw`, for a backend that cannot take text: answer what
             # StableToolBench's server answers.
-            text = json.dumps({"error": TOOL_INPUT_PARSE_ERROR, "response": ""})
-            return ToolResult(observation=text, status=self.bad_input_status)
+            return ToolResult(observation=error_observation(TOOL_INPUT_PARSE_ERROR), status=self.bad_input_status)
         call = self.to_call(function_name, arguments if isinstance(arguments, Mapping) else {}, raw_arguments)
         if call is None:
             # The reasoner normally catches unknown names itself; same text and code as upstream `_step`.
-            text = json.dumps({"error": f"No such function name: {function_name}", "response": ""})
-            return ToolResult(observation=text, status=int(Status.NO_SUCH_FUNCTION))
+            return ToolResult(observation=error_observation(f"No such function name: {function_name}"),
+                              status=int(Status.NO_SUCH_FUNCTION))
         self.calls.append(call)
         try:
             observation = await self.backend.call(call)

@@ -211,11 +211,8 @@ class RunDir:
 
     def read_events(self) -> list[dict[str, Any]]:
         """All complete events; a last line cut short by a kill is skipped."""
-        from toolbench_eval.jsonl import JsonlLineError, read_jsonl
+        from toolbench_eval.jsonl import read_append_log
 
         if not self.events_path.is_file():
             return []
-        try:
-            return [event for _, event in read_jsonl(self.events_path, tolerate_torn_last_line=True)]
-        except JsonlLineError as error:
-            raise UserError(f"{error}; the event log is damaged: delete that line") from None
+        return read_append_log(self.events_path, fix="the event log is damaged: delete that line")

@@ -355,15 +355,12 @@ def write_stb_files(
 
 def _events(run_dir: Path) -> list[dict[str, Any]]:
     """The run's events that name a query, oldest first (a torn last line of an interrupted run is skipped)."""
-    from toolbench_eval.jsonl import JsonlLineError, read_jsonl
+    from toolbench_eval.jsonl import read_append_log
 
     path = run_dir / "events.jsonl"
     if not path.is_file():
         return []
-    try:
-        events = [event for _, event in read_jsonl(path, tolerate_torn_last_line=True)]
-    except JsonlLineError as error:
-        raise UserError(f"{error}; the event log is damaged: delete that line") from None
+    events = read_append_log(path, fix="the event log is damaged: delete that line")
     return [event for event in events if isinstance(event, dict) and event.get("query_id") is not None]
 
 
