@@ -1,4 +1,4 @@
-"""Runner building blocks with small fakes: config, run directory, adapters, batching, local executor."""
+"""Runner building blocks with small fakes: config, run directory, adapters, local executor."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import pytest
 
 from toolbench_eval.benchmark.model import Api, Parameter, Query
-from toolbench_eval.engines.base import Completion, SamplingParams
+from toolbench_eval.engines.base import Completion
 from toolbench_eval.errors import UserError
 from toolbench_eval.runner.adapters import (
     TOOLLLAMA_STOP,
@@ -18,7 +18,6 @@ from toolbench_eval.runner.adapters import (
     sampling_params,
 )
 from toolbench_eval.runner.agent import SolveResult, query_seed
-from toolbench_eval.runner.batching import BatchingEngine
 from toolbench_eval.runner.config import RunConfig, parse_bucket_request, parse_key_values
 from toolbench_eval.runner.driver import Recorder, plan_work
 from toolbench_eval.runner.local import run_local
@@ -177,46 +176,6 @@ def test_tool_environment_unknown_name_and_backend_failure():
     assert unknown.status == Status.NO_SUCH_FUNCTION and "No such function name: nope_for_x" in unknown.observation
     failed = asyncio.run(env.call(next(iter(index)), {"is_id": 1}))
     assert failed.status == Status.REQUEST_ERROR and "ConnectionError" in failed.observation
-
-
-# ---- batching ---------------------------------------------------------------------------------
-def test_batching_engine_merges_concurrent_calls_by_params():
-    inner = RecordingEngine()
-    engine = BatchingEngine(inner)
-    greedy, sampled = SamplingParams(), SamplingParams(temperature=0.7)
-
-    async def main():
-        jobs = [engine.generate([f"p{i}"], greedy if i % 2 else sampled, cache_keys=[f"t{i}"]) for i in range(6)]
-        out = await asyncio.gather(*jobs)
-        await engine.close()
-        return out
-
-    out = asyncio.run(main())
-    assert len(out) == 6 and all(len(o) == 1 for o in out)
-    assert sorted(len(prompts) for prompts, _, _ in inner.calls) == [3, 3]
-    for prompts, params, keys in inner.calls:  # each batch has one params and its own cache keys
-        assert [f"t{p[1:]}" for p in prompts] == keys
-        assert all((int(p[1:]) % 2 == 1) == (params == greedy) for p in prompts)
-
-
-def test_batching_engine_fails_only_the_failed_batch():
-    class Flaky(RecordingEngine):
-        async def generate(self, prompts, params, *, cache_keys=None):
-            if params.temperature > 0:
-                raise RuntimeError("engine down")
-            return await super().generate(prompts, params, cache_keys=cache_keys)
-
-    engine = BatchingEngine(Flaky())
-
-    async def main():
-        ok = engine.generate(["a"], SamplingParams())
-        bad = engine.generate(["b"], SamplingParams(temperature=1.0))
-        results = await asyncio.gather(ok, bad, return_exceptions=True)
-        await engine.close()
-        return results
-
-    ok, bad = asyncio.run(main())
-    assert ok[0].text.startswith("Thought") and isinstance(bad, RuntimeError)
 
 
 # ---- local executor -------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ class ScriptedEngine:
         self.repeat_last = repeat_last
         self.bucket_spec = bucket_spec
         self.calls: list[ScriptedCall] = []
+        self.batch_sizes: list[int] = []  # prompts per generate call: a call is this engine's one "step"
         self.closed = False
 
     async def generate(
@@ -70,6 +71,7 @@ class ScriptedEngine:
         cache_keys: Sequence[str | None] | None = None,
     ) -> list[Completion]:
         keys = list(cache_keys) if cache_keys is not None else [None] * len(prompts)
+        self.batch_sizes.append(len(prompts))
         completions = []
         for prompt, key in zip(prompts, keys):
             self.calls.append(ScriptedCall(prompt, params, key))

@@ -257,11 +257,10 @@ def report_summary(summary: RunSummary, path: Path, rundir: RunDir, last_infrast
 
 async def _run_local(config, bucket_spec, loaded, groups, root, items, recorder, retriever, backend
                      ) -> dict[str, Any]:
-    from toolbench_eval.runner.batching import BatchingEngine
     from toolbench_eval.runner.build import build_agent, build_engine
-    from toolbench_eval.runner.local import MeteredEngine, run_local
+    from toolbench_eval.runner.local import MeteredEngine, batch_stats, recorded_batch_sizes, run_local
 
-    engine = BatchingEngine(build_engine(config, bucket_spec, loaded=loaded))
+    engine = build_engine(config, bucket_spec, loaded=loaded)
     agent = build_agent(config, MeteredEngine(engine, recorder.progress), groups=groups, root=root,
                         retriever=retriever, backend=backend)
     try:
@@ -271,8 +270,7 @@ async def _run_local(config, bucket_spec, loaded, groups, root, items, recorder,
         close = getattr(agent.backend, "close", None)
         if close is not None:
             await close()
-    sizes = engine.batch_sizes
-    return {"engine_batches": len(sizes), "mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None}
+    return batch_stats(recorded_batch_sizes(engine))
 
 
 def report_retrieval(config: RunConfig, groups, rundir: RunDir, retriever, *, log=print) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The `local` executor: all trajectories as coroutines in one process, `concurrency` at a time.
 
-The engine (wrapped in `BatchingEngine`) turns the model calls of the trajectories in flight
-into batched forwards; tool calls and bookkeeping interleave on the same event loop.
+Every engine merges concurrent calls itself (the `hf` engine's continuous batching, vLLM's scheduler, an
+API server), so the model calls of the trajectories in flight become batched forwards without a layer
+here; tool calls and bookkeeping interleave on the same event loop.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ class MeteredEngine:
         for completion in completions:
             self.progress.model_call(completion.completion_tokens)
         return completions
+
+
+def recorded_batch_sizes(engine: Any) -> list[int]:
+    """Prompts per engine step so far, for engines that schedule their own steps and record them (`hf`; the
+    scripted engine counts a call as a step); elsewhere batching happens out of sight (vLLM's scheduler, an API
+    server) and the list is empty."""
+    return list(getattr(engine, "batch_sizes", []))
+
+
+def batch_stats(sizes: Sequence[int]) -> dict[str, Any]:
+    """Engine steps and mean prompts per step, for the run's events."""
+    return {"engine_batches": len(sizes), "mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None}
 
 
 class Solver(Protocol):

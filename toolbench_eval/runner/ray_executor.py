@@ -3,8 +3,8 @@
 Shape (after verl's agent loop, see `../shared/research/engines.md` §5.4):
 
 - **Engine actors**, one per GPU (or `ray.num_engines` on CPU). Each loads the model once and
-  serves `generate` through a `BatchingEngine`, so requests from many trajectories become one
-  batched forward.
+  serves `generate`; the engine merges requests from many trajectories into batched forwards itself
+  (the `hf` engine's continuous batching, vLLM's scheduler).
 - **Agent workers** (async actors), each running up to `concurrency` trajectories as coroutines,
   with the tool backend in-process. Their model calls go through an `EngineRouter`: a trajectory's
   first call goes to the least-loaded engine and later calls stick to it (so that engine's prefix
@@ -27,6 +27,7 @@ from toolbench_eval.engines.base import BucketSpec, Completion, SamplingParams
 from toolbench_eval.errors import UserError
 from toolbench_eval.runner.config import RunConfig
 from toolbench_eval.runner.driver import Recorder, WorkItem
+from toolbench_eval.runner.local import batch_stats, recorded_batch_sizes
 
 
 def ray_init_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,24 +110,28 @@ class EngineRouter:
 
 
 class EngineActor:
-    """Holds one engine (model loaded once) behind a `BatchingEngine`."""
+    """Holds one engine (model loaded once); counts the prompts it is serving, the load the router balances."""
 
     def __init__(self, config: dict[str, Any], bucket_spec: BucketSpec | None) -> None:
-        from toolbench_eval.runner.batching import BatchingEngine
         from toolbench_eval.runner.build import build_engine
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        self.engine = BatchingEngine(build_engine(RunConfig.from_mapping(config), bucket_spec))
+        self.engine = build_engine(RunConfig.from_mapping(config), bucket_spec)
+        self.in_flight = 0
 
     async def generate(self, prompts: list[str], params: SamplingParams,
                        cache_keys: list[str | None]) -> list[Completion]:
-        return await self.engine.generate(prompts, params, cache_keys=cache_keys)
+        self.in_flight += len(prompts)
+        try:
+            return await self.engine.generate(prompts, params, cache_keys=cache_keys)
+        finally:
+            self.in_flight -= len(prompts)
 
     def load(self) -> int:
-        return self.engine.in_flight
+        return self.in_flight
 
     def batch_sizes(self) -> list[int]:
-        return list(self.engine.batch_sizes)
+        return recorded_batch_sizes(self.engine)
 
     async def close(self) -> None:
         await self.engine.close()
@@ -223,8 +228,7 @@ async def run_ray(config: RunConfig, bucket_spec: BucketSpec | None, items: Sequ
         batch_sizes = []
         for engine in engines:
             batch_sizes.extend(await _await_ref(engine.batch_sizes.remote()))
-        return {"engines": len(engines), "workers": len(workers), "engine_batches": len(batch_sizes),
-                "mean_batch_size": round(sum(batch_sizes) / len(batch_sizes), 3) if batch_sizes else None}
+        return {"engines": len(engines), "workers": len(workers), **batch_stats(batch_sizes)}
     finally:
         for actor in [*workers, *engines]:
             # Closing is best effort (an actor may have died); the actors are killed next anyway.
