@@ -224,7 +224,7 @@ def test_non_standard_groups_load_when_named(tmp_path):
     assert list(load_benchmark(root, ["my_group"])) == ["my_group"]
 
 
-# ---- reading through datasets ---------------------------------------------------------------------------
+# ---- records exactly as written ---------------------------------------------------------------------------
 
 
 def test_records_arrow_would_change_stay_exact(tmp_path):
@@ -237,8 +237,6 @@ def test_records_arrow_would_change_stay_exact(tmp_path):
     second["api_list"][0]["required_parameters"][0]["default"] = 5.0
     path = tmp_path / "G1_tool.json"
     path.write_text(json.dumps([first, second]))
-    via_arrow = loader._rows_via_datasets(path)
-    assert via_arrow is None or json.dumps(via_arrow) != json.dumps([first, second])  # the case is real
     assert json.dumps(read_json_records(path)) == json.dumps([first, second])
     queries = load_query_file(path)
     assert json.dumps(queries[1].raw) == json.dumps(second) and "extra" not in queries[1].raw
@@ -247,8 +245,7 @@ def test_records_arrow_would_change_stay_exact(tmp_path):
     assert type(queries[0].api_list[0].required_parameters[0].default) is int
 
 
-def test_mixed_nested_shapes_survive_datasets(tmp_path):
-    # datasets stores mixed nested objects as JSON (its `Json` feature), so these rows come through it.
+def test_mixed_nested_shapes_stay_exact(tmp_path):
     first = good_query(query_id=1)
     second = good_query(query_id=2)
     second["api_list"][0]["template_response"] = {"x": [1, "two", {"three": None}]}
@@ -262,27 +259,6 @@ def test_jsonl_query_files(tmp_path):
     path.write_text("\n".join(json.dumps(good_query(query_id=i)) for i in range(3)) + "\n")
     assert [q.query_id for q in load_query_file(path)] == ["0", "1", "2"]
     assert load_query_file(path)[0].group == "G1_tool"
-
-
-def test_read_json_records_uses_datasets_when_faithful(tmp_path, monkeypatch):
-    path = tmp_path / "G1_tool.json"
-    path.write_text(json.dumps([good_query(query_id=1), good_query(query_id=2)]))
-    calls = []
-    real = loader._rows_via_datasets
-    monkeypatch.setattr(loader, "_rows_via_datasets", lambda p: calls.append(p) or real(p))
-    assert [r["query_id"] for r in read_json_records(path)] == [1, 2]
-    assert calls == [path]
-
-
-def test_query_files_load_without_datasets_installed(tmp_path, monkeypatch):
-    import importlib.util
-
-    path = tmp_path / "G1_tool.json"
-    path.write_text(json.dumps([good_query(query_id=1), good_query(query_id=2)]))
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "datasets" else real(name, *a))
-    assert loader._rows_via_datasets(path) is None
-    assert [q.query_id for q in load_query_file(path)] == ["1", "2"]
 
 
 def test_empty_query_file_is_an_error(tmp_path):

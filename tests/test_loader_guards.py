@@ -3,8 +3,8 @@ the README's promise that its examples run on a fresh clone.
 
 - An empty query file (or an id file that selects nothing) is a `UserError`, so `run` exits 2 instead of
   "succeeding" with nothing done, and creates no run folder.
-- An over-long text field, or too much text in one entry, is a located `UserError` raised from the stdlib
-  parse, before `datasets` reads the file (the expensive step); `inspect` refuses a prompt too long to tokenize.
+- An over-long text field, or too much text in one entry, is a located `UserError`; `inspect` refuses a prompt
+  too long to tokenize.
 - `data/stabletoolbench_sample/` loads as 6 groups x 5 queries equal to the first five entries of the full
   files (compared only where `../shared/toolbench/stabletoolbench/` exists).
 - Every repository path an example names exists, and no example reads from outside the repository.
@@ -58,16 +58,6 @@ def a_benchmark(root: Path, group: str, text: str) -> Path:
     return root / "test_instruction" / f"{group}.json"
 
 
-@pytest.fixture
-def no_datasets_read(monkeypatch):
-    """Fail the test if the loader gets as far as the (slow) `datasets` read."""
-
-    def refuse(path):
-        raise AssertionError(f"datasets read {path} before the size check")
-
-    monkeypatch.setattr(loader, "_rows_via_datasets", refuse)
-
-
 # ---- empty query files ---------------------------------------------------------------------------------
 
 
@@ -114,7 +104,7 @@ def test_id_file_that_selects_no_query_is_an_error(tmp_path):
 # ---- over-long text ------------------------------------------------------------------------------------
 
 
-def test_over_long_query_is_located_before_datasets_reads_the_file(tmp_path, monkeypatch):
+def test_over_long_query_is_located(tmp_path, monkeypatch):
     path = tmp_path / "G1_instruction.json"
     path.write_text(json.dumps([a_query(query="x" * loader.MAX_TEXT_LENGTH)]))
     assert len(load_query_file(path)[0].query) == loader.MAX_TEXT_LENGTH  # at the limit: fine
@@ -122,7 +112,6 @@ def test_over_long_query_is_located_before_datasets_reads_the_file(tmp_path, mon
     path.write_text(
         json.dumps([a_query(query_id=1), a_query(query_id=2, query="x" * (loader.MAX_TEXT_LENGTH + 1))])
     )
-    monkeypatch.setattr(loader, "_rows_via_datasets", lambda p: pytest.fail("datasets read the file first"))
     with pytest.raises(UserError) as error:
         load_query_file(path)
     assert str(error.value).startswith(
@@ -130,14 +119,14 @@ def test_over_long_query_is_located_before_datasets_reads_the_file(tmp_path, mon
     )
 
 
-def test_over_long_api_description_is_located(tmp_path, no_datasets_read):
+def test_over_long_api_description_is_located(tmp_path):
     path = tmp_path / "G1_tool.json"
     path.write_text(json.dumps([a_query(query_id="q9", description="d" * (loader.MAX_TEXT_LENGTH + 5))]))
     with pytest.raises(UserError, match=r"entry #0 \(query_id q9\): field 'api_list\[0\]\.api_description'"):
         load_query_file(path)
 
 
-def test_too_much_text_in_one_entry_names_the_field_that_holds_it(tmp_path, monkeypatch, no_datasets_read):
+def test_too_much_text_in_one_entry_names_the_field_that_holds_it(tmp_path, monkeypatch):
     monkeypatch.setattr(loader, "MAX_ENTRY_TEXT", 2_000)
     path = tmp_path / "G1_tool.json"
     path.write_text(json.dumps([a_query(description="d" * 100, apis=30)]))

@@ -6,11 +6,10 @@ Layout (ToolBench `data/` and StableToolBench `solvable_queries/` alike)::
     <root>/test_query_ids/<group>.json       optional: {"<query_id>": int}; its keys select the queries
     <root>/toolenv/tools/<Category>/<tool>.json   optional tool documentation (file stem = standardized name)
 
-Query files are read through `datasets` (`Dataset.from_json`, so JSON Lines work too). Arrow has to
-give every row one schema and may fill absent keys with nulls or turn ints into floats, so each
-file is also parsed with the standard library and the `datasets` rows are used only when they are
-identical, key order and types included; otherwise the stdlib rows win and `Query.raw` stays exact.
-Nothing is cached on disk. Tool files and id files are single JSON objects, read with `json`.
+Query files (a JSON list, or JSON Lines) are parsed with the standard library, so `Query.raw` is the entry
+exactly as written: key order, ints and floats, absent keys. (Arrow, under `datasets`, would give every row
+one schema, fill absent keys with nulls and turn 1 beside 2.5 into 1.0.) Tool files and id files are
+single JSON objects.
 
 Without tool files (the StableToolBench test sets ship none), each tool is built from the
 queries' `api_list`, which carries names, descriptions and parameters; the loader says so once.
@@ -18,8 +17,8 @@ Upstream skips a query whose tools are missing; we keep every query and report w
 
 A query file must hold at least one query, and no entry may carry absurd amounts of text (one text
 field over `MAX_TEXT_LENGTH` characters, or more than `MAX_ENTRY_TEXT` in all): both are `UserError`s
-raised from the stdlib parse, before `datasets` sees the file, because a 50 MB query would otherwise
-cost seconds in Arrow and minutes and gigabytes once a prompt holding it is tokenized.
+raised right after parsing, because a 50 MB query would cost minutes and gigabytes once a prompt holding it
+is tokenized.
 
 >>> from pathlib import Path
 >>> root = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "toolbench_min"
@@ -30,13 +29,10 @@ cost seconds in Arrow and minutes and gigabytes once a prompt holding it is toke
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,66 +142,11 @@ def _parse_records(path: Path, text: str) -> list[Any]:
     return records
 
 
-@contextmanager
-def _quiet_datasets():
-    """Silence `datasets` progress bars and info logs for one call, restoring the user's settings."""
-    import datasets
-
-    bars_were_off = datasets.utils.are_progress_bars_disabled()
-    verbosity = datasets.logging.get_verbosity()
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    try:
-        yield datasets
-    finally:
-        datasets.logging.set_verbosity(verbosity)
-        if not bars_were_off:
-            datasets.enable_progress_bars()
-
-
-def _rows_via_datasets(path: Path) -> list[dict] | None:
-    """The file's rows through `datasets` (its JSON builder, as `load_dataset("json")` uses), or None when
-    it cannot read them. `Dataset.from_json` skips the Hub lookup of `load_dataset`; the cache folder is
-    temporary, so nothing stale stays on disk. Without `datasets` installed (a bare GPU image, say) the rows
-    come from the stdlib parse, which they must equal anyway."""
-    if importlib.util.find_spec("datasets") is None:
-        return None
-    with tempfile.TemporaryDirectory(prefix="toolbench-eval-") as cache, _quiet_datasets() as datasets:
-        try:
-            return datasets.Dataset.from_json(str(path), cache_dir=cache, keep_in_memory=True).to_list()
-        except Exception as error:  # noqa: BLE001 - any reader failure just means: use the stdlib rows
-            log.debug("%s: datasets could not read the file (%s); using json", path, error)
-            return None
-
-
-def _identical(a: list, b: list) -> bool:
-    """Equal including key order and int/float distinctions (which == would miss)."""
-    return len(a) == len(b) and all(
-        json.dumps(x, ensure_ascii=False) == json.dumps(y, ensure_ascii=False) for x, y in zip(a, b)
-    )
-
-
 def read_json_records(path: str | Path) -> list[Any]:
-    """The records of a JSON-list or JSON Lines file, exactly as written.
-
-    Read through `datasets`; when Arrow could not represent the file faithfully (heterogeneous
-    nested objects) the stdlib parse is returned instead. Malformed JSON raises `UserError` with
-    the line and column.
-    """
+    """The records of a JSON-list or JSON Lines file, exactly as written. Malformed JSON raises `UserError`
+    with the line and column."""
     path = Path(path)
-    return _prefer_datasets_rows(path, _parse_records(path, _read_text(path)))
-
-
-def _prefer_datasets_rows(path: Path, records: list[Any]) -> list[Any]:
-    """The `datasets` rows of `path` when they equal the stdlib `records` exactly, else `records`."""
-    if not records or not all(isinstance(r, dict) for r in records):
-        return records  # nothing for datasets to add; the query parser reports non-objects
-    rows = _rows_via_datasets(path)
-    if rows is not None and _identical(rows, records):
-        return rows
-    if rows is not None:
-        log.debug("%s: Arrow changed the records (schema unification); using the json parse", path)
-    return records
+    return _parse_records(path, _read_text(path))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -424,14 +365,13 @@ def _check_text_sizes(path: Path, index: int, raw: Any) -> None:
 
 
 def _query_records(path: Path) -> list[Any]:
-    """The entries of a query file, checked for emptiness and size on the stdlib parse, before the
-    (much slower) `datasets` read."""
+    """The entries of a query file, checked for emptiness and size."""
     records = _parse_records(path, _read_text(path))
     if not records:
         raise UserError(f"{path}: holds no queries; {_QUERY_FILE_SHAPE}")
     for i, raw in enumerate(records):
         _check_text_sizes(path, i, raw)
-    return _prefer_datasets_rows(path, records)
+    return records
 
 
 def load_query_file(path: str | Path, group: str | None = None) -> list[Query]:

