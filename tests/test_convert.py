@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from reasoning_fakes import ScriptedModel
 
 from reasoning import answer_filename, answer_json, solve_dfsdt, solve_react, write_answer_file
 from reasoning.convert import (
@@ -17,7 +18,7 @@ from reasoning.convert import (
     convert_answer_dir,
     converted_to_raw,
 )
-from reasoning.protocols import ModelOutput, ToolResult
+from reasoning.protocols import ToolResult
 from toolbench_eval.cli import main
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "answers"
@@ -124,18 +125,13 @@ FUNCTIONS = [
 ]
 
 
-class ScriptedModel:
-    def __init__(self, outputs):
-        self.outputs = list(outputs)
-
-    async def generate(self, messages, functions, *, trajectory_id):
-        text = self.outputs.pop(0) if self.outputs else 'Action: Finish\nAction Input: {"return_type": "give_up_and_restart"}'
-        return ModelOutput(text, 5, 5)
-
-
 class FakeEnv:
     async def call(self, function_name, arguments):
         return ToolResult(json.dumps({"error": "", "response": f"found {arguments.get('q')}"}), 0)
+
+
+def scripted(outputs):
+    return ScriptedModel(outputs, prompt_tokens=5, completion_tokens=5)
 
 
 SEARCH = 'Thought: look\nAction: search_for_cats\nAction Input: {"q": "tom"}'
@@ -143,11 +139,11 @@ FINISH = 'Thought: ok\nAction: Finish\nAction Input: {"return_type": "give_answe
 
 
 def write_own_answers(folder: Path):
-    cot = asyncio.run(solve_react("Find Tom", FUNCTIONS, [("cats", "Cats")], ScriptedModel([SEARCH, FINISH]),
+    cot = asyncio.run(solve_react("Find Tom", FUNCTIONS, [("cats", "Cats")], scripted([SEARCH, FINISH]),
                                   FakeEnv(), query_id="11"))
     write_answer_file(folder / answer_filename("11", "CoT@1"), answer_json(cot, "CoT@1"))
     dfs = asyncio.run(solve_dfsdt("Find Tom", FUNCTIONS, [("cats", "Cats")],
-                                  ScriptedModel([SEARCH, "garbage", FINISH]), FakeEnv(), query_id="12"))
+                                  scripted([SEARCH, "garbage", FINISH]), FakeEnv(), query_id="12"))
     write_answer_file(folder / answer_filename("12", "DFS_woFilter_w2"), answer_json(dfs, "DFS_woFilter_w2"))
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reasoning_fakes import ScriptedModel
 
 from reasoning import answer_json, solve_dfsdt, write_answer_file
 from reasoning.prompts import DIVERSITY_PROMPT
-from reasoning.protocols import ModelOutput, ToolResult
+from reasoning.protocols import ToolResult
 
 FUNCTIONS = [
     {"name": "get_word_for_words", "description": "Get a word.",
@@ -22,19 +22,6 @@ FUNCTIONS = [
 ]
 DESCRIPTIONS = [("words", "Random words")]
 NEVER_DONE = "Thought: more\nAction: get_word_for_words\nAction Input: {}"
-
-
-class ScriptedModel:
-    def __init__(self, outputs=(), default=NEVER_DONE):
-        self.outputs = list(outputs)
-        self.default = default
-        self.calls: list[list[dict]] = []
-
-    async def generate(self, messages, functions, *, trajectory_id):
-        self.calls.append(copy.deepcopy(messages))
-        await asyncio.sleep(0)  # let concurrent trajectories interleave
-        item = self.outputs.pop(0) if self.outputs else self.default
-        return ModelOutput(item, prompt_tokens=10, completion_tokens=1)
 
 
 class FakeEnv:
@@ -102,19 +89,19 @@ def expected_diversity(candidates, former_observation=""):
 
 def test_diversity_prompt_text_and_what_each_client_sees():
     _, model = solve(BACKTRACK_SCRIPT, single_chain_max_step=6)
-    third = model.calls[2]  # root, second expansion
+    third = model.calls[2].messages  # root, second expansion
     assert third[-1] == {"role": "user", "content": expected_diversity(
         [{"name": "get_word_for_words", "arguments": '{"n": 1}', "function_output": observation(1),
           "mento-carlo-action-value": 0.0}])}
     assert "valid" not in third[-1]  # the flag is bookkeeping, never shown to a model
-    fifth = model.calls[4]  # B, second expansion: its own observation is repeated
+    fifth = model.calls[4].messages  # B, second expansion: its own observation is repeated
     assert fifth[-1]["content"] == expected_diversity(
         [{"name": "get_word_for_words", "arguments": '{"n": 3}', "function_output": observation(3),
           "mento-carlo-action-value": 0.0}], observation(2))
     # ToolLLaMA keeps the root's old (now invalid) diversity message in context, as upstream does.
     assert [m["role"] for m in fifth] == ["system", "user", "user", "assistant", "function", "user"]
     _, chat_model = solve(BACKTRACK_SCRIPT, single_chain_max_step=6, toolllama=False)
-    assert [m["role"] for m in chat_model.calls[4]] == ["system", "user", "assistant", "function", "user"]
+    assert [m["role"] for m in chat_model.calls[4].messages] == ["system", "user", "assistant", "function", "user"]
 
 
 def test_answer_json_train_messages_keep_only_the_latest_invalid_message():
@@ -174,7 +161,7 @@ def test_concurrent_trajectories_are_deterministic_and_files_byte_stable(tmp_pat
     script = [call(1), GIVE_UP, GIVE_UP]
 
     async def many(seeds):
-        models = [ScriptedModel(script) for _ in seeds]
+        models = [ScriptedModel(script, NEVER_DONE) for _ in seeds]
         return await asyncio.gather(*(solve_dfsdt("q", FUNCTIONS, DESCRIPTIONS, m, FakeEnv(), seed=s, query_id=str(s))
                                       for m, s in zip(models, seeds)))
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reasoning_fakes import ScriptedModel
 
 from reasoning import answer_json, solve_react
 from reasoning.eval_protocol import resolve_protocol
 from reasoning.prompts import build_system_message
-from reasoning.protocols import ModelOutput, ToolResult
+from reasoning.protocols import ToolResult
 
 FUNCTIONS = [
     {"name": "get_word_for_words", "description": "Get a word.",
@@ -21,22 +21,7 @@ FUNCTIONS = [
     {"name": "Finish", "description": "Finish.", "parameters": {"type": "object", "properties": {}}},
 ]
 DESCRIPTIONS = [("words", "Random words")]
-
-
-class ScriptedModel:
-    """Returns the scripted outputs in order (an Exception item is raised), then `default` forever."""
-
-    def __init__(self, outputs=(), default="Thought: again\nAction: get_word_for_words\nAction Input: {}"):
-        self.outputs = list(outputs)
-        self.default = default
-        self.calls: list[tuple[list[dict], list[dict], str]] = []
-
-    async def generate(self, messages, functions, *, trajectory_id):
-        self.calls.append((copy.deepcopy(messages), functions, trajectory_id))
-        item = self.outputs.pop(0) if self.outputs else self.default
-        if isinstance(item, BaseException):
-            raise item
-        return ModelOutput(item, prompt_tokens=100, completion_tokens=10)
+REACT_DEFAULT = "Thought: again\nAction: get_word_for_words\nAction Input: {}"
 
 
 class FakeEnv:
@@ -64,7 +49,7 @@ def give_up():
 
 
 def solve(outputs=(), env=None, **kwargs):
-    model = ScriptedModel(outputs, **({"default": kwargs.pop("default")} if "default" in kwargs else {}))
+    model = ScriptedModel(outputs, kwargs.pop("default", REACT_DEFAULT), prompt_tokens=100, completion_tokens=10)
     env = env or FakeEnv()
     trajectory = asyncio.run(solve_react("Give me a word", FUNCTIONS, DESCRIPTIONS, model, env, **kwargs))
     return trajectory, model, env
@@ -81,9 +66,9 @@ def test_one_call_then_answer():
     assert trajectory.answer_text == "cat"
     assert (trajectory.query_count, trajectory.total_tokens) == (2, 220)
     assert env.calls == [("get_word_for_words", {"n": 3})]
-    assert [c[2] for c in model.calls] == ["7", "7"]  # trajectory_id defaults to the query id
+    assert [c.trajectory_id for c in model.calls] == ["7", "7"]  # trajectory_id defaults to the query id
     # ToolLLaMA sees the augmented system prompt; its second turn sees its own raw text and the observation.
-    second = model.calls[1][0]
+    second = model.calls[1].messages
     assert "Specifically, you have access to the following APIs: [{'name': 'get_word_for_words'" in second[0]["content"]
     assert [m["role"] for m in second] == ["system", "user", "assistant", "function"]
     assert second[2]["content"] == call()  # EOS marker removed
@@ -146,7 +131,7 @@ def test_hallucinated_name_gets_upstream_observation_and_is_renamed_in_messages(
     assert leaf.observation == '{"error": "No such function name: word_for_words", "response": ""}'
     assert leaf.observation_code == 1
     assert leaf.father.description == "word_for_words"  # the Action node keeps what the model wrote
-    seen = model.calls[1][0]
+    seen = model.calls[1].messages
     assert seen[2]["function_call"]["name"] == "invalid_hallucination_function_name"
     assert seen[3]["name"] == "invalid_hallucination_function_name"
 
@@ -201,7 +186,7 @@ def test_output_without_a_call_becomes_a_format_error_observation():
     assert leaf.observation_code == 1 and env.calls == []
     assert "No function call found (no 'Action:' line)" in json.loads(leaf.observation)["error"]
     assert trajectory.roots[0].children[0].description == "I think the answer is 42."
-    assert model.calls[1][0][-1]["role"] == "function" and trajectory.answered
+    assert model.calls[1].messages[-1]["role"] == "function" and trajectory.answered
 
 
 def test_nothing_a_model_writes_crashes_a_trajectory():
@@ -227,13 +212,13 @@ def test_tool_environment_failure_becomes_an_observation():
 
 def test_chat_models_see_the_plain_system_prompt():
     _, model, _ = solve([answer()], toolllama=False)
-    assert model.calls[0][0][0]["content"] == build_system_message(DESCRIPTIONS)
-    assert model.calls[0][1] == FUNCTIONS
+    assert model.calls[0].messages[0]["content"] == build_system_message(DESCRIPTIONS)
+    assert model.calls[0].functions == FUNCTIONS
 
 
 def test_wrapped_functions_are_accepted_and_written_bare():
     wrapped = [{"type": "function", "function": f} for f in FUNCTIONS]
-    model = ScriptedModel([call(), answer()])
+    model = ScriptedModel([call(), answer()], REACT_DEFAULT, prompt_tokens=100, completion_tokens=10)
     trajectory = asyncio.run(solve_react("q", wrapped, DESCRIPTIONS, model, FakeEnv()))
     assert trajectory.answered and answer_json(trajectory)["answer_generation"]["function"] == FUNCTIONS
 
