@@ -31,17 +31,17 @@ def test_a_lookup_names_the_goal_and_the_call_it_feeds():
         ("function", "{}"),
         _assistant("I have all the information the user asked for, so I'll give the final answer.", "Finish"),
     ), frozenset({4}))
-    restyled, changed = restyle_goal_first(conversation)
+    restyled, changed = restyle_goal_first(conversation.turns)
     assert changed == 2
-    assert restyled.turns[2] == _assistant(
+    assert restyled[2] == _assistant(
         "To get the open positions at a company, newest first, employer_jobs_for_careerscope needs the company_id "
         "first, so I'll search with employer_lookup_for_careerscope for employer=Norvex Airways.",
         "employer_lookup_for_careerscope", '{"employer": "Norvex Airways"}')
-    assert restyled.turns[4] == _assistant(
+    assert restyled[4] == _assistant(
         "The search returned company_id 7. To get the open positions at a company, newest first, I'll call "
         "employer_jobs_for_careerscope with company_id=7, limit=2.",
         "employer_jobs_for_careerscope", '{"company_id": 7, "limit": 2}')
-    assert restyled.turns[6] == conversation.turns[6] and restyled.untrained == conversation.untrained
+    assert restyled[6] == conversation.turns[6]
 
 
 def test_thoughts_not_in_the_exact_template_are_left_alone():
@@ -49,8 +49,7 @@ def test_thoughts_not_in_the_exact_template_are_left_alone():
              _assistant("I'll call f_for_t with a=1 to get the b. Then more.", "f_for_t"),  # extra sentence
              _assistant("First I need the id, so I'll search with f_for_t for a=1.", "f_for_t"),  # no consumer
              ("assistant", "I'll call f_for_t with a=1 to get the b."))  # no "Thought: "
-    conversation = Conversation("q", turns)
-    assert restyle_goal_first(conversation) == (conversation, 0)
+    assert restyle_goal_first(turns) == (turns, 0)
 
 
 @pytest.mark.skipif(not TRAJECTORIES.exists(), reason="data/localtoolbench not generated")
@@ -60,10 +59,9 @@ def test_every_planned_call_in_the_committed_trajectories_is_restyled_and_nothin
         for line in handle:
             record = json.loads(line)
             original = conversation_from_messages(record["query_id"], record["messages"])
-            restyled, changed = restyle_goal_first(original)
+            restyled, changed = restyle_goal_first(original.turns)
             rewritten += changed
-            assert restyled.untrained == original.untrained
-            for (role, before), (_, after) in zip(original.turns, restyled.turns, strict=True):
+            for (role, before), (_, after) in zip(original.turns, restyled, strict=True):
                 if role != "assistant":
                     assert after == before
                     continue
@@ -80,10 +78,12 @@ def test_every_planned_call_in_the_committed_trajectories_is_restyled_and_nothin
 
 def test_augment_applies_the_style_and_rejects_unknown_ones():
     conversation = Conversation("q", (("system", "S"), ("user", "Q"),
-                                      _assistant(call_thought("", "f_for_t", "a=1", "b"), "f_for_t")))
+                                      _assistant(call_thought("", "f_for_t", "a=1", "b"), "f_for_t")),
+                                frozenset({2}))
     recipe = Recipe(data="unused", out="unused", thought_style="goal-first")
     (restyled,), counts = augment([conversation], recipe)
     assert restyled.turns[2][1].startswith("Thought: To get the b, I'll call f_for_t with a=1.\nAction: f_for_t")
+    assert restyled.untrained == frozenset({2})  # the weights stay with their turns
     assert counts == {"tools_renamed": 0, "thoughts_restyled": 1}
     assert augment([conversation], Recipe(data="unused", out="unused")) == ([conversation], {"tools_renamed": 0})
     with pytest.raises(UserError, match="unknown thought style"):

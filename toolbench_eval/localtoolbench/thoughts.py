@@ -19,11 +19,9 @@ all other text (recoveries, retries, the final thought, a thought from another s
 from __future__ import annotations
 
 import re
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-if TYPE_CHECKING:
-    from toolbench_eval.training.data import Conversation
+Turn = tuple[str, str]  # (role, text), as a training conversation holds them
 
 THOUGHT_STYLES = ("call-first", "goal-first")
 LOOKUP_NOTE = "The search returned {key} {value}. "
@@ -66,14 +64,14 @@ def _split(text: str) -> tuple[str, str] | None:
     return thought, separator + rest
 
 
-def restyle_goal_first(conversation: Conversation) -> tuple[Conversation, int]:
-    """The conversation with its call-first thoughts in goal-first style; returns it and how many changed.
+def restyle_goal_first(turns: Sequence[Turn]) -> tuple[tuple[Turn, ...], int]:
+    """A conversation's turns with their call-first thoughts in goal-first style, and how many changed.
 
     A lookup's goal is the goal of the next call-style thought after it, and its consumer is the next
     thought that opens with "The search returned <key> ...": the call that takes the id. A lookup with no
     such consumer after it (a dead end before a restart) keeps its thought.
     """
-    turns = list(conversation.turns)
+    turns = list(turns)
     parsed: dict[int, tuple[str, re.Match, str]] = {}
     for index, (role, text) in enumerate(turns):
         split = _split(text) if role == "assistant" else None
@@ -94,4 +92,4 @@ def restyle_goal_first(conversation: Conversation) -> tuple[Conversation, int]:
                        f"so I'll search with {match['name']} for {match['args']}.")
         turns[index] = ("assistant", f"Thought: {thought}{rest}")
         changed += 1
-    return (replace(conversation, turns=tuple(turns)), changed) if changed else (conversation, 0)
+    return tuple(turns), changed

@@ -11,7 +11,7 @@ import json
 import platform
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +157,8 @@ def augment(conversations: list, recipe: Recipe) -> tuple[list, dict[str, int]]:
         raise UserError(f"unknown thought style {recipe.thought_style!r}; choose one of: {', '.join(THOUGHT_STYLES)}")
     counts = {"tools_renamed": 0}
     if recipe.thought_style == "goal-first":
-        restyled = [restyle_goal_first(conversation) for conversation in conversations]
-        conversations = [conversation for conversation, _ in restyled]
+        restyled = [restyle_goal_first(conversation.turns) for conversation in conversations]
+        conversations = [replace(c, turns=turns) for c, (turns, _) in zip(conversations, restyled)]
         counts["thoughts_restyled"] = sum(changed for _, changed in restyled)
     if recipe.rename_tools > 0:
         conversations, counts["tools_renamed"] = rename_share(conversations, recipe.rename_tools, recipe.seed)
