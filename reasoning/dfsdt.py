@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from reasoning.eval_protocol import TOOLBENCH_EVAL, EvalProtocol
+from reasoning.expansion import Expander
 from reasoning.prompts import DIVERSITY_PROMPT, bare_functions, build_system_message, initial_messages
 from reasoning.protocols import ModelClient, ToolEnvironment
-from reasoning.search import Search
 from reasoning.step import STATUS_GIVE_UP
 from reasoning.trajectory import Trajectory
 from reasoning.tree import ACTION_INPUT, TreeNode
@@ -81,17 +81,17 @@ async def solve_dfsdt(query_text: str, functions: list[dict[str, Any]], tool_des
     )
     root = TreeNode(messages=initial_messages(query_text, tool_descriptions, functions, toolllama=toolllama))
     trajectory.roots.append(root)
-    search = Search(trajectory, model, env, trajectory_id or str(query_id), protocol=protocol)
-    walker = _DepthFirst(search, width=width, max_query_count=max_query_count, max_depth=single_chain_max_step)
+    expander = Expander(trajectory, model, env, trajectory_id or str(query_id), protocol=protocol)
+    walker = _DepthFirst(expander, width=width, max_query_count=max_query_count, max_depth=single_chain_max_step)
     await walker.visit(root)
     trajectory.choose_answer()
     return trajectory
 
 
 class _DepthFirst:
-    def __init__(self, search: Search, *, width: int, max_query_count: int, max_depth: int) -> None:
-        self.search = search
-        self.trajectory = search.trajectory
+    def __init__(self, expander: Expander, *, width: int, max_query_count: int, max_depth: int) -> None:
+        self.expander = expander
+        self.trajectory = expander.trajectory
         self.width = width
         self.max_query_count = max_query_count
         self.max_depth = max_depth
@@ -117,12 +117,12 @@ class _DepthFirst:
             message = diversity_message(node) if node.children else None
             if message is not None:
                 node.messages.append(message)
-            output = await self.search.ask(node)
+            output = await self.expander.ask(node)
             if output is None or trajectory.query_count >= self.max_query_count:
                 return STOP_QUERY_LIMIT
             if message is not None:
                 message["valid"] = False  # later children inherit it as an old, invalid message
-            leaf = await self.search.expand(node, output)
+            leaf = await self.expander.expand(node, output)
             if leaf.is_terminal:
                 leaf.make_finish(FINAL_ANSWER_BACK_LENGTH)
             result = await self.visit(leaf)

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from reasoning.eval_protocol import TOOLBENCH_EVAL, EvalProtocol
+from reasoning.expansion import Expander
 from reasoning.prompts import bare_functions, build_system_message, initial_messages
 from reasoning.protocols import ModelClient, ToolEnvironment
-from reasoning.search import Search
 from reasoning.trajectory import Trajectory
 from reasoning.tree import TreeNode
 
@@ -37,11 +37,11 @@ async def solve_react(query_text: str, functions: list[dict[str, Any]], tool_des
         forward_args={"single_chain_max_step": single_chain_max_step, "pass_at": pass_at, "answer": 1},
         toolllama=toolllama, rng=random.Random(seed), id_rng=random.Random(f"{seed}/tool-call-ids"),
     )
-    search = Search(trajectory, model, env, trajectory_id or str(query_id), protocol=protocol)
+    expander = Expander(trajectory, model, env, trajectory_id or str(query_id), protocol=protocol)
     for _ in range(pass_at):
         root = TreeNode(messages=initial_messages(query_text, tool_descriptions, functions, toolllama=toolllama))
         trajectory.roots.append(root)
-        last = await _run_chain(search, root, single_chain_max_step)
+        last = await _run_chain(expander, root, single_chain_max_step)
         trajectory.tries.append(last)
         trajectory.terminal_nodes.append(last)
         if last.is_terminal and not last.pruned:
@@ -53,14 +53,14 @@ async def solve_react(query_text: str, functions: list[dict[str, Any]], tool_des
     return trajectory
 
 
-async def _run_chain(search: Search, root: TreeNode, max_depth: int) -> TreeNode:
+async def _run_chain(expander: Expander, root: TreeNode, max_depth: int) -> TreeNode:
     node = root
     while True:
-        output = await search.ask(node)
+        output = await expander.ask(node)
         if output is None:  # the model client failed: the try ends here, without an answer
             node.pruned = True
             return node
-        node = await search.expand(node, output)
+        node = await expander.expand(node, output)
         if node.depth >= max_depth and not node.is_terminal:
             node.pruned = True
         if node.pruned or node.is_terminal:

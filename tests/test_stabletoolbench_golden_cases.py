@@ -16,8 +16,8 @@ import random
 import pytest
 from stb_golden_support import FIXTURES, SAMPLE_QUERIES, ReplayServer
 
+from reasoning.expansion import Expander
 from reasoning.protocols import ModelOutput
-from reasoning.search import Search
 from reasoning.step import cut_observation, execute_step
 from reasoning.trajectory import Trajectory
 from reasoning.tree import TreeNode
@@ -66,10 +66,10 @@ def test_parser_and_step_decide_as_upstream(case, client):
         backend, protocol = environment("stabletoolbench-vllm" if client == "vllm" else "stabletoolbench", server.url)
         trajectory = Trajectory(method="CoT@1", query="q", query_id="588", functions=index.functions,
                                 system_message="S", forward_args={}, id_rng=random.Random(0))
-        search = Search(trajectory, model=None, env=BackendToolEnvironment(backend, index, protocol=protocol),
+        expander = Expander(trajectory, model=None, env=BackendToolEnvironment(backend, index, protocol=protocol),
                         trajectory_id="t", protocol=protocol)
         try:
-            leaf = asyncio.run(search.expand(TreeNode(), ModelOutput(text=case["raw"])))
+            leaf = asyncio.run(expander.expand(TreeNode(), ModelOutput(text=case["raw"])))
         finally:
             asyncio.run(backend.close())
     thought, action = leaf.father.father, leaf.father

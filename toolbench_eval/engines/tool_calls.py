@@ -220,7 +220,7 @@ async def chat_through_template(engine: Any, messages: Sequence[dict[str, Any]],
 def assistant_turn(text: str, family: str, rng: random.Random) -> dict[str, Any]:
     """The assistant message of a generated turn, in the same form as the `openai` engine's (`content, refusal,
     role, function_call, tool_calls`), with fresh `call_<8 characters>` ids."""
-    from reasoning.search import new_call_id
+    from reasoning.expansion import new_call_id
     from toolbench_eval.engines.base import assistant_message
 
     content, calls = parse_tool_calls(text, family)

@@ -55,8 +55,8 @@ def model_view(messages: list[dict[str, Any]], *, keep_invalid: bool) -> list[di
 
 
 @dataclass
-class Search:
-    """One trajectory's model, tools and counters."""
+class Expander:
+    """Grows one trajectory's tree: asks its model from a node and turns the answer (text or native calls) into nodes."""
 
     trajectory: Trajectory
     model: ModelClient
