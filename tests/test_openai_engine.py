@@ -2,7 +2,8 @@
 
 The server mimics the parts of the API the engine uses (``/v1/models``, ``/v1/completions``,
 ``/v1/chat/completions``): it honours the stop strings it is sent, reports usage, and can be told
-(through the prompt text) to fail with a given status a given number of times.
+(through the prompt text) to fail with a given status a given number of times, with a `Retry-After`
+of a millisecond, which the SDK's retries honour (so no test waits out a real backoff).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _make_handler(state: _State):
                     state.failures[prompt] = seen + 1
                 if seen < times:
                     message = "bad key " + (self.headers.get("Authorization") or "")  # some servers echo it
-                    self._send(status, {"error": {"message": message, "type": "test"}}, {"Retry-After": "0"})
+                    self._send(status, {"error": {"message": message, "type": "test"}}, {"Retry-After": "0.001"})
                     return
             text, finish = REPLY, "length"
             for stop in body.get("stop") or []:
@@ -132,7 +133,7 @@ def api(server, monkeypatch):
 
 
 def _engine(url: str, model: str = "default", **kwargs) -> OpenAIEngine:
-    options = {"api_key_env": "TEST_OPENAI_KEY", "backoff_initial": 0.001, "backoff_max": 0.01, **kwargs}
+    options = {"api_key_env": "TEST_OPENAI_KEY", **kwargs}
     return OpenAIEngine(model, base_url=url, **options)
 
 
@@ -192,15 +193,16 @@ def test_rate_limits_and_server_errors_are_retried(api):
     first, second = _run(engine, ["FAIL429x2 a", "FAIL503x1 b"], SamplingParams(stop=("\nUser:",)))
     assert first.text == second.text == "Thought: call it\nAction: get_weather"
     assert len(state.requests) == 3 + 2
-    assert engine.stats["retries"] == 3
+    assert engine.stats == {"requests": 1 + 3 + 2, "retries": 3}  # counted on the wire, GET /models included
 
 
 def test_gives_up_after_max_attempts(api):
     url, state = api
     engine = _engine(url, max_attempts=3)
-    with pytest.raises(EngineUnavailable, match="failed 3 times"):
+    with pytest.raises(EngineUnavailable, match=r"failed 3 times \(last: HTTP 500\).*raise max_attempts"):
         _run(engine, ["FAIL500x99"], SamplingParams())
     assert len(state.requests) == 3
+    assert engine.stats["retries"] == 2
 
 
 def test_bad_request_is_not_retried(api):
@@ -221,13 +223,14 @@ def test_concurrency_limit_holds(api):
 
 
 def test_key_never_leaks_into_errors_logs_or_repr(api, caplog):
-    url, _ = api
+    url, state = api
     caplog.set_level(logging.DEBUG)
     engine = _engine(url)
     with pytest.raises(UserError) as raised:
         _run(engine, ["FAIL401x1"], SamplingParams())
     assert "TEST_OPENAI_KEY" in str(raised.value)  # says where the key comes from
     assert SECRET not in str(raised.value)
+    assert len(state.requests) == 1  # a refused key is not retried
     assert SECRET not in caplog.text
     assert SECRET not in repr(engine)
     # Retries log a warning; it must not carry the key either.
@@ -241,6 +244,8 @@ def test_keys_are_refused_as_arguments_and_required_for_hosted_apis(monkeypatch)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(UserError, match="environment only"):
         OpenAIEngine("gpt-x", base_url="http://127.0.0.1:1/v1", api_key="sk-123")
+    with pytest.raises(UserError, match=r"unknown model argument\(s\) \['backoff_initial'\]"):
+        OpenAIEngine("gpt-x", base_url="http://127.0.0.1:1/v1", backoff_initial=1.0)  # the SDK's backoff applies
     with pytest.raises(UserError, match="export OPENAI_API_KEY"):
         OpenAIEngine("gpt-x")  # hosted API, no key in the environment
     local = OpenAIEngine("m", base_url="http://localhost:8000/v1")  # loopback servers need none

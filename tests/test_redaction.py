@@ -56,6 +56,7 @@ class EchoServer:
                 self.send_response(server.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                self.send_header("Retry-After", "0.001")  # the OpenAI SDK retries 5xx: no real backoff
                 self.end_headers()
                 self.wfile.write(data)
 

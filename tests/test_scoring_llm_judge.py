@@ -6,6 +6,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import openai
 import pytest
 
 from toolbench_eval.benchmark.model import Query
@@ -40,6 +41,7 @@ class ScriptedServer:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                self.send_header("Retry-After", "0.001")  # honoured by the SDK's retries: no real backoff
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -153,7 +155,6 @@ def make_judge(server, tmp_path, monkeypatch):
             model="judge-test",
             base_url=server.base_url,
             workers=2,
-            backoff_initial=0.01,
             max_attempts=3,
             **options,
         )
@@ -199,7 +200,7 @@ def test_requests_force_the_upstream_function_schema_and_send_the_env_key(server
     assert "sk-test-secret" not in json.dumps(judge.describe())
 
 
-def test_server_error_is_retried_with_backoff(server, make_judge):
+def test_server_error_is_retried(server, make_judge):
     judge = make_judge()
     verdict = judge.judge(QUERY, record("FLAKY 42"))
     assert verdict.status is AnswerStatus.Solved
@@ -212,6 +213,7 @@ def test_malformed_reply_counts_as_unsure_and_is_reported(server, make_judge, tm
     assert verdict.status is AnswerStatus.Unsure and verdict.malformed
     assert "no check_answer_status function call" in verdict.reason
     assert judge.stats["malformed"] == 1 and judge.stats["requests"] == 3  # max_attempts
+    assert judge.stats["retries"] == 0  # asking again is not a transport retry
 
     converted = tmp_path / "G1_instruction.json"
     converted.write_text(json.dumps({"1": converted_entry("GOOD 42"), "2": converted_entry("MALFORMED 7")}))
@@ -256,9 +258,12 @@ def test_refused_or_unreachable_endpoint_raises_a_clear_error(server, make_judge
     closed = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     dead_url = f"http://127.0.0.1:{closed.server_address[1]}/v1"
     closed.server_close()
-    dead = LLMJudge.from_settings(model="m", base_url=dead_url, backoff_initial=0.01, max_attempts=2)
-    with pytest.raises(JudgeUnavailable, match="failed 2 times"):
+    # A connection error carries no Retry-After: skip the SDK's real backoff.
+    monkeypatch.setattr(openai.OpenAI, "_calculate_retry_timeout", lambda *args: 0.0)
+    dead = LLMJudge.from_settings(model="m", base_url=dead_url, max_attempts=2)
+    with pytest.raises(JudgeUnavailable, match="failed 2 times .*APIConnectionError.*re-run the command"):
         dead.judge(QUERY, record("GOOD"))
+    assert dead.stats == {"requests": 2, "cache_hits": 0, "retries": 1, "malformed": 0}
 
 
 def test_a_remote_endpoint_without_a_key_is_refused(monkeypatch):

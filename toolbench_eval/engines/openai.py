@@ -14,9 +14,9 @@ What it adds over the bare client:
   (default ``OPENAI_API_KEY``); passing a key as an argument is refused, so it can never land in a
   run manifest. It is never logged, and it is scrubbed from every error message we raise.
   A loopback server (127.0.0.1, localhost, ::1) needs no key.
-- **Retries with exponential backoff** on 408/409/429/5xx, timeouts and connection errors
-  (``Retry-After`` honoured up to `backoff_max`); 401/403/404 are configuration errors and fail at
-  once with a `UserError` that says what to fix.
+- **Retries** by the OpenAI SDK (``toolbench_eval.openai_client``): 408/409/429/5xx, timeouts and
+  connection errors, with exponential backoff, ``Retry-After`` honoured, `max_attempts` tries in all;
+  401/403/404 are configuration errors and fail at once with a `UserError` that says what to fix.
 - **A concurrency limit**: at most `max_concurrency` requests in flight per engine.
 - **Stop strings**: hosted APIs accept at most 4, so only the first `max_api_stops` go to the
   server and every stop string is also applied to the returned text here (the cut is exact).
@@ -30,10 +30,8 @@ What it adds over the bare client:
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import os
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +41,7 @@ import openai
 
 from buckets.generation import row_seed
 from reasoning.protocols import InfrastructureError
+from toolbench_eval.api_keys import endpoint_key, scrub
 from toolbench_eval.engines.base import (
     BucketSpec,
     ChatReply,
@@ -52,14 +51,11 @@ from toolbench_eval.engines.base import (
     check_cache_keys,
 )
 from toolbench_eval.errors import UserError
-from toolbench_eval.redaction import redact, register_secret
-
-log = logging.getLogger(__name__)
+from toolbench_eval.openai_client import RequestCounter, async_client, gave_up
 
 MODES = ("auto", "completions", "chat")
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 HOSTED_MAX_STOPS = 4  # the OpenAI API rejects more stop sequences than this
-RETRY_STATUS = frozenset({408, 409, 429})
 CONFIG_STATUS = {
     401: "the server rejected the API key: set a valid key in ${env}",
     403: "the API key has no access to this model or endpoint (${env})",
@@ -80,16 +76,6 @@ class EngineRejectedAccess(UserError, InfrastructureError):
 
 class EngineRequestError(RuntimeError):
     """The server refused one request for a reason retrying will not fix (e.g. HTTP 400: prompt too long)."""
-
-
-def is_loopback(base_url: str | None) -> bool:
-    """True when `base_url` points at this machine (such servers need no API key).
-
-    >>> is_loopback("http://127.0.0.1:8000/v1"), is_loopback("https://api.openai.com/v1"), is_loopback(None)
-    (True, False, False)
-    """
-    host = urlparse(base_url or "").hostname or ""
-    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
@@ -136,8 +122,6 @@ class OpenAIEngine:
         api_key_env: str = DEFAULT_KEY_ENV,
         max_concurrency: int = 8,
         max_attempts: int = 6,
-        backoff_initial: float = 1.0,
-        backoff_max: float = 30.0,
         timeout: float = 300.0,
         max_api_stops: int | None = None,
         system_prompt: str | None = None,
@@ -151,7 +135,7 @@ class OpenAIEngine:
                             f"environment only: export {api_key_env}=... (or pass api_key_env=NAME)")
         if unused:
             raise UserError(f"--model openai: unknown model argument(s) {sorted(unused)}; known: base_url, mode, "
-                            "api_key_env, max_concurrency, max_attempts, backoff_initial, backoff_max, timeout, "
+                            "api_key_env, max_concurrency, max_attempts, timeout, "
                             "max_api_stops, system_prompt, tokenizer")
         if mode not in MODES:
             raise UserError(f"--model openai: mode={mode!r} is not one of {', '.join(MODES)}")
@@ -164,8 +148,6 @@ class OpenAIEngine:
         self.max_attempts = int(max_attempts)
         if self.max_concurrency < 1 or self.max_attempts < 1:
             raise UserError("--model openai: max_concurrency and max_attempts must be >= 1")
-        self.backoff_initial = float(backoff_initial)
-        self.backoff_max = float(backoff_max)
         self.timeout = float(timeout)
         if max_api_stops is None:
             max_api_stops = None if base_url and not _is_openai_host(base_url) else HOSTED_MAX_STOPS
@@ -175,7 +157,7 @@ class OpenAIEngine:
         # A served bucket model decodes with its own bases; the spec here is informational only.
         self.bucket_spec = bucket_spec
         self.stats = {"requests": 0, "retries": 0}
-        self._key = self._read_key()
+        self._key = endpoint_key((api_key_env,), base_url, who="--model openai", url_option="base_url")
         self._client: openai.AsyncOpenAI | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
@@ -227,7 +209,7 @@ class OpenAIEngine:
         if tools:
             request["tools"] = tools
         async with self._semaphore:
-            reply = await self._with_retries(request, chat_tools=True)
+            reply = await self._ask(request, chat_tools=True)
         return ChatReply(reply.message or {}, reply.prompt_tokens or 0, reply.completion_tokens or 0)
 
     def count_tokens(self, text: str) -> int:
@@ -245,7 +227,7 @@ class OpenAIEngine:
     async def _complete(self, prompt: str, params: SamplingParams, index: int) -> Completion:
         request = self._request(prompt, params, index)
         async with self._semaphore:
-            reply = await self._with_retries(request)
+            reply = await self._ask(request)
         text, cut = cut_at_stop(reply.text, params.stop)
         finish = "stop" if cut or reply.finish_reason not in ("length",) else "length"
         completion_tokens = self.count_tokens(text) if cut or reply.completion_tokens is None \
@@ -259,8 +241,6 @@ class OpenAIEngine:
 
     def _request(self, prompt: str, params: SamplingParams, index: int) -> dict[str, Any]:
         if params.grammar is not None:
-            from toolbench_eval.errors import UserError
-
             raise UserError("--model openai: constrained decoding (decoding.constrain) is not available through "
                             "the OpenAI API; use the hf or vllm engine, or constrain: off")
         stops = [s for s in params.stop if s]
@@ -285,33 +265,19 @@ class OpenAIEngine:
             request["messages"] = [*messages, {"role": "user", "content": prompt}]
         return request
 
-    async def _with_retries(self, request: dict[str, Any], *, chat_tools: bool = False) -> _Reply:
-        problem = ""
-        for attempt in range(self.max_attempts):
-            delay = None
-            if attempt:
-                self.stats["retries"] += 1
-            self.stats["requests"] += 1
-            try:
-                return await self._send(request, chat_tools=chat_tools)
-            except openai.APIStatusError as error:
-                status = error.status_code
-                if status in CONFIG_STATUS:
-                    raise EngineRejectedAccess(self._describe_config_error(status, error)) from None
-                if status not in RETRY_STATUS and status < 500:
-                    raise EngineRequestError(
-                        f"{self._where()}: HTTP {status}: {self._scrub(_error_text(error))}") from None
-                problem = f"HTTP {status}"
-                delay = _retry_after(error)
-            except (openai.APIConnectionError, openai.APITimeoutError) as error:
-                problem = f"{type(error).__name__}: {self._scrub(str(error))}"
-            if attempt + 1 < self.max_attempts:
-                wait = self._backoff(attempt, delay)
-                log.warning("%s: %s; retry %d/%d in %.2f s", self._where(), problem, attempt + 1,
-                            self.max_attempts - 1, wait)
-                await asyncio.sleep(wait)
-        raise EngineUnavailable(f"{self._where()} failed {self.max_attempts} times (last: {problem}); "
-                                "check that the server is up, or raise max_attempts")
+    async def _ask(self, request: dict[str, Any], *, chat_tools: bool = False) -> _Reply:
+        """One request; the client has retried transient failures, what still fails is classified here."""
+        try:
+            return await self._send(request, chat_tools=chat_tools)
+        except (openai.APIStatusError, openai.APIConnectionError) as error:
+            failed = gave_up(error, self._scrub)
+            if failed:
+                raise EngineUnavailable(f"{self._where()} {failed}; check that the server is up, "
+                                        "or raise max_attempts") from None
+            if error.status_code in CONFIG_STATUS:
+                raise EngineRejectedAccess(self._describe_config_error(error.status_code, error)) from None
+            raise EngineRequestError(
+                f"{self._where()}: HTTP {error.status_code}: {self._scrub(_error_text(error))}") from None
 
     async def _send(self, request: dict[str, Any], *, chat_tools: bool = False) -> _Reply:
         client = self._ensure_client()
@@ -339,24 +305,7 @@ class OpenAIEngine:
             completion_tokens=getattr(usage, "completion_tokens", None),
         )
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(self.backoff_max, max(0.0, retry_after))
-        base = min(self.backoff_max, self.backoff_initial * 2**attempt)
-        return base * (0.5 + random.random() / 2)  # jitter: concurrent retries do not arrive together
-
     # -- plumbing --------------------------------------------------------------------------------
-
-    def _read_key(self) -> str:
-        key = os.environ.get(self.api_key_env, "")
-        if key:
-            register_secret(key)  # whatever the variable is called, the rule now masks its value
-            return key
-        if self.base_url and is_loopback(self.base_url):
-            return "EMPTY"  # a local server (vllm serve without --api-key) accepts any key
-        where = self.base_url or "https://api.openai.com/v1"
-        raise UserError(f"--model openai: no API key for {where}: export {self.api_key_env}=... "
-                        "(keys are read from the environment only), or point base_url at a local server")
 
     def _bind_loop(self) -> None:
         """Client, semaphore and lock belong to one event loop: rebuild them when the loop changes."""
@@ -369,9 +318,9 @@ class OpenAIEngine:
 
     def _ensure_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
-            # Our retry loop decides what to retry, so the client itself must not retry.
-            self._client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0,
-                                              timeout=self.timeout)
+            counter = RequestCounter(self.stats, where=self._where(), attempts=self.max_attempts)
+            self._client = async_client(api_key=self._key, base_url=self.base_url, timeout=self.timeout,
+                                        counter=counter)
         return self._client
 
     async def _resolve_model(self) -> None:
@@ -397,8 +346,7 @@ class OpenAIEngine:
         return f"{self._where()}: HTTP {status}: {hint} ({self._scrub(_error_text(error))})"
 
     def _scrub(self, text: str) -> str:
-        """Remove the key from text that may echo it (some servers quote the key they rejected)."""
-        return redact(text, [self._key] if self._key and self._key != "EMPTY" else [])[:300]
+        return scrub(text, self._key)[:300]
 
 
 def _error_text(error: openai.APIStatusError) -> str:
@@ -409,14 +357,6 @@ def _error_text(error: openai.APIStatusError) -> str:
         if message:
             return str(message)
     return str(error.message)
-
-
-def _retry_after(error: openai.APIStatusError) -> float | None:
-    value = error.response.headers.get("retry-after") if error.response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _is_openai_host(base_url: str) -> bool:

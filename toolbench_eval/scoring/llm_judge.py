@@ -5,17 +5,18 @@
   says Unsure, `parse_answer_status` on the whole answer record decides.
 * Preference is `select_better_answer` over the two answer records (final answers cut to 1,000
   characters, as upstream's `process_answer`); identical answers are a tie without a request.
-* Transport failures (connection errors, timeouts, HTTP 429 and 5xx) and malformed replies (no
-  function call, arguments that are not JSON, a status outside the enum) are retried with exponential
-  backoff, `max_attempts` in all. A reply still malformed after that counts as **Unsure** (or a tie
-  for preferences), is counted in `stats["malformed"]` and reported; it is never dropped. Endpoints
-  that stay unreachable stop the scoring with a `JudgeUnavailable` error; finished work is cached.
+* Transport failures (connection errors, timeouts, HTTP 408/409/429 and 5xx) are retried by the
+  OpenAI SDK (`toolbench_eval.openai_client`), `max_attempts` tries in all; endpoints that stay
+  unreachable, or refuse a request, stop the scoring with a `JudgeUnavailable` error (finished work is
+  cached). Malformed replies (no function call, arguments that are not JSON, a status outside the enum)
+  are a content problem: the question is asked again, `max_attempts` times in all. A reply still
+  malformed after that counts as **Unsure** (or a tie for preferences), is counted in
+  `stats["malformed"]` and reported; it is never dropped.
 * Replies are cached on disk (`judge_cache.ResponseCache`) keyed by model, temperature, function
   schema, prompt and evaluation round: rounds stay independent samples, re-scoring makes no requests.
   Malformed replies are not cached, so a re-run asks again.
-* Keys come from the environment only (`TOOLBENCH_EVAL_JUDGE_KEY`, else `OPENAI_API_KEY`) and are
-  never written anywhere. A loopback base URL without a key uses the placeholder `EMPTY`, which local
-  vLLM servers accept.
+* Keys come from the environment only (`TOOLBENCH_EVAL_JUDGE_KEY`, else `OPENAI_API_KEY`; see
+  `toolbench_eval.api_keys`) and are never written anywhere. A loopback base URL needs no key.
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ import json
 import os
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import openai
 
+from toolbench_eval.api_keys import PLACEHOLDER, endpoint_key, scrub
 from toolbench_eval.benchmark.model import Query
 from toolbench_eval.errors import UserError
-from toolbench_eval.redaction import redact, register_secret
+from toolbench_eval.openai_client import RequestCounter, gave_up, sync_client
+from toolbench_eval.redaction import register_secret
 from toolbench_eval.scoring.judge_cache import ResponseCache, cache_key
 from toolbench_eval.scoring.judge_prompts import PROMPT_VERSION, STATUS_ENUM, render, schema_with_reason
 from toolbench_eval.scoring.judges import Preference, Verdict
@@ -52,11 +53,6 @@ class JudgeUnavailable(UserError):
 
 class MalformedReply(ValueError):
     """The judge answered, but not with a usable function call."""
-
-
-def _is_loopback(base_url: str | None) -> bool:
-    host = urlparse(base_url or "").hostname or ""
-    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def _slug(text: str) -> str:
@@ -80,8 +76,6 @@ class LLMJudge:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         timeout: float = 60.0,
         max_attempts: int = 4,
-        backoff_initial: float = 1.0,
-        backoff_max: float = 20.0,
         cache: ResponseCache | None = None,
         workers: int = 8,
     ):
@@ -90,17 +84,20 @@ class LLMJudge:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.max_attempts = max(1, max_attempts)
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
         self.cache = cache
         self.concurrency = max(1, workers)
         self.id = f"llm-{_slug(model)}"
         self._key = api_key
-        register_secret(api_key)  # servers quote a rejected key in their error text
-        # Our own retry loop (below) decides what to retry, so the client must not retry on its own.
-        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        if api_key != PLACEHOLDER:
+            register_secret(api_key)  # a key handed in from Python is kept out of outputs like one from the env
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "cache_hits": 0, "retries": 0, "malformed": 0}
+        counter = RequestCounter(self.stats, where=f"judge endpoint {self.endpoint}", attempts=self.max_attempts)
+        self._client = sync_client(api_key=api_key, base_url=base_url, timeout=timeout, counter=counter)
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or "https://api.openai.com/v1"
 
     @classmethod
     def from_settings(
@@ -120,14 +117,8 @@ class LLMJudge:
         base_url = (
             base_url or os.environ.get("TOOLBENCH_EVAL_JUDGE_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
         )
-        key = os.environ.get("TOOLBENCH_EVAL_JUDGE_KEY") or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            if not _is_loopback(base_url):
-                raise UserError(
-                    "the LLM judge needs an API key: set TOOLBENCH_EVAL_JUDGE_KEY or OPENAI_API_KEY in the "
-                    "environment (or point --judge-base-url at a local server on 127.0.0.1)"
-                )
-            key = "EMPTY"
+        key = endpoint_key(("TOOLBENCH_EVAL_JUDGE_KEY", "OPENAI_API_KEY"), base_url, who="the LLM judge",
+                           url_option="--judge-base-url")
         return cls(
             model=model,
             api_key=key,
@@ -147,7 +138,7 @@ class LLMJudge:
         return {
             "name": "llm",
             "model": self.model,
-            "base_url": self.base_url or "https://api.openai.com/v1",
+            "base_url": self.endpoint,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "prompts": PROMPT_VERSION,
@@ -156,11 +147,10 @@ class LLMJudge:
         }
 
     # -----------------------------------------------------------------------------------------
-    # One forced function call, cached and retried
+    # One forced function call, cached and asked again while malformed
 
     def _scrub(self, text: str) -> str:
-        """The error text without the key, which servers quote when they reject it."""
-        return redact(text, [self._key] if self._key != "EMPTY" else [])
+        return scrub(text, self._key)
 
     def _count(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -222,12 +212,7 @@ class LLMJudge:
                 self._count("cache_hits")
                 return hit["arguments"], ""
         problem = ""
-        transport_failure = False
-        for attempt in range(self.max_attempts):
-            if attempt:
-                self._count("retries")
-                time.sleep(min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1)))
-            self._count("requests")
+        for _ in range(self.max_attempts):
             try:
                 response = self._client.chat.completions.create(
                     model=self.model,
@@ -237,33 +222,26 @@ class LLMJudge:
                     temperature=self.temperature,
                     max_tokens=self.max_tokens,
                 )
-            except openai.APIStatusError as error:
-                if error.status_code == 429 or error.status_code >= 500:
-                    problem, transport_failure = f"HTTP {error.status_code}", True
-                    continue
-                raise JudgeUnavailable(
-                    f"judge endpoint {self.describe()['base_url']} refused the request "
-                    f"(HTTP {error.status_code}: {self._scrub(str(error))[:200]}); check --judge-model and the "
-                    "API key"
-                ) from None
-            except (openai.APIConnectionError, openai.APITimeoutError) as error:
-                problem, transport_failure = f"{type(error).__name__}: {self._scrub(str(error))}", True
-                continue
+            except (openai.APIStatusError, openai.APIConnectionError) as error:
+                raise self._unavailable(error) from None
             try:
                 parsed = self._parse_reply(response, name)
             except MalformedReply as error:
-                problem, transport_failure = self._scrub(str(error)), False
+                problem = self._scrub(str(error))
                 continue
             if self.cache is not None:
                 self.cache.put(key, {"function": name, "model": self.model, "arguments": parsed})
             return parsed, ""
-        if transport_failure:
-            raise JudgeUnavailable(
-                f"judge endpoint {self.describe()['base_url']} failed {self.max_attempts} times ({problem}); "
-                "finished judgements are cached, re-run the command to continue"
-            )
         self._count("malformed")
         return None, problem
+
+    def _unavailable(self, error: openai.APIStatusError | openai.APIConnectionError) -> JudgeUnavailable:
+        failed = gave_up(error, self._scrub)
+        if failed:
+            return JudgeUnavailable(f"judge endpoint {self.endpoint} {failed}; finished judgements are cached, "
+                                    "re-run the command to continue")
+        return JudgeUnavailable(f"judge endpoint {self.endpoint} refused the request (HTTP {error.status_code}: "
+                                f"{self._scrub(str(error))[:200]}); check --judge-model and the API key")
 
     # -----------------------------------------------------------------------------------------
     # The Judge protocol

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Iterable, Mapping
@@ -116,18 +115,6 @@ class Secret:
 
     def __reduce__(self):  # never pickled into Ray payloads or result files by accident
         raise TypeError("Secret values cannot be pickled; read them from the environment where needed")
-
-
-def secret_from_env(*names: str) -> Secret:
-    """The first non-empty environment variable among `names`, as a `Secret` (empty when none is set).
-
-    The value is registered with the process-wide redaction rule, whatever the variable is called."""
-    for name in names:
-        value = os.environ.get(name, "")
-        if value:
-            redaction.register_secret(value)
-            return Secret(value)
-    return Secret("")
 
 
 def redact(text: str, secrets: Iterable[Secret]) -> str:

@@ -35,19 +35,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from toolbench_eval.api_keys import PLACEHOLDER, key_from_env
 from toolbench_eval.benchmark.model import Tool
 from toolbench_eval.benchmark.naming import change_name, standardize, standardize_category
 from toolbench_eval.errors import UserError
-from toolbench_eval.tools.base import Observation, Status, ToolCall
+from toolbench_eval.tools.base import Observation, Status, ToolBackend, ToolCall
 from toolbench_eval.tools.http import (
     DATA_ERROR,
     CircuitBreaker,
     HttpClient,
     HttpFailure,
     RetryPolicy,
+    Secret,
     check_on_unavailable,
     redact,
-    secret_from_env,
     status_for_error,
     unavailable_or_observation,
 )
@@ -175,7 +176,7 @@ def _parameters_as_json(parameters: Any) -> list[dict[str, Any]]:
     ]
 
 
-class MirrorAPIBackend:
+class MirrorAPIBackend(ToolBackend):
     """Simulated API responses from a MirrorAPI model on an OpenAI-compatible chat endpoint.
 
     API docs come from `tools_dir` (a ToolBench `toolenv/tools` folder, read as raw JSON so the prompt is
@@ -228,7 +229,7 @@ class MirrorAPIBackend:
         self.variant = variant
         self.upstream_extraction = upstream_extraction
         self.upstream_status = upstream_status
-        self._key = secret_from_env(*key_envs)
+        self._key = Secret(key_from_env(*key_envs))
         self._http = HttpClient(
             timeout_s=timeout_s,
             retry=RetryPolicy(max_retries=max_retries, base_delay_s=backoff_s, max_delay_s=max_backoff_s),
@@ -320,7 +321,7 @@ class MirrorAPIBackend:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
         }
-        headers = {"Authorization": f"Bearer {self._key.reveal() or 'EMPTY'}"}  # vLLM's --api-key EMPTY
+        headers = {"Authorization": f"Bearer {self._key.reveal() or PLACEHOLDER}"}
         try:
             reply = await self._http.post_json(f"{self.base_url}/chat/completions", payload, headers=headers)
         except HttpFailure as failure:

@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from toolbench_eval.api_keys import key_from_env
 from toolbench_eval.errors import UserError
-from toolbench_eval.tools.http import secret_from_env
+from toolbench_eval.tools.http import Secret
 from toolbench_eval.tools.stb import SERVICE_URL_ENV, ToolBenchServerBackend
 
 # The proxy address in upstream `rapidapi.py` (ToolBench / StableToolBench). Documentation only: never a default.
@@ -43,7 +44,7 @@ class RapidAPIBackend(ToolBenchServerBackend):
         min_interval_s: float = 2.0,
         **options: Any,
     ) -> None:
-        key = secret_from_env(key_env)
+        key = Secret(key_from_env(key_env))
         if not key:
             raise UserError(
                 f"rapidapi backend: ${key_env} is not set; export your ToolBench key "

@@ -32,9 +32,10 @@ import logging
 import os
 from typing import Any
 
+from toolbench_eval.api_keys import key_from_env
 from toolbench_eval.benchmark.naming import change_name, parameter_name, standardize
 from toolbench_eval.errors import UserError
-from toolbench_eval.tools.base import Observation, Status, ToolCall
+from toolbench_eval.tools.base import Observation, Status, ToolBackend, ToolCall
 from toolbench_eval.tools.http import (
     DATA_ERROR,
     CircuitBreaker,
@@ -44,7 +45,6 @@ from toolbench_eval.tools.http import (
     Secret,
     check_on_unavailable,
     redact_value,
-    secret_from_env,
     status_for_error,
     unavailable_or_observation,
 )
@@ -103,7 +103,7 @@ def observation_from_reply(body: Any, *, upstream_status: bool = False) -> Obser
                        status=status_for_error(error, upstream=upstream_status), reply=body)
 
 
-class ToolBenchServerBackend:
+class ToolBenchServerBackend(ToolBackend):
     """Shared client for servers speaking the ToolBench `{category, tool_name, ...}` protocol."""
 
     name = "toolbench-server"
@@ -197,4 +197,4 @@ class STBServerBackend(ToolBenchServerBackend):
     name = "stb"
 
     def __init__(self, url: str | None = None, *, key_env: str = "TOOLBENCH_KEY", **options: Any) -> None:
-        super().__init__(url or os.environ.get(SERVICE_URL_ENV, ""), key=secret_from_env(key_env), **options)
+        super().__init__(url or os.environ.get(SERVICE_URL_ENV, ""), key=Secret(key_from_env(key_env)), **options)
