@@ -22,7 +22,7 @@ from toolbench_eval.runner.config import RunConfig, parse_bucket_request, parse_
 from toolbench_eval.runner.driver import Recorder, plan_work
 from toolbench_eval.runner.local import run_local
 from toolbench_eval.runner.rundir import RunDir
-from toolbench_eval.tools.base import Observation, Status
+from toolbench_eval.tools.base import Observation, Status, ToolBackend
 
 
 # ---- config -----------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def test_model_client_passes_trajectory_id_and_stop_strings():
     assert (out.text, out.prompt_tokens, out.completion_tokens) == (engine.reply, 10, 3)
 
 
-class RecordingBackend:
+class RecordingBackend(ToolBackend):
     name = "rec"
 
     def __init__(self, response="ok", raises=False):
@@ -141,9 +141,6 @@ class RecordingBackend:
         if self.raises:
             raise ConnectionError("boom")
         return Observation(error="", response=self.response)
-
-    async def close(self):
-        pass
 
 
 def _query() -> Query:

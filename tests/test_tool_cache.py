@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from toolbench_eval.errors import UserError
-from toolbench_eval.tools.base import Observation, Status, ToolCall
+from toolbench_eval.tools.base import Observation, Status, ToolBackend, ToolCall
 from toolbench_eval.tools.cache import CacheBackend, cache_file_path, cache_key
 
 CATEGORY = "News, Media"  # standardizes to News_Media
@@ -111,7 +111,7 @@ def test_malformed_files_name_the_file(cache_dir):
 
 
 def test_fallback_backend_answers_misses(cache_dir):
-    class Recorder:
+    class Recorder(ToolBackend):
         name = "recorder"
 
         def __init__(self):

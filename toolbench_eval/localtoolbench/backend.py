@@ -35,7 +35,7 @@ from toolbench_eval.localtoolbench.execution import (
     fails_first_attempt,
 )
 from toolbench_eval.paths import DATA_DIR
-from toolbench_eval.tools.base import Observation, Status, ToolCall
+from toolbench_eval.tools.base import Observation, Status, ToolBackend, ToolCall
 
 BUILD_HINT = "build it with `toolbench-eval localtoolbench generate --out {path}`"
 _connections: dict[Path, sqlite3.Connection] = {}
@@ -95,8 +95,8 @@ def open_world_database(info: WorldInfo) -> sqlite3.Connection:
         return conn
 
 
-class LocalBackend:
-    """Executes calls against the LocalToolBench world (`ToolBackend` protocol)."""
+class LocalBackend(ToolBackend):
+    """Executes calls against the LocalToolBench world."""
 
     name = "local"
 
@@ -143,6 +143,3 @@ class LocalBackend:
     async def call(self, call: ToolCall) -> Observation:
         # SQLite lookups take well under a millisecond: no thread hop needed.
         return self.call_sync(call)
-
-    async def close(self) -> None:
-        """Nothing to release: the connection is shared by all backends of the process."""

@@ -174,7 +174,7 @@ class BackendToolEnvironment:
 
     async def call(self, function_name: str, arguments: dict[str, Any] | None, *,
                    raw_arguments: str | None = None) -> ToolResult:
-        if arguments is None and not getattr(self.backend, "accepts_raw_arguments", False):
+        if arguments is None and not self.backend.accepts_raw_arguments:
             # Unparseable text under `tool_input: raw`, for a backend that cannot take text: answer what
             # StableToolBench's server answers.
             return ToolResult(observation=error_observation(TOOL_INPUT_PARSE_ERROR), status=self.bad_input_status)

@@ -113,10 +113,7 @@ class Agent:
         else:
             client = EngineModelClient(self.engine, params, self._render,
                                        constrain=config.decoding.get("constrain", "off"))
-        # Backends with per-trajectory state (LocalToolBench's flaky-API attempts) hand out a fresh view, so
-        # a trajectory's observations never depend on what other trajectories in flight did.
-        for_trajectory = getattr(self.backend, "for_trajectory", None)
-        env = BackendToolEnvironment(for_trajectory() if for_trajectory else self.backend, index, protocol=protocol)
+        env = BackendToolEnvironment(self.backend.for_trajectory(), index, protocol=protocol)
         common = {
             "single_chain_max_step": config.max_step,
             "protocol": protocol,

@@ -267,9 +267,7 @@ async def _run_local(config, bucket_spec, loaded, groups, root, items, recorder,
         await run_local(agent, items, recorder, concurrency=config.concurrency)
     finally:
         await engine.close()
-        close = getattr(agent.backend, "close", None)
-        if close is not None:
-            await close()
+        await agent.backend.close()
     return batch_stats(recorded_batch_sizes(engine))
 
 

@@ -156,9 +156,7 @@ class AgentWorker:
             return await self.agent.solve(query)
 
     async def close(self) -> None:
-        backend = getattr(self.agent, "backend", None)
-        if backend is not None and hasattr(backend, "close"):
-            await backend.close()
+        await self.agent.backend.close()
 
 
 def _engine_count(config: RunConfig) -> tuple[int, float]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from reasoning.protocols import InfrastructureError
 from reasoning.step import MAX_OBSERVATION_LENGTH, cut_observation
@@ -94,13 +94,22 @@ def render_observation(observation: Observation, max_length: int = MAX_OBSERVATI
     return cut_observation(text, max_length)
 
 
-@runtime_checkable
-class ToolBackend(Protocol):
+class ToolBackend:
     """Executes API calls. Implementations never raise on bad arguments or bad responses: they
     return the error observation a real API (or server) would."""
 
-    name: str
+    name: str = "backend"
+    # True for servers that parse the model's argument text themselves (`ToolCall.raw_arguments`); other
+    # backends get arguments that did not parse answered with upstream's parse-error observation.
+    accepts_raw_arguments: bool = False
 
-    async def call(self, call: ToolCall) -> Observation: ...
+    async def call(self, call: ToolCall) -> Observation:
+        raise NotImplementedError
 
-    async def close(self) -> None: ...
+    def for_trajectory(self) -> ToolBackend:
+        """The backend one trajectory calls. A backend with per-trajectory state (LocalToolBench's flaky-API
+        attempts) hands out a fresh view, so a trajectory's observations never depend on the others in flight."""
+        return self
+
+    async def close(self) -> None:
+        """Release connections; the run calls it once at the end."""

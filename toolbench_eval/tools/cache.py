@@ -74,7 +74,7 @@ class CacheFileError(Exception):
     """A cache file that exists but cannot be used; the message names the file."""
 
 
-class CacheBackend:
+class CacheBackend(ToolBackend):
     """Replays responses from a StableToolBench cache folder; a miss is an explicit observation.
 
     `fallback`: a backend asked on a miss (e.g. `mirror` or `stb`), as the STB server falls back to
