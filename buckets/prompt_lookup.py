@@ -4,8 +4,8 @@ Tool-use completions copy a lot from their own prompt: function names from the t
 names and values from the documentation and the query, observations into the final answer. If the
 last n tokens of the sequence occurred before, the tokens that followed that occurrence are a cheap
 guess of what comes next. The decoder feeds such a draft through the model in the same forward as the
-current token and keeps the longest prefix the model itself would have produced greedily, so the
-output is the greedy output (up to float rounding of a wider forward) in fewer decode steps.
+current token and keeps the longest prefix the model itself would have produced greedily (`accepted_tokens`),
+so the output is the greedy output (up to float rounding of a wider forward) in fewer decode steps.
 
 `NgramIndex` keeps, for every n-gram (n <= `max_ngram`), the position that followed its latest
 occurrence, so proposing a draft is a dict lookup, not a scan of the context.
@@ -19,7 +19,7 @@ occurrence, so proposing a draft is a dict lookup, not a scan of the context.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class NgramIndex:
@@ -52,3 +52,16 @@ class NgramIndex:
             if start is not None:
                 return seq[start : start + count]
         return []
+
+
+def accepted_tokens(draft: Sequence[int], greedy: Sequence[int]) -> list[int]:
+    """What a context emits after feeding its token and `draft`, given `greedy[j]`, the greedy choice after fed
+    column j: the longest prefix of `draft` that `greedy` confirms, then the model's own token after it.
+
+    >>> accepted_tokens([7, 8, 9], [7, 8, 4, 5])    # 9 was not what the model would say: 4 instead
+    [7, 8, 4]
+    """
+    accepted = 0
+    while accepted < len(draft) and draft[accepted] == greedy[accepted]:
+        accepted += 1
+    return [*draft[:accepted], greedy[accepted]]

@@ -15,8 +15,9 @@ from conftest import build_tiny_llama, with_rope_theta
 
 from buckets import rope
 from buckets.fusion import fuse
-from buckets.generation import BucketedGenerator, DecodeParams, check_bucket_model, top_p_filter
+from buckets.generation import BucketedGenerator, DecodeParams, check_bucket_model
 from buckets.rope import PerRowRotary, RopeSpec, cos_sin_table
+from buckets.sampling import top_p_filter
 
 PROMPTS = [
     "Thought: I need to call the weather API",
@@ -347,7 +348,7 @@ def test_continuous_decoder_forgets_everything_after_an_error(divergent_llama, t
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(generator, "_forward", broken)
+    monkeypatch.setattr(generator, "forward", broken)
     with pytest.raises(RuntimeError, match="out of memory"):
         decoder.step([(ids, DecodeParams(max_new_tokens=2), None, "b")])
     assert decoder.active == 0 and decoder.abandon() == ["a"] and decoder.abandon() == []

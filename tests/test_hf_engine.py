@@ -143,23 +143,25 @@ def test_a_bad_prompt_fails_only_its_own_call(engine):
     assert good[0].completion_tokens >= 1
 
 
-def test_the_event_loop_stays_live_during_a_forward(engine):
-    """Each decode step waits until the event loop has seen it running: if a step ran on the loop's own thread,
+def test_the_event_loop_stays_live_during_a_forward(engine, monkeypatch):
+    """Each decoder step waits until the event loop has seen it running: if a step ran on the loop's own thread,
     the loop could never answer and the step would record a timeout instead."""
     import threading
 
+    from buckets.generation import ContinuousDecoder
+
     in_step, seen = threading.Event(), threading.Event()
     answered = []
-    real_step = engine.generator._decode_step
+    real_step = ContinuousDecoder.step
 
-    def watched_step(*args, **kwargs):
+    def watched_step(decoder, *args, **kwargs):
         in_step.set()
         answered.append(seen.wait(timeout=5))
         in_step.clear()
         seen.clear()
-        return real_step(*args, **kwargs)
+        return real_step(decoder, *args, **kwargs)
 
-    engine.generator._decode_step = watched_step
+    monkeypatch.setattr(ContinuousDecoder, "step", watched_step)
 
     async def main():
         task = asyncio.ensure_future(engine.generate([PROMPTS[0]] * 4, SamplingParams(max_new_tokens=16)))
@@ -169,10 +171,7 @@ def test_the_event_loop_stays_live_during_a_forward(engine):
             await asyncio.sleep(0)
         return await task
 
-    try:
-        completions = asyncio.run(main())
-    finally:
-        del engine.generator._decode_step
+    completions = asyncio.run(main())
     assert len(completions) == 4 and answered and all(answered)
 
 
@@ -245,7 +244,7 @@ def test_buckets_on_a_non_llama_model_is_a_user_error(tiny_tokenizer):
 
 
 def test_a_failing_step_fails_every_caller_in_flight_and_the_engine_keeps_serving(engine, monkeypatch):
-    real_forward = engine.generator._forward
+    real_forward = engine.generator.forward
     calls = {"n": 0}
 
     def flaky_forward(*args, **kwargs):
@@ -254,7 +253,7 @@ def test_a_failing_step_fails_every_caller_in_flight_and_the_engine_keeps_servin
             raise RuntimeError("device lost")
         return real_forward(*args, **kwargs)
 
-    monkeypatch.setattr(engine.generator, "_forward", flaky_forward)
+    monkeypatch.setattr(engine.generator, "forward", flaky_forward)
 
     async def main():
         failed = await asyncio.gather(
@@ -300,4 +299,4 @@ def test_an_eos_first_token_continues_when_asked_as_upstreams_force_generate(div
     [goes_on] = generator.generate([PROMPTS[1]], [decode_params(SamplingParams(max_new_tokens=6, min_new_tokens=1), 0)])
     assert (stops.finish_reason, stops.text, len(stops.token_ids)) == ("stop", "", 1)
     assert goes_on.token_ids[:2] == first.token_ids[:2] and len(goes_on.token_ids) >= 2
-    assert goes_on.text == generator._decode(goes_on.token_ids)
+    assert goes_on.text == generator.decode(goes_on.token_ids)

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from buckets.generation import row_seed
+from buckets.sampling import row_seed
 from toolbench_eval.engines.base import Completion, Engine, SamplingParams
 from toolbench_eval.engines.openai import EngineRequestError, EngineUnavailable, OpenAIEngine, cut_at_stop
 from toolbench_eval.errors import UserError

@@ -11,7 +11,7 @@ import torch
 from test_bucketed_generation import BASES, PROMPTS, STAGGERED_PARAMS, run_staggered
 
 from buckets.generation import BucketedGenerator, DecodeParams
-from buckets.prompt_lookup import NgramIndex
+from buckets.prompt_lookup import NgramIndex, accepted_tokens
 
 
 def test_ngram_index_proposes_what_followed_the_latest_longest_match():
@@ -29,8 +29,17 @@ def test_ngram_index_proposes_what_followed_the_latest_longest_match():
         NgramIndex([1], max_ngram=0)
 
 
+def test_accepted_tokens_keep_the_confirmed_draft_prefix_then_the_models_own_token():
+    # greedy[j] is the model's choice after fed column j (column 0: the context's current token)
+    assert accepted_tokens([4, 5, 6], [4, 5, 6, 7]) == [4, 5, 6, 7]  # all confirmed: one bonus token
+    assert accepted_tokens([4, 5, 6], [4, 9, 6, 7]) == [4, 9]  # stops at the first disagreement, takes the model's
+    assert accepted_tokens([4, 5], [8, 5, 3]) == [8]  # a rejected draft still yields one token
+    assert accepted_tokens([], [2]) == [2]  # no draft: the plain greedy step
+    assert accepted_tokens([4], [4, 1, 1, 1]) == [4, 1]  # columns past the draft (pads) are ignored
+
+
 def oracle_drafts(generator, continuations: dict[tuple, list[int]], vocab_size: int) -> None:
-    """Replace `generator._draft`: draft the known continuation of each greedy prompt (keyed by prompt ids),
+    """Replace `generator.draft`: draft the known continuation of each greedy prompt (keyed by prompt ids),
     corrupting the second token of every third draft."""
     calls = [0]
 
@@ -45,7 +54,7 @@ def oracle_drafts(generator, continuations: dict[tuple, list[int]], vocab_size: 
             proposal[1] = (proposal[1] + 1) % vocab_size
         return proposal
 
-    generator._draft = draft
+    generator.draft = draft
 
 
 def _compare(plain, drafted):
@@ -93,7 +102,7 @@ def test_stop_strings_and_length_end_drafted_rows_exactly(divergent_llama, tiny_
 
 
 def test_drafted_contexts_leave_exact_kv_in_the_prefix_cache(divergent_llama, tiny_tokenizer):
-    # `_remember` refuses KV whose real columns do not match the tokens: rejected draft columns must be masked out.
+    # The decoder refuses to cache KV whose real columns do not match the tokens: rejected draft columns must be masked out.
     first = [tiny_tokenizer(p)["input_ids"] for p in PROMPTS]
     plain = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES).generate(
         first, max_new_tokens=20, ignore_eos=True)
@@ -102,7 +111,7 @@ def test_drafted_contexts_leave_exact_kv_in_the_prefix_cache(divergent_llama, ti
     out = generator.generate(first, max_new_tokens=20, ignore_eos=True, cache_keys=["a", "b", "c"])
     assert [r.token_ids for r in out] == [r.token_ids for r in plain] and generator.stats.accepted_tokens > 0
     follow = [ids + r.token_ids + ids[:5] for ids, r in zip(first, out)]
-    generator._draft = lambda ctx: []
+    generator.draft = lambda ctx: []
     warm = generator.generate(follow, max_new_tokens=12, ignore_eos=True, cache_keys=["a", "b", "c"],
                               return_bucket_logits=True)
     assert all(r.cached_tokens == len(ids) + 19 for ids, r in zip(first, warm))  # all but the unfed last token

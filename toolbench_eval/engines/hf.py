@@ -26,8 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from buckets.generation import BucketedGenerator, DecodeParams, GenerationResult, row_seed
+from buckets.generation import BucketedGenerator, DecodeParams, GenerationResult
 from buckets.prefix_cache import PrefixCache
+from buckets.sampling import row_seed
 from toolbench_eval.engines.base import (
     BucketSpec,
     ChatReply,

@@ -39,7 +39,7 @@ from urllib.parse import urlparse
 
 import openai
 
-from buckets.generation import row_seed
+from buckets.sampling import GREEDY_BELOW, row_seed
 from reasoning.protocols import InfrastructureError
 from toolbench_eval.api_keys import endpoint_key, scrub
 from toolbench_eval.engines.base import (
@@ -61,7 +61,6 @@ CONFIG_STATUS = {
     403: "the API key has no access to this model or endpoint (${env})",
     404: "the server does not know model {model!r} or this endpoint: check pretrained= and base_url=",
 }
-GREEDY_BELOW = 1e-5  # the `hf` engine's threshold: below this temperature decoding is greedy
 
 
 class EngineUnavailable(InfrastructureError):

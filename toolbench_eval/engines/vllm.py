@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from buckets.generation import GREEDY_BELOW, row_seed
+from buckets.sampling import GREEDY_BELOW, row_seed
 from buckets.vllm_plugin import ARCHITECTURE, bucket_overrides
 from toolbench_eval.engines.base import (
     BucketSpec,
