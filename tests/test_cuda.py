@@ -50,7 +50,7 @@ def test_generator_runs_on_the_models_device_and_prefills_together(model_on_devi
     generator = BucketedGenerator(model_on_device, tiny_tokenizer, bases=BASES)
     assert generator.device.type == torch.device(DEVICE).type
     if DEVICE != "cpu":
-        assert generator._prefill_group_size(len(PROMPTS)) == len(PROMPTS)  # one padded forward on a GPU
+        assert generator.prefill_group_size(len(PROMPTS)) == len(PROMPTS)  # one padded forward on a GPU
 
 
 def test_each_bucket_matches_a_model_with_that_base_on_the_device(model_on_device, tiny_tokenizer):
