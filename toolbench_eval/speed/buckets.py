@@ -6,7 +6,7 @@ On the default model (ToolSmol-135M, a SmolLM2-135M-Instruct fine-tune), one pro
 - plain transformers `model.generate`;
 - ours (`buckets.generation.BucketedGenerator`) at N=1, N=3 and N=6;
 - an official-style baseline at N=6 (sequential chunks of 2 buckets, cos/sin rebuilt per layer
-  per step: `toolbench_eval.benchmarks._official_buckets`).
+  per step: `toolbench_eval.speed._official_buckets`).
 
 Each method runs twice per repeat: with 1 new token (prefill + first token) and with all new
 tokens; decode speed is ``(new - 1) / (t_all - t_first)``. The best of `--repeats` is kept. The
@@ -88,9 +88,9 @@ def run(args) -> int:
     from transformers.utils import logging as hf_logging
 
     from buckets.generation import BucketedGenerator, model_base
-    from toolbench_eval.benchmarks._official_buckets import OfficialStyleBuckets
     from toolbench_eval.errors import UserError
     from toolbench_eval.models import load_model
+    from toolbench_eval.speed._official_buckets import OfficialStyleBuckets
 
     if args.quick:
         args.prompt_tokens, args.new_tokens = min(args.prompt_tokens, 128), min(args.new_tokens, 8)
