@@ -9,6 +9,7 @@ from toolbench_eval.engines.base import BucketSpec, Engine, SamplingParams
 from toolbench_eval.engines.hf import HFEngine, decode_params
 from toolbench_eval.engines.scripted import DEFAULT_REPLY, ScriptedEngine
 from toolbench_eval.errors import UserError
+from toolbench_eval.registry import construct
 
 BASES = (10000.0, 17500.0, 25000.0)
 PROMPTS = [
@@ -199,8 +200,8 @@ def test_close_ends_the_torch_thread_and_a_later_call_starts_a_new_one(engine):
 
 
 def test_unknown_model_argument_is_a_user_error(divergent_llama, tiny_tokenizer):
-    with pytest.raises(UserError, match="unknown model argument.*max_batch"):
-        HFEngine(divergent_llama, tiny_tokenizer, max_batch=3)
+    with pytest.raises(UserError, match="unknown argument.*max_batch"):
+        construct(HFEngine, "--model hf", divergent_llama, tiny_tokenizer, max_batch=3)
     engine = HFEngine(divergent_llama, tiny_tokenizer, max_batch_size="2", return_weights="false")
     assert engine.max_batch_size == 2 and engine.return_weights is False
 

@@ -22,6 +22,7 @@ from buckets.sampling import row_seed
 from toolbench_eval.engines.base import Completion, Engine, SamplingParams
 from toolbench_eval.engines.openai import EngineRequestError, EngineUnavailable, OpenAIEngine, cut_at_stop
 from toolbench_eval.errors import UserError
+from toolbench_eval.registry import construct
 
 SECRET = "sk-test-DO-NOT-LEAK-1234567890"
 REPLY = "Thought: call it\nAction: get_weather\nUser: this must be cut"
@@ -243,9 +244,9 @@ def test_keys_are_refused_as_arguments_and_required_for_hosted_apis(monkeypatch)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(UserError, match="environment only"):
-        OpenAIEngine("gpt-x", base_url="http://127.0.0.1:1/v1", api_key="sk-123")
-    with pytest.raises(UserError, match=r"unknown model argument\(s\) \['backoff_initial'\]"):
-        OpenAIEngine("gpt-x", base_url="http://127.0.0.1:1/v1", backoff_initial=1.0)  # the SDK's backoff applies
+        construct(OpenAIEngine, "--model openai", "gpt-x", base_url="http://127.0.0.1:1/v1", api_key="sk-123")
+    with pytest.raises(UserError, match=r"unknown argument\(s\) \['backoff_initial'\]"):  # the SDK's backoff applies
+        construct(OpenAIEngine, "--model openai", "gpt-x", base_url="http://127.0.0.1:1/v1", backoff_initial=1.0)
     with pytest.raises(UserError, match="export OPENAI_API_KEY"):
         OpenAIEngine("gpt-x")  # hosted API, no key in the environment
     local = OpenAIEngine("m", base_url="http://localhost:8000/v1")  # loopback servers need none

@@ -106,7 +106,7 @@ def test_from_config_forms(tmp_path):
 
 def test_local_backend_is_imported_lazily(monkeypatch):
     # Until (or unless) the LocalToolBench module exists, `local` is a clear error, not an ImportError.
-    monkeypatch.setitem(registry._BACKEND_CLASSES, "local", "toolbench_eval.no_such_module:LocalBackend")
+    monkeypatch.setitem(registry.TOOL_BACKENDS.entries, "local", "toolbench_eval.no_such_module:LocalBackend")
     with pytest.raises(UserError, match="'local' is not available"):
         make_backend("local")
 

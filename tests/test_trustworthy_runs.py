@@ -129,7 +129,7 @@ def test_the_circuit_breaker_spares_a_dead_server(tmp_path, tool_server):
     ([], "tool_backend: {name: rapidapi}", "TOOLBENCH_KEY is not set"),
     ([], "tool_backend: {name: stb}", "no server URL"),
     ([], "tool_backend: {name: stb, url: 'http://127.0.0.1:1', on_unavailable: shrug}", "on_unavailable"),
-    (["--model", "hf", "--model-args", "pretrained=default,bogus_arg=1"], "", "unknown model argument"),
+    (["--model", "hf", "--model-args", "pretrained=default,bogus_arg=1"], "", "unknown argument(s) ['bogus_arg']"),
 ])
 def test_bad_options_fail_before_the_model_and_leave_no_folder(tmp_path, capsys, monkeypatch, extra, config,
                                                                message):

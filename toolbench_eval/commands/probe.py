@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     )
     model = kv.add_argument_group("model")
     model.add_argument("--model", default="hf", choices=["hf"], help="engine: hf (transformers, bucketed)")
-    model.add_argument("--model-args", default="pretrained=default",
+    model.add_argument("--model-args", "--model_args", default="pretrained=default",
                        help="pretrained=default|PATH[,dtype=...,device=...] (default: pretrained=default)")
     model.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"],
                        help="overrides dtype= in --model-args (auto: float32 on CPU, bfloat16 on GPU)")

@@ -21,9 +21,11 @@ from reasoning.eval_protocol import PROTOCOLS
 from toolbench_eval.runner.config import (
     ENGINES,
     EXECUTORS,
+    GEN_KWARGS,
     METHODS,
     PROMPT_STYLES,
     RunConfig,
+    gen_kwargs_overrides,
     parse_key_values,
 )
 
@@ -34,9 +36,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add("--config", metavar="FILE.yaml", help="YAML config; its keys are the long flag names with _ (flags win)")
     add("--benchmark", help="'localtoolbench' (bundled) or a folder in ToolBench/StableToolBench layout")
     add("--groups", help="comma-separated groups, e.g. G1_instruction,G1_category (default: all six)")
-    add("--method", choices=METHODS, help="react = CoT@1, dfsdt = DFS_woFilter_w2, dfsdt-retriever")
-    add("--model", choices=ENGINES, help="engine (default hf)")
-    add("--model-args", help="key=value,... e.g. pretrained=default,dtype=float32,device=cpu")
+    add("--method", choices=METHODS.names, help="react = CoT@1, dfsdt = DFS_woFilter_w2, dfsdt-retriever")
+    add("--model", choices=ENGINES.names, help="engine (default hf)")
+    add("--model-args", "--model_args", help="key=value,... e.g. pretrained=default,dtype=float32,device=cpu")
     add("--model-name", help="short label for tables (default: derived from engine, weights and buckets)")
     add("--prompt-style", choices=PROMPT_STYLES, help="toolllama (default) or the model's chat template")
     add("--buckets", help="Attention Buckets: auto:N (base search for this model) or b1,b2,... ('none' = off)")
@@ -57,6 +59,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add("--width", type=int, help="DFSDT width (default 2)")
     add("--max-new-tokens", type=int, help="tokens per model call (default 1024, as StableToolBench)")
     add("--temperature", type=float, help="0 = greedy (default)")
+    add("--gen-kwargs", "--gen_kwargs", help=f"lm-eval style generation settings, key=value,... with keys "
+                                               f"{', '.join(GEN_KWARGS)} (the flags above win)")
     add("--constrain", choices=["off", "names", "arguments"],
         help="constrained decoding of each ReAct step (hf engine): names = only listed functions; arguments = "
              "also only their declared parameters, required ones present (default off, as upstream)")
@@ -87,9 +91,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if getattr(args, "model_args", None) is not None:
         overrides["model_args"] = parse_key_values(args.model_args)
     if getattr(args, "protocol_args", None) is not None:
-        overrides["protocol_args"] = parse_key_values(args.protocol_args)
-    decoding = {k: v for k, v in (("max_new_tokens", args.max_new_tokens), ("temperature", args.temperature),
-                                  ("constrain", getattr(args, "constrain", None))) if v is not None}
+        overrides["protocol_args"] = parse_key_values(args.protocol_args, flag="--protocol-args")
+    generation = gen_kwargs_overrides(args.gen_kwargs) if getattr(args, "gen_kwargs", None) else {}
+    if overrides["seed"] is None:
+        overrides["seed"] = generation.get("seed")
+    decoding = {**generation.get("decoding", {}), **{
+        k: v for k, v in (("max_new_tokens", args.max_new_tokens), ("temperature", args.temperature),
+                          ("constrain", getattr(args, "constrain", None))) if v is not None}}
     if decoding:
         overrides["decoding"] = decoding
     if args.tool_backend is not None and base.tool_backend.get("name") != args.tool_backend:

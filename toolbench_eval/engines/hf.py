@@ -81,14 +81,7 @@ class HFEngine:
         prompt_lookup: int = 0,
         tool_parser: str = "auto",
         chat_template: str | None = None,
-        **unused: Any,
     ) -> None:
-        if unused:
-            from toolbench_eval.errors import UserError
-
-            raise UserError(f"--model hf: unknown model argument(s) {sorted(unused)}; known: max_batch_size, "
-                            "prefix_cache_entries, prefix_cache_bytes, return_weights, add_special_tokens, "
-                            "prompt_lookup, tool_parser, chat_template")
         self.tool_parser = str(tool_parser)  # tool_format=native: hermes | llama3_json | mistral | auto
         if chat_template is not None:
             from toolbench_eval.engines.tool_calls import load_chat_template

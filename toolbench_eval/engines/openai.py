@@ -126,16 +126,7 @@ class OpenAIEngine:
         system_prompt: str | None = None,
         tokenizer: Any = None,
         bucket_spec: BucketSpec | None = None,
-        **unused: Any,
     ) -> None:
-        secret_args = sorted(k for k in unused if "key" in k.lower() or "secret" in k.lower())
-        if secret_args:
-            raise UserError(f"--model openai: {secret_args} given as a model argument; API keys come from the "
-                            f"environment only: export {api_key_env}=... (or pass api_key_env=NAME)")
-        if unused:
-            raise UserError(f"--model openai: unknown model argument(s) {sorted(unused)}; known: base_url, mode, "
-                            "api_key_env, max_concurrency, max_attempts, timeout, "
-                            "max_api_stops, system_prompt, tokenizer")
         if mode not in MODES:
             raise UserError(f"--model openai: mode={mode!r} is not one of {', '.join(MODES)}")
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None

@@ -51,9 +51,6 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(f"the vllm engine needs vLLM ({error}); see docs/vllm.md for the CPU and GPU installs") from None
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-KNOWN_ARGS = ("dtype", "max_model_len", "enforce_eager", "kv_cache_gib", "gpu_memory_utilization",
-              "tensor_parallel_size", "max_num_seqs", "max_num_batched_tokens", "attention_backend", "seed",
-              "enable_prefix_caching", "add_special_tokens", "engine_args", "tool_parser", "chat_template")
 
 
 def resolve_model_dir(spec: str) -> Path:
@@ -95,12 +92,9 @@ class VLLMEngine:
         engine_args: dict[str, Any] | None = None,
         tool_parser: str = "auto",
         chat_template: str | None = None,
-        **unused: Any,
     ) -> None:
         self.tool_parser = str(tool_parser)  # tool_format=native: hermes | llama3_json | mistral | auto
         self._chat_template = chat_template
-        if unused:
-            raise UserError(f"--model vllm: unknown model argument(s) {sorted(unused)}; known: {', '.join(KNOWN_ARGS)}")
         if dtype not in DTYPES:
             raise UserError(f"--model vllm: dtype={dtype!r} is not one of {', '.join(DTYPES)}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads at run time

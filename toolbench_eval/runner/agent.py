@@ -8,6 +8,7 @@ inside a Ray agent worker (`ray` executor), with identical results.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 from toolbench_eval.benchmark.model import Query, Tool
 from toolbench_eval.engines.base import Engine
+from toolbench_eval.registry import arguments_taken
 from toolbench_eval.runner.adapters import (
     BackendToolEnvironment,
     EngineModelClient,
@@ -23,7 +25,7 @@ from toolbench_eval.runner.adapters import (
     sampling_params,
     toolllama_renderer,
 )
-from toolbench_eval.runner.config import RunConfig
+from toolbench_eval.runner.config import METHODS, RunConfig
 from toolbench_eval.tools.base import ToolBackend
 
 
@@ -63,6 +65,10 @@ class Agent:
 
     def __post_init__(self) -> None:
         self.protocol = self.config.eval_protocol
+        # The method's reasoner with its search budget bound: DFSDT takes width and max_query_count, ReAct neither.
+        reasoner = METHODS.lookup(self.config.method)
+        self._reasoner = functools.partial(reasoner, **arguments_taken(
+            reasoner, {"width": self.config.width, "max_query_count": self.config.max_query_count}))
         if self.config.tool_format == "native" and not callable(getattr(self.engine, "chat", None)):
             from toolbench_eval.errors import UserError
 
@@ -122,15 +128,7 @@ class Agent:
             "seed": seed,
             "trajectory_id": f"{query.group}/{query.query_id}",
         }
-        if config.method == "react":
-            from reasoning.react import solve_react
-
-            trajectory = await solve_react(query.query, index.functions, descriptions, client, env, **common)
-        else:
-            from reasoning.dfsdt import solve_dfsdt
-
-            trajectory = await solve_dfsdt(query.query, index.functions, descriptions, client, env, **common,
-                                           width=config.width, max_query_count=config.max_query_count)
+        trajectory = await self._reasoner(query.query, index.functions, descriptions, client, env, **common)
         if trajectory.error is not None:
             raise TrajectoryFailed(trajectory.error)
         return SolveResult(answer_json(trajectory, protocol=protocol), outcome_of(trajectory),

@@ -6,6 +6,7 @@ it (Ray, sentence-transformers, vLLM stay optional).
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any
 from toolbench_eval.benchmark.model import Group, Tool
 from toolbench_eval.engines.base import BucketSpec, Engine
 from toolbench_eval.errors import UserError
-from toolbench_eval.runner.config import RunConfig, parse_bucket_request
+from toolbench_eval.registry import accepted_arguments, arguments_taken, check_arguments
+from toolbench_eval.runner.config import ENGINES, RUNNER_MODEL_ARGS, RunConfig, parse_bucket_request
 
 
 # ---- benchmark ---------------------------------------------------------------------------------
@@ -72,28 +74,14 @@ def check_writable(folder: Path, what: str, fix: str) -> None:
         raise UserError(f"{what} {folder} is not writable ({error.strerror or error}); fix: {fix}") from None
 
 
-def check_engine_arguments(config: RunConfig) -> None:
-    """Refuse unknown `--model-args` of the `hf` engine before its model loads (the engine checks again)."""
-    if config.model != "hf":
-        return
-    import inspect
-
-    from toolbench_eval.engines.hf import HFEngine
-
-    parameters = inspect.signature(HFEngine.__init__).parameters
-    known = {name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY} | set(_ENGINE_ARG_KEYS)
-    unknown = sorted(set(config.model_args) - known)
-    if unknown:
-        raise UserError(f"--model hf: unknown model argument(s) {unknown}; known: {', '.join(sorted(known))}")
-
-
 def preflight(config: RunConfig, run_dir: Path):
     """Everything about `config` that can be checked cheaply, checked before a model loads or a run folder is
     claimed: engine arguments, the tool backend's options (it is built, and returned for reuse), and that the
     run folder and the cache folder can be written."""
     from toolbench_eval.paths import cache_dir
 
-    check_engine_arguments(config)
+    if config.model != "vllm":  # vLLM's module imports vLLM (its own venv): building the engine checks it instead
+        engine_arguments(config, ENGINES.lookup(config.model))  # refuses unknown model arguments
     check_writable(run_dir, "run folder", "choose another --out, or make it writable")
     try:
         cache = cache_dir()
@@ -115,39 +103,39 @@ def load_hf_model(config: RunConfig) -> tuple[Any, Any]:
                       dtype=str(args.get("dtype", "auto")), attn_implementation=args.get("attn_implementation"))
 
 
-# Model arguments the runner reads itself (`tool_format`: react text or native function calling).
-_ENGINE_ARG_KEYS = ("pretrained", "device", "dtype", "attn_implementation", "tool_format")
+def engine_arguments(config: RunConfig, engine: Any) -> dict[str, Any]:
+    """The model arguments to hand `engine` (a class or factory of `ENGINES`), after refusing unknown ones.
+
+    An engine's own arguments are its keyword-only parameters; the runner fills the others (the model, and the
+    bucket spec from --buckets). The runner's model arguments reach an engine that takes them too (vLLM's dtype).
+    """
+    runner_fills = {name for name, p in inspect.signature(engine).parameters.items()
+                    if p.kind is not p.KEYWORD_ONLY} | {"bucket_spec"}
+    own = [name for name in accepted_arguments(engine) if name not in runner_fills]
+    check_arguments(f"--model {config.model}", config.model_args, [*own, *RUNNER_MODEL_ARGS])
+    return arguments_taken(engine, config.model_args)
+
+
+def engine_inputs(config: RunConfig, loaded: tuple[Any, Any] | None) -> tuple[Any, ...]:
+    """What the runner hands an engine before its arguments: hf's loaded (model, tokenizer), shared by every
+    bucket setting; the model's name to vllm and openai, which load it or ask a server for it."""
+    if config.model == "hf":
+        return loaded or load_hf_model(config)
+    return () if config.model == "scripted" else (config.engine_spec,)
 
 
 def build_engine(config: RunConfig, bucket_spec: BucketSpec | None, *, loaded: tuple[Any, Any] | None = None
                  ) -> Engine:
     """The engine named by `config.model`. `loaded` reuses an already loaded (model, tokenizer)."""
-    extra = {k: v for k, v in config.model_args.items() if k not in _ENGINE_ARG_KEYS}
-    if config.model == "hf":
-        from toolbench_eval.engines.hf import HFEngine
-
-        model, tokenizer = loaded or load_hf_model(config)
-        return HFEngine(model, tokenizer, bucket_spec, **extra)
-    if config.model == "scripted":
-        return scripted_engine(extra, bucket_spec)
-    if config.model == "vllm":
-        try:
-            from toolbench_eval.engines.vllm import VLLMEngine
-        except ImportError as error:
-            raise UserError(f"--model vllm: {error}; vLLM needs its own venv: see docs/vllm.md") from None
-        # vLLM picks the device from the installed build (CPU or CUDA); only the dtype carries over.
-        return VLLMEngine(config.engine_spec, bucket_spec=bucket_spec,
-                          dtype=str(config.model_args.get("dtype", "auto")), **extra)
-    if config.model == "openai":
-        from toolbench_eval.engines.openai import OpenAIEngine
-
-        if bucket_spec is not None:
-            raise UserError("--model openai: an API model cannot run Attention Buckets; drop --buckets")
-        return OpenAIEngine(config.engine_spec, **extra)
-    raise UserError(f"unknown engine {config.model!r}")
+    if config.model == "openai" and bucket_spec is not None:
+        raise UserError("--model openai: an API model cannot run Attention Buckets; drop --buckets")
+    engine = ENGINES.lookup(config.model)
+    arguments = engine_arguments(config, engine)  # before a model loads
+    return engine(*engine_inputs(config, loaded), bucket_spec=bucket_spec, **arguments)
 
 
-def scripted_engine(args: Mapping[str, Any], bucket_spec: BucketSpec | None) -> Engine:
+def scripted_engine(bucket_spec: BucketSpec | None = None, *, script: str | None = None, delay_s: float = 0.0
+                    ) -> Engine:
     """`--model scripted`: the test engine, driven from the command line by a rule file.
 
     `script=FILE.json` holds `{"rules": [{"contains": [text, ...], "reply": text}, ...], "default": text}`:
@@ -160,24 +148,20 @@ def scripted_engine(args: Mapping[str, Any], bucket_spec: BucketSpec | None) -> 
 
     from toolbench_eval.engines.scripted import ScriptedEngine
 
-    unknown = sorted(set(args) - {"script", "delay_s"})
-    if unknown:
-        raise UserError(f"--model scripted: unknown model arg(s) {unknown}; known: script, delay_s")
-    if "script" not in args:
+    if script is None:
         return ScriptedEngine(bucket_spec=bucket_spec)
-    path = Path(str(args["script"]))
+    path = Path(str(script))
     try:
-        script = json.loads(path.read_text(encoding="utf-8"))
-        rules = [(tuple(rule["contains"]), str(rule["reply"])) for rule in script.get("rules", [])]
-        default = str(script["default"])
+        written = json.loads(path.read_text(encoding="utf-8"))
+        rules = [(tuple(rule["contains"]), str(rule["reply"])) for rule in written.get("rules", [])]
+        default = str(written["default"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"{path}: not a scripted-engine rule file ({error}); expected "
                         '{"rules": [{"contains": [...], "reply": "..."}], "default": "..."}') from None
-    delay = float(args.get("delay_s", 0))
 
     async def reply(prompt: str, params: Any) -> str:
-        if delay:
-            await asyncio.sleep(delay)
+        if delay_s:
+            await asyncio.sleep(float(delay_s))
         for needles, text in rules:
             if all(needle in prompt for needle in needles):
                 return text
@@ -194,18 +178,8 @@ def rope_facts(config: RunConfig, model: Any | None) -> dict[str, Any]:
         from toolbench_eval.models import model_rope_info
 
         rope = model_rope_info(model)
-
-        def field_of(name: str) -> Any:
-            return rope.get(name) if isinstance(rope, Mapping) else getattr(rope, name, None)
-
-        aliases = {"model_base": ("model_base", "base", "rope_theta"), "head_dim": ("head_dim",),
-                   "max_tokens": ("max_tokens", "max_position_embeddings", "context_length"),
-                   "position_scale": ("position_scale", "scaling_factor", "factor")}
-        for key, names in aliases.items():
-            for name in names:
-                if field_of(name) is not None:
-                    facts[key] = field_of(name)
-                    break
+        facts = {"model_base": rope.rope_theta, "head_dim": rope.head_dim, "max_tokens": rope.max_position_embeddings,
+                 "position_scale": rope.position_scale}
     facts.update({k: v for k, v in config.bucket_search.items()
                   if k in ("model_base", "head_dim", "max_tokens", "position_scale")})
     missing = [k for k in ("model_base", "head_dim", "max_tokens") if k not in facts]

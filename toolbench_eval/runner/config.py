@@ -24,9 +24,18 @@ import yaml
 from reasoning.action_grammar import CONSTRAIN_LEVELS
 from toolbench_eval.benchmark.model import GROUPS
 from toolbench_eval.errors import UserError, located
+from toolbench_eval.registry import Registry
 
-METHODS = ("react", "dfsdt", "dfsdt-retriever")
-ENGINES = ("hf", "vllm", "openai", "scripted")
+# What a config may name as `method` and `model`, and where each lives (imported when a run builds it).
+METHODS = Registry("method", {"react": "reasoning.react:solve_react", "dfsdt": "reasoning.dfsdt:solve_dfsdt",
+                              "dfsdt-retriever": "reasoning.dfsdt:solve_dfsdt"})
+ENGINES = Registry("engine", {"hf": "toolbench_eval.engines.hf:HFEngine",
+                              "vllm": "toolbench_eval.engines.vllm:VLLMEngine",
+                              "openai": "toolbench_eval.engines.openai:OpenAIEngine",
+                              "scripted": "toolbench_eval.runner.build:scripted_engine"})
+# Model arguments the runner reads itself (to load the hf model; `tool_format`: react text or native function
+# calling). Every other model argument is an engine's parameter; an engine that takes one of these gets it too.
+RUNNER_MODEL_ARGS = ("pretrained", "device", "dtype", "attn_implementation", "tool_format")
 EXECUTORS = ("local", "ray")
 PROMPT_STYLES = ("toolllama", "chat_template")
 TOOL_FORMATS = ("react", "native")  # model_args tool_format: ReAct text, or the model's own function calling
@@ -40,7 +49,7 @@ EXECUTION_ONLY_FIELDS = frozenset({"executor", "concurrency", "limit", "ray", "o
                                    "max_infra_failures"})
 
 
-def parse_key_values(text: str | Mapping[str, Any] | None) -> dict[str, Any]:
+def parse_key_values(text: str | Mapping[str, Any] | None, *, flag: str = "--model-args") -> dict[str, Any]:
     """Parse lm-eval style `key=value,key=value` into a dict; values are YAML scalars (data, never code).
 
     >>> parse_key_values("pretrained=default,dtype=float32,max_length=4096,trust=true")
@@ -54,7 +63,7 @@ def parse_key_values(text: str | Mapping[str, Any] | None) -> dict[str, Any]:
     for item in filter(None, (part.strip() for part in str(text).split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UserError(f"--model-args: {item!r} is not key=value; write e.g. pretrained=default,dtype=float32")
+            raise UserError(f"{flag}: {item!r} is not key=value; write key=value pairs joined by commas")
         try:
             parsed = yaml.safe_load(value.strip())
         except yaml.YAMLError:
@@ -62,6 +71,45 @@ def parse_key_values(text: str | Mapping[str, Any] | None) -> dict[str, Any]:
         # Paths and names stay text even when YAML would read them as something else.
         result[key.strip()] = parsed if isinstance(parsed, (int, float, bool)) and parsed is not None else value.strip()
     return result
+
+
+# lm-eval-harness generation keys (`--gen-kwargs`) -> our `decoding` entries; `do_sample` and `seed` apart.
+_GEN_DECODING = {"temperature": "temperature", "top_p": "top_p", "max_gen_toks": "max_new_tokens",
+                 "max_new_tokens": "max_new_tokens", "until": "stop"}
+GEN_KWARGS = (*_GEN_DECODING, "do_sample", "seed")
+
+
+def gen_kwargs_overrides(text: str) -> dict[str, Any]:
+    """RunConfig overrides from lm-eval style `--gen-kwargs`: `decoding` settings, and `seed` as the run seed.
+
+    `until` adds a stop string to the protocol's; `do_sample=false` is greedy decoding (temperature 0).
+
+    >>> gen_kwargs_overrides("max_gen_toks=256,do_sample=false,until=Observation:")
+    {'decoding': {'max_new_tokens': 256, 'stop': ['Observation:'], 'temperature': 0.0}}
+    """
+    given = parse_key_values(text, flag="--gen-kwargs")
+    unknown = sorted(set(given) - set(GEN_KWARGS))
+    if unknown:
+        raise UserError(f"--gen-kwargs: unknown key(s) {unknown}; known: {', '.join(GEN_KWARGS)}")
+    for key, value in given.items():
+        whole = key in ("max_gen_toks", "max_new_tokens", "seed")
+        if key not in ("until", "do_sample") and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                                  or whole and not isinstance(value, int)):
+            raise UserError(f"--gen-kwargs: {key}={value!r} is not {'an integer' if whole else 'a number'}")
+    decoding = {_GEN_DECODING[key]: value for key, value in given.items() if key in _GEN_DECODING}
+    if "stop" in decoding:
+        decoding["stop"] = [str(decoding["stop"])]
+    if "do_sample" in given:
+        temperature = decoding.get("temperature")
+        if given["do_sample"] is False and temperature in (None, 0):
+            decoding["temperature"] = 0.0
+        elif given["do_sample"] is not True or not temperature:
+            raise UserError(f"--gen-kwargs: do_sample={given['do_sample']!r} with temperature={temperature!r}: "
+                            "write do_sample=false for greedy decoding, or do_sample=true,temperature=T with T > 0")
+    overrides: dict[str, Any] = {"decoding": decoding} if decoding else {}
+    if "seed" in given:
+        overrides["seed"] = given["seed"]
+    return overrides
 
 
 def _default_groups() -> list[str]:
@@ -162,8 +210,8 @@ class RunConfig:
         if self.buckets in ("", "none", "None", "off"):
             self.buckets = None
         for name, choices in (
-            ("method", METHODS),
-            ("model", ENGINES),
+            ("method", METHODS.names),
+            ("model", ENGINES.names),
             ("executor", EXECUTORS),
             ("prompt_style", PROMPT_STYLES),
         ):

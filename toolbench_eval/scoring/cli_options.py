@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from toolbench_eval.benchmark.model import GROUPS
-from toolbench_eval.errors import UserError
-from toolbench_eval.scoring.judges import Judge, RuleJudge
+from toolbench_eval.registry import Registry, arguments_taken
+from toolbench_eval.scoring.judges import Judge
+
+# The LLM judge imports openai: only when asked for.
+JUDGES = Registry("judge", {"rule": "toolbench_eval.scoring.judges:RuleJudge",
+                            "llm": "toolbench_eval.scoring.llm_judge:LLMJudge.from_settings"})
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("judge")
     group.add_argument(
         "--judge",
-        choices=["rule", "llm"],
+        choices=JUDGES.names,
         default="rule",
         help="rule: LocalToolBench ground truth (default); llm: ToolEval rubric over an "
         "OpenAI-compatible endpoint",
@@ -67,22 +72,8 @@ def judge_from_args(args: argparse.Namespace, default_cache: Path | None = None)
     )
 
 
-def build_judge(
-    name: str,
-    *,
-    model: str | None = None,
-    base_url: str | None = None,
-    temperature: float | None = None,
-    cache_dir=None,
-    workers: int = 8,
-) -> Judge:
-    """A judge from CLI-style settings: `rule`, or `llm` with model / base URL (env fallbacks)."""
-    if name == "rule":
-        return RuleJudge()
-    if name == "llm":
-        from toolbench_eval.scoring.llm_judge import LLMJudge  # imports openai: only when asked for
-
-        return LLMJudge.from_settings(
-            model=model, base_url=base_url, temperature=temperature, cache_dir=cache_dir, workers=workers
-        )
-    raise UserError(f"unknown judge {name!r}; use rule or llm")
+def build_judge(name: str, **settings: Any) -> Judge:
+    """A judge from CLI-style settings (model, base_url, temperature, cache_dir, workers: the LLM judge's, with
+    environment fallbacks); each judge takes those it uses, the rule judge none."""
+    judge = JUDGES.lookup(name)
+    return judge(**arguments_taken(judge, settings))

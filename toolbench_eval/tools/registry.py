@@ -19,79 +19,39 @@ toolbench_eval.errors.UserError: unknown tool backend 'teleport'; valid names: l
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from toolbench_eval.errors import UserError
+from toolbench_eval.registry import Registry, arguments_taken, construct
 from toolbench_eval.tools.base import ToolBackend
 
-BACKEND_NAMES: tuple[str, ...] = ("local", "stb", "mirror", "cache", "rapidapi")
-
-# name -> "module:Class"; imported on demand so that e.g. `local` never loads HTTP code and vice versa.
-_BACKEND_CLASSES: dict[str, str] = {
+# Imported on demand so that e.g. `local` never loads HTTP code and vice versa.
+TOOL_BACKENDS = Registry("tool backend", {
     "local": "toolbench_eval.localtoolbench.backend:LocalBackend",
     "stb": "toolbench_eval.tools.stb:STBServerBackend",
     "mirror": "toolbench_eval.tools.mirror:MirrorAPIBackend",
     "cache": "toolbench_eval.tools.cache:CacheBackend",
     "rapidapi": "toolbench_eval.tools.rapidapi:RapidAPIBackend",
-}
-
-# Option names that would put a credential into a config file.
-_SECRET_OPTIONS = frozenset({"key", "api_key", "toolbench_key", "rapidapi_key", "openai_key", "token"})
+})
+BACKEND_NAMES: tuple[str, ...] = TOOL_BACKENDS.names
 
 
 def backend_class(name: str) -> Callable[..., ToolBackend]:
     """The class implementing backend `name` (imported lazily)."""
-    if name not in _BACKEND_CLASSES:
-        raise UserError(f"unknown tool backend {name!r}; valid names: {', '.join(BACKEND_NAMES)}")
-    module_name, _, class_name = _BACKEND_CLASSES[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"tool backend {name!r} is not available: cannot import {module_name} ({exc})") from exc
-    return getattr(module, class_name)
-
-
-def _accepted_options(cls: Callable[..., Any]) -> set[str]:
-    """Keyword options `cls` takes, including those it forwards to its base class through `**options`."""
-    parameters = inspect.signature(cls).parameters.values()
-    names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    # Subclasses forward **options to their base: include the base's options in what we accept.
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        for base in getattr(cls, "__mro__", ())[1:]:
-            if base is object or "__init__" not in vars(base):
-                continue
-            names |= _accepted_options(base)
-    return names - {"self"}
+    return TOOL_BACKENDS.lookup(name)
 
 
 def make_backend(name: str, **options: Any) -> ToolBackend:
     """Build the tool backend `name` with config `options` (see the table in the module docstring).
 
-    Unknown options and credentials given as options are `UserError`s naming the option and the fix.
+    Unknown or missing options and credentials given as options are `UserError`s naming the option and the fix.
     For `cache`, `fallback` may be another backend's config (`{"name": "mirror", ...}`) or a name.
     """
     cls = backend_class(name)
-    secret = sorted(_SECRET_OPTIONS & set(options))
-    if secret:
-        raise UserError(
-            f"tool backend {name!r}: option {secret[0]!r} would put a key into the config; remove it and set "
-            f"the environment variable instead (TOOLBENCH_KEY, MIRROR_API_KEY or OPENAI_API_KEY)"
-        )
-    accepted = _accepted_options(cls)
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise UserError(
-            f"tool backend {name!r}: unknown option {unknown[0]!r}; accepted options: {', '.join(sorted(accepted))}"
-        )
     if name == "cache" and options.get("fallback") is not None:
         options = {**options, "fallback": _fallback_backend(options["fallback"])}
-    try:
-        return cls(**options)
-    except TypeError as exc:  # e.g. a required option (cache_dir) missing
-        raise UserError(f"tool backend {name!r}: {exc}") from exc
+    return construct(cls, f"tool backend {name!r}", **options)
 
 
 def protocol_options(name: str, protocol: Any) -> dict[str, Any]:
@@ -99,8 +59,7 @@ def protocol_options(name: str, protocol: Any) -> dict[str, Any]:
     backends that take them; a run's own `tool_backend` options are applied on top."""
     wanted = {"upstream_status": protocol.status_codes == "upstream", "on_unavailable": protocol.on_unavailable,
               "http_failures": protocol.http_failures}
-    accepted = _accepted_options(backend_class(name))
-    return {key: value for key, value in wanted.items() if key in accepted}
+    return arguments_taken(backend_class(name), wanted)
 
 
 def make_backend_from_config(config: Mapping[str, Any] | str) -> ToolBackend:
