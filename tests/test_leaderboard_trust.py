@@ -23,6 +23,7 @@ from test_scoring_runs import raw_answer, write_benchmark, write_run
 
 from reasoning.answer import write_answer_file
 from toolbench_eval.errors import UserError
+from toolbench_eval.runner.manifest import Manifest
 from toolbench_eval.runner.rundir import RunDir
 from toolbench_eval.scoring.export import export_leaderboard
 from toolbench_eval.scoring.judges import RuleJudge
@@ -218,7 +219,7 @@ def mode(path: Path) -> int:
 def test_answer_manifest_and_leaderboard_files_are_0644_under_umask_022(tmp_path, umask_022):
     answer = write_answer_file(tmp_path / "run" / "G1_instruction" / "1_CoT@1.json", {"win": True})
     rundir = RunDir(tmp_path / "run")
-    rundir.prepare({"run_id": "run", "config": {}})
+    rundir.prepare(Manifest(run_id="run", method="CoT@1"))
     written = export([one_query_run(tmp_path)], tmp_path / "lb")
 
     assert mode(answer) == 0o644

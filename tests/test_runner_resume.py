@@ -108,6 +108,21 @@ def test_different_config_into_the_same_folder_is_refused(tmp_path, capsys):
     assert json.loads((out / "manifest.json").read_text())["seed"] == 7
 
 
+def test_a_run_of_an_earlier_version_resumes_and_its_manifest_keeps_its_bytes(tmp_path, capsys):
+    setup = write_setup(tmp_path, queries_per_group=3)
+    out = tmp_path / "runs" / "one"
+    assert main(run_args(setup, out, "--limit", "1")) == 0
+    # As written before manifests recorded the protocol, the tool format and the weights.
+    old = json.loads((out / "manifest.json").read_text())
+    del old["protocol"], old["tool_format"], old["model"]["weights"]
+    (out / "manifest.json").write_text(json.dumps(old, ensure_ascii=False, indent=2) + "\n")
+    capsys.readouterr()
+    assert main(run_args(setup, out, "--limit", "2")) == 0
+    assert "2 queries already answered, 2 to go" in capsys.readouterr().out
+    expected = {**old, "query_ids": {group: [str(100 * (g + 1) + i) for i in range(2)] for g, group in enumerate(GROUPS)}}
+    assert (out / "manifest.json").read_text() == json.dumps(expected, ensure_ascii=False, indent=2) + "\n"
+
+
 def _spawn(args: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "toolbench_eval", *args], stdout=log.open("w"),

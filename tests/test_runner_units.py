@@ -21,6 +21,7 @@ from toolbench_eval.runner.agent import SolveResult, query_seed
 from toolbench_eval.runner.config import RunConfig, parse_bucket_request, parse_key_values
 from toolbench_eval.runner.driver import Recorder, plan_work
 from toolbench_eval.runner.local import run_local
+from toolbench_eval.runner.manifest import Manifest
 from toolbench_eval.runner.rundir import RunDir
 from toolbench_eval.tools.base import Observation, Status, ToolBackend
 
@@ -62,7 +63,7 @@ def test_bucket_request_parsing_and_identity():
 # ---- run directory ----------------------------------------------------------------------------
 def test_answer_files_are_atomic_and_partials_are_cleaned(tmp_path):
     rundir = RunDir(tmp_path / "run")
-    rundir.prepare({"config": RunConfig().as_dict()})
+    rundir.prepare(Manifest(run_id="run", method="CoT@1", config=RunConfig().as_dict()))
     path = rundir.write_answer("G1_instruction", "7", "CoT@1", {"x": 1})
     assert path.name == "7_CoT@1.json" and json.loads(path.read_text()) == {"x": 1}
     # A temporary left by a killed writer (made the way the writer makes them, never renamed into place) is
@@ -73,20 +74,21 @@ def test_answer_files_are_atomic_and_partials_are_cleaned(tmp_path):
     os.write(handle, b"{half")
     os.close(handle)
     assert rundir.finished_ids("G1_instruction", "CoT@1") == {"7"}
-    rundir.prepare({"config": RunConfig().as_dict()})
+    rundir.prepare(Manifest(run_id="run", method="CoT@1", config=RunConfig().as_dict()))
     assert not stale.exists()
 
 
 def test_different_config_is_refused_unless_forced(tmp_path):
     rundir = RunDir(tmp_path / "run")
-    rundir.prepare({"config": RunConfig().as_dict(), "created": "t0"})
+    first = Manifest(run_id="run", method="CoT@1", config=RunConfig().as_dict(), created="t0")
+    rundir.prepare(first)
     same_but_faster = RunConfig.from_mapping({"concurrency": 32, "limit": 5}).as_dict()
-    assert rundir.prepare({"config": same_but_faster})["created"] == "t0"  # resume keeps the manifest
+    assert rundir.prepare(first.replace(config=same_but_faster, created="t1")).created == "t0"  # resume keeps it
     other = RunConfig.from_mapping({"seed": 3}).as_dict()
     with pytest.raises(UserError, match=r"(?s)seed: 0 -> 3.*--force-config"):
-        rundir.prepare({"config": other})
-    forced = rundir.prepare({"config": other, "created": "t1"}, force_config=True)
-    assert forced["config"]["seed"] == 3
+        rundir.prepare(first.replace(config=other))
+    forced = rundir.prepare(first.replace(config=other, created="t1"), force_config=True)
+    assert forced.config["seed"] == 3
     assert any(e["event"] == "config_forced" for e in rundir.read_events())
 
 
@@ -241,7 +243,7 @@ def test_resume_refuses_a_run_made_with_other_weights_behind_the_same_spec(tmp_p
     assert first.startswith("toolsmol-") and models.model_weights_id("smollm2") == "smollm2-135m-instruct"
     folder = run_directory(config)
     RunDir(folder).prepare(build_manifest(config, folder, tmp_path, None, {}))
-    assert RunDir(folder).read_manifest()["model"]["weights"] == first
+    assert RunDir(folder).read_manifest().weights == first
 
     (adapter_dir / "adapter_model.safetensors").write_bytes(b"retrained adapter")
     assert models.model_weights_id("default") != first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,8 @@ from toolbench_eval.benchmark.model import Query
 from toolbench_eval.cli import main
 from toolbench_eval.scoring import stats
 from toolbench_eval.scoring.labels import AnswerStatus
-from toolbench_eval.scoring.passrate import (
-    QueryLabels,
-    sopr_from_stb_labels,
-    summarize_average,
-    summarize_group,
-)
+from toolbench_eval.scoring.passrate import sopr_from_stb_labels, summarize_average, summarize_group
+from toolbench_eval.scoring.passrate_report import QueryLabels
 from toolbench_eval.scoring.winrate import decide_query, round_swaps, summarize
 
 FIXTURES = Path(__file__).parent / "fixtures" / "scoring"
@@ -39,19 +36,19 @@ HAND_MADE = {"a": [S, S, S], "b": [U, S, X], "c": [X, X, X], "d": [S, U, S], "e"
 
 def test_sopr_counts_missing_answers_as_unsolved_by_default():
     summary = summarize_group(labels(HAND_MADE), evaluate_times=3)
-    assert summary["n"] == 5 and summary["n_missing"] == 1 and summary["n_answered"] == 4
-    assert summary["run_scores"] == pytest.approx([0.5, 0.5, 0.4])
-    assert summary["sopr"] == pytest.approx(140 / 3)  # mean of 50, 50, 40
-    assert summary["std"] == pytest.approx(np.std([50, 50, 40]))  # population std: 4.714
-    assert summary["std"] == pytest.approx(4.7140452)
-    assert summary["label_counts"] == {"Unsure": 2, "Unsolved": 7, "Solved": 6}
+    assert summary.n == 5 and summary.n_missing == 1 and summary.n_answered == 4
+    assert summary.run_scores == pytest.approx([0.5, 0.5, 0.4])
+    assert summary.sopr == pytest.approx(140 / 3)  # mean of 50, 50, 40
+    assert summary.std == pytest.approx(np.std([50, 50, 40]))  # population std: 4.714
+    assert summary.std == pytest.approx(4.7140452)
+    assert summary.label_counts == {"Unsure": 2, "Unsolved": 7, "Solved": 6}
 
 
 def test_upstream_denominator_drops_missing_answers_but_still_reports_them():
     summary = summarize_group(labels(HAND_MADE), evaluate_times=3, upstream_denominator=True)
-    assert summary["n"] == 4 and summary["n_missing"] == 1
-    assert summary["run_scores"] == pytest.approx([0.625, 0.625, 0.5])
-    assert summary["sopr"] == pytest.approx(175 / 3)
+    assert summary.n == 4 and summary.n_missing == 1
+    assert summary.run_scores == pytest.approx([0.625, 0.625, 0.5])
+    assert summary.sopr == pytest.approx(175 / 3)
 
 
 def test_population_std_not_sample_std():
@@ -73,17 +70,18 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
 
 
 def test_group_average_is_unweighted_and_its_std_is_the_mean_of_group_stds():
+    empty = summarize_group({}, evaluate_times=3)  # no queries at all: no pass rate, left out
     groups = {
-        "G1_instruction": {"sopr": 60.0, "std": 1.0},
-        "G1_category": {"sopr": 30.0, "std": 3.0},
-        "G3_instruction": {"sopr": None, "std": None},  # no queries at all: left out
+        "G1_instruction": replace(empty, sopr=60.0, std=1.0),
+        "G1_category": replace(empty, sopr=30.0, std=3.0),
+        "G3_instruction": empty,
     }
     average = summarize_average(
         groups, {"G1_instruction": [1.0] * 10, "G1_category": [0.0] * 90, "G3_instruction": []}
     )
-    assert average["sopr"] == 45.0 and average["std"] == 2.0
-    assert average["groups"] == ["G1_instruction", "G1_category"] and not average["complete"]
-    assert average["ci95"] == [50.0, 50.0]  # both groups constant: (100 + 0) / 2
+    assert average.sopr == 45.0 and average.std == 2.0
+    assert average.groups == ["G1_instruction", "G1_category"] and not average.complete
+    assert average.ci95 == [50.0, 50.0]  # both groups constant: (100 + 0) / 2
 
 
 def test_stb_labels_json_recomputes_published_style_sopr(capsys):

@@ -218,7 +218,7 @@ def test_malformed_reply_counts_as_unsure_and_is_reported(server, make_judge, tm
     converted = tmp_path / "G1_instruction.json"
     converted.write_text(json.dumps({"1": converted_entry("GOOD 42"), "2": converted_entry("MALFORMED 7")}))
     report = score_converted(converted, "G1_instruction", make_judge(), evaluate_times=1)
-    group = report["groups"]["G1_instruction"]
+    group = report.to_json()["groups"]["G1_instruction"]
     assert group["malformed_judgements"] == 1
     assert group["labels"]["2"]["statuses"] == ["Unsure"] and group["labels"]["2"]["malformed"] == 1
     assert group["sopr"] == pytest.approx(75.0)  # (1 + 0.5) / 2
@@ -235,7 +235,7 @@ def test_second_scoring_is_served_from_the_cache(server, make_judge, tmp_path):
     second = score_converted(converted, "G1_instruction", second_judge, evaluate_times=3)
     assert len(server.requests) == made
     assert second_judge.stats["requests"] == 0 and second_judge.stats["cache_hits"] == made
-    assert second["groups"]["G1_instruction"]["labels"] == first["groups"]["G1_instruction"]["labels"]
+    assert second.groups["G1_instruction"].labels == first.groups["G1_instruction"].labels
     # Rounds are separate cache entries: the same prompt in round 0 and 1 are two files.
     assert sum(1 for _ in ResponseCache(tmp_path / "cache").directory.rglob("*.json")) == made
 

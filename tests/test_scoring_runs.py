@@ -16,7 +16,9 @@ import pytest
 from toolbench_eval.cli import main
 from toolbench_eval.scoring.export import export_leaderboard
 from toolbench_eval.scoring.judges import RuleJudge
-from toolbench_eval.scoring.passrate import load_report, score_run
+from toolbench_eval.scoring.labels import AnswerStatus
+from toolbench_eval.scoring.passrate import score_run
+from toolbench_eval.scoring.passrate_report import QueryLabels, load_report
 from toolbench_eval.scoring.reference import reference_rows
 from toolbench_eval.scoring.winrate import compare_runs
 
@@ -156,23 +158,27 @@ def build_runs(tmp_path: Path) -> tuple[Path, Path]:
 def test_score_run_numbers_flags_and_stb_files(tmp_path):
     base, _ = build_runs(tmp_path)
     report = score_run(base, RuleJudge(), evaluate_times=3)
-    g1, g2 = report["groups"]["G1_instruction"], report["groups"]["G2_category"]
-    assert (g1["sopr"], g1["std"], g1["n"], g1["n_missing"]) == (50.0, 0.0, 4, 1)
-    assert g1["labels"]["2"]["statuses"] == ["Solved"] * 3
-    assert g1["labels"]["3"]["short_circuit"] == "gave up (give_up_and_restart)"
-    assert g1["labels"]["4"] == {
+    g1, g2 = report.groups["G1_instruction"], report.groups["G2_category"]
+    assert (g1.sopr, g1.std, g1.n, g1.n_missing) == (50.0, 0.0, 4, 1)
+    assert g1.labels["2"].statuses == [AnswerStatus.Solved] * 3
+    assert g1.labels["3"].short_circuit == "gave up (give_up_and_restart)"
+    assert g1.labels["4"] == QueryLabels("4", [AnswerStatus.Unsolved] * 3, ["no answer file"] * 3, missing=True,
+                                         short_circuit="no answer file")
+    assert g2.labels["6"].short_circuit == "last step is not Finish"
+    assert report.average.sopr == 50.0 and not report.average.complete
+    saved = base / "scores" / "pass_rate_rule.json"
+    assert json.loads(saved.read_text())["groups"]["G1_instruction"]["labels"]["4"] == {
         "statuses": ["Unsolved"] * 3,
         "reasons": ["no answer file"] * 3,
         "missing": True,
         "short_circuit": "no answer file",
     }
-    assert g2["labels"]["6"]["short_circuit"] == "last step is not Finish"
-    assert report["average"]["sopr"] == 50.0 and not report["average"]["complete"]
-    assert load_report(base / "scores", "rule")["groups"]["G2_category"]["sopr"] == 50.0
+    assert load_report(base / "scores", "rule").dumps() == saved.read_text()  # read back, written again: same bytes
 
     upstream = score_run(base, RuleJudge(), evaluate_times=3, upstream_denominator=True, save=False)
-    assert upstream["groups"]["G1_instruction"]["sopr"] == pytest.approx(200 / 3)  # 2 of 3 answered
-    assert upstream["groups"]["G1_instruction"]["n_missing"] == 1
+    assert upstream.groups["G1_instruction"].sopr == pytest.approx(200 / 3)  # 2 of 3 answered
+    assert upstream.groups["G1_instruction"].n_missing == 1
+    assert upstream.to_json()["denominator"] == "answered queries only (upstream)"
 
     # StableToolBench-compatible labels: answered queries only, upstream's key spellings.
     stb = json.loads((base / "scores" / "pass_rate_results" / "G1_instruction_tiny.json").read_text())
@@ -286,5 +292,5 @@ def test_a_run_limited_to_the_first_queries_is_scored_on_those_only(tmp_path):
         answers=answers,
         config={"limit": 2},
     )
-    group = score_run(run, RuleJudge(), evaluate_times=1, save=False)["groups"]["G1_instruction"]
-    assert sorted(group["labels"]) == ["1", "2"] and group["n_missing"] == 1 and group["sopr"] == 50.0
+    group = score_run(run, RuleJudge(), evaluate_times=1, save=False).groups["G1_instruction"]
+    assert sorted(group.labels) == ["1", "2"] and group.n_missing == 1 and group.sopr == 50.0

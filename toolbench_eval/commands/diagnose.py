@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from toolbench_eval.scoring.diagnosis import diagnose_group, format_diagnosis
-    from toolbench_eval.scoring.passrate import load_report, report_path
+    from toolbench_eval.scoring.passrate_report import load_report, report_path
     from toolbench_eval.scoring.rundir import load_queries, load_run
 
     for run_dir in args.run_dirs:
@@ -42,15 +42,15 @@ def run(args: argparse.Namespace) -> int:
         if report is None:
             raise UserError(f"{report_path(run_info.scores_dir, args.judge_id)} not found: score the run first "
                             f"(toolbench-eval score {run_dir} --judge rule)")
-        groups = [group for group in run_info.groups if group in report["groups"]]
-        benchmark = load_queries(run_info.benchmark_root, groups, required=True)
+        groups = [group for group in run_info.groups if group in report.groups]
+        benchmark = load_queries(run_info.manifest.benchmark_root, groups, required=True)
         results, labels = {}, {}
         for group in groups:
-            entry = report["groups"][group]
-            labels[group] = entry.get("label", group)
+            entry = report.groups[group]
+            labels[group] = entry.label
             # The most frequent status over evaluation rounds (the rule judge gives the same one every round).
-            statuses = {qid: Counter(label["statuses"]).most_common(1)[0][0]
-                        for qid, label in entry.get("labels", {}).items()}
+            statuses = {qid: Counter(s.value for s in label.statuses).most_common(1)[0][0]
+                        for qid, label in entry.labels.items()}
             queries = benchmark.get(group, {})
             missing_truth = [qid for qid, status in statuses.items()
                              if status == "Unsolved" and (qid not in queries or queries[qid].ground_truth is None)]

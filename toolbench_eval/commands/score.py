@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from toolbench_eval.atomic import write_text_atomic
@@ -12,6 +11,7 @@ from toolbench_eval.paths import cache_dir
 from toolbench_eval.scoring import stats
 from toolbench_eval.scoring.cli_options import add_group_argument, add_judge_arguments, judge_from_args
 from toolbench_eval.scoring.passrate import format_report, score_converted, score_run
+from toolbench_eval.scoring.passrate_report import report_path
 
 
 def register(subparsers) -> None:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
         out = args.out or args.converted.with_name(f"{args.converted.stem}_pass_rate_{judge.id}.json")
-        write_text_atomic(out, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(out, report.dumps())
     else:
         judge = judge_from_args(args)
         report = score_run(
@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
             resamples=args.bootstrap_resamples,
             seed=args.seed,
         )
-        out = args.run_dir / "scores" / f"pass_rate_{judge.id}.json"
+        out = report_path(args.run_dir / "scores", judge.id)
     print(format_report(report))
-    malformed = report["judge"].get("stats", {}).get("malformed", 0)
+    malformed = report.judge.get("stats", {}).get("malformed", 0)
     if malformed:
         print(f"warning: {malformed} judge replies stayed malformed and were counted as Unsure")
     print(f"wrote {out}")

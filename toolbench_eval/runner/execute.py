@@ -16,7 +16,8 @@ from typing import Any
 from toolbench_eval.paths import RESULTS_DIR
 from toolbench_eval.runner.config import RunConfig
 from toolbench_eval.runner.driver import INFRASTRUCTURE, Recorder, RunSummary, plan_work
-from toolbench_eval.runner.rundir import RunDir, config_differences, git_revision, now_iso, package_versions
+from toolbench_eval.runner.manifest import Manifest
+from toolbench_eval.runner.rundir import RunDir, git_revision, now_iso, package_versions
 
 
 def run_directory(config: RunConfig) -> Path:
@@ -62,7 +63,7 @@ def model_config_only(config: RunConfig) -> Any:
 @dataclass
 class RunResult:
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     summary: RunSummary | None  # None when nothing was left to do
     todo: int
     skipped: int
@@ -78,35 +79,35 @@ class RunResult:
 
 
 def build_manifest(config: RunConfig, run_dir: Path, root: Path, buckets: dict[str, Any] | None,
-                   query_ids: dict[str, list[str]]) -> dict[str, Any]:
+                   query_ids: dict[str, list[str]]) -> Manifest:
     """The manifest of the run-directory contract (scoring/export read it)."""
-    return {
-        "run_id": config.run_id or run_dir.name,
-        "created": now_iso(),
-        "method": config.method_name,
-        "method_label": config.method,  # react | dfsdt | dfsdt-retriever
-        "model": {"engine": config.model, "spec": config.engine_spec, "args": dict(config.model_args),
-                  "weights": weights_id(config)},
-        "model_name": config.label(),
-        "buckets": buckets,
-        "benchmark": {"name": config.benchmark if config.benchmark == "localtoolbench" else Path(config.benchmark).name,
-                      "root": str(root)},
-        "groups": list(config.groups),
-        "query_ids": query_ids,
-        "decoding": dict(config.decoding),
-        "prompt_style": config.prompt_style,
-        "tool_format": config.tool_format,
-        "protocol": config.eval_protocol.manifest(),
-        "single_chain_max_step": config.max_step,
-        "max_query_count": config.max_query_count,
-        "width": config.width if config.method != "react" else None,
-        "seed": config.seed,
-        "tool_backend": dict(config.tool_backend),
-        "retriever": dict(config.retriever) if config.method == "dfsdt-retriever" else None,
-        "config": config.as_dict(),
-        "versions": package_versions(),
-        "git_revision": git_revision(),
-    }
+    return Manifest(
+        run_id=config.run_id or run_dir.name,
+        created=now_iso(),
+        method=config.method_name,
+        method_label=config.method,
+        model={"engine": config.model, "spec": config.engine_spec, "args": dict(config.model_args),
+               "weights": weights_id(config)},
+        model_name=config.label(),
+        buckets=buckets,
+        benchmark={"name": config.benchmark if config.benchmark == "localtoolbench" else Path(config.benchmark).name,
+                   "root": str(root)},
+        groups=list(config.groups),
+        query_ids=query_ids,
+        decoding=dict(config.decoding),
+        prompt_style=config.prompt_style,
+        tool_format=config.tool_format,
+        protocol=config.eval_protocol.manifest(),
+        single_chain_max_step=config.max_step,
+        max_query_count=config.max_query_count,
+        width=config.width if config.method != "react" else None,
+        seed=config.seed,
+        tool_backend=dict(config.tool_backend),
+        retriever=dict(config.retriever) if config.method == "dfsdt-retriever" else None,
+        config=config.as_dict(),
+        versions=package_versions(),
+        git_revision=git_revision(),
+    )
 
 
 def weights_id(config: RunConfig) -> str | None:
@@ -116,29 +117,28 @@ def weights_id(config: RunConfig) -> str | None:
     return model_weights_id(config.engine_spec) if config.model in ("hf", "vllm") else None
 
 
-def check_same_weights(manifest: dict[str, Any], current: str | None, manifest_path: Path) -> None:
+def check_same_weights(manifest: Manifest, current: str | None, manifest_path: Path) -> None:
     """Refuse to resume a run whose answers came from other weights behind the same model spec."""
     from toolbench_eval.errors import UserError
 
-    before = (manifest.get("model") or {}).get("weights")
+    before = manifest.weights
     if before and current and before != current:
         raise UserError(f"{manifest_path}: this run's answers come from the weights {before}, but its model spec "
                         f"now loads {current}; fix: choose a new --out (or pass --force-config to continue here "
                         "anyway: answers would mix models)")
 
 
-def check_same_protocol(manifest: dict[str, Any], config: RunConfig, manifest_path: Path) -> None:
+def check_same_protocol(manifest: Manifest, config: RunConfig, manifest_path: Path) -> None:
     """Refuse to resume a run whose answers were made under other protocol rules (e.g. the protocol was left
     to the model's recipe, and the recipe now records another one)."""
     from toolbench_eval.errors import UserError
 
-    recorded = manifest.get("protocol")
-    if not isinstance(recorded, dict) or not isinstance(recorded.get("switches"), dict):
+    switches = manifest.protocol_switches
+    if switches is None:
         return  # runs made before manifests recorded a protocol
-    current = config.eval_protocol
+    recorded, current = manifest.protocol, config.eval_protocol
     # Switches added since the run was made are not in its record; they are not held against it.
-    changed = sorted(key for key, value in current.switches().items()
-                     if key in recorded["switches"] and recorded["switches"][key] != value)
+    changed = sorted(key for key, value in current.switches().items() if key in switches and switches[key] != value)
     if changed:
         raise UserError(f"{manifest_path}: this run's answers were made under protocol {recorded.get('label')!r}, "
                         f"now {current.label!r} (switches {changed} differ); fix: choose a new --out, or pass "
@@ -163,7 +163,6 @@ def execute_run(config: RunConfig, *, force_config: bool = False, progress: bool
 
 def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: bool, models: ModelCache | None,
              log) -> RunResult:
-    from toolbench_eval.errors import UserError
     from toolbench_eval.runner.build import (
         benchmark_root,
         load_groups,
@@ -174,9 +173,7 @@ def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: boo
     rundir = RunDir(path)
     existing = rundir.read_manifest()
     if existing is not None and not force_config:
-        differences = config_differences(existing.get("config", {}), config.as_dict())
-        if differences:
-            rundir.prepare({"config": config.as_dict()})  # raises the error that lists the differences
+        rundir.check_same_config(existing, config.as_dict(), force_config=False)
         check_same_weights(existing, weights_id(config), rundir.manifest_path)
         check_same_protocol(existing, config, rundir.manifest_path)
     root = benchmark_root(config)
@@ -185,27 +182,28 @@ def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: boo
     query_ids = {name: [q.query_id for q in list(groups[name].queries)[: config.limit]] for name in groups}
     skipped = sum(plan.already_done.values())
     if not plan.todo and existing is not None and not force_config:
-        rundir.update_manifest(query_ids=query_ids)
+        manifest = rundir.write_manifest(existing.replace(query_ids=query_ids))
         log(f"{path}: all {skipped} selected queries already have answers; nothing to do")
-        return RunResult(path, rundir.read_manifest() or {}, None, 0, skipped)
+        return RunResult(path, manifest, None, 0, skipped)
     backend = preflight(config, path)
     if config.executor == "ray":  # checked here; each agent worker builds its own
         asyncio.run(backend.close())
 
     # With Ray the engine actors load the weights; the driver only needs the model config (for auto:N).
     loaded = (models or ModelCache()).get(config) if config.executor == "local" else None
-    reuse = existing is not None and not force_config and existing.get("buckets") and config.buckets
+    reuse = existing is not None and not force_config and existing.buckets and config.buckets
     if reuse:
         from toolbench_eval.engines.base import BucketSpec
 
-        block = existing["buckets"]
-        bucket_spec = BucketSpec(tuple(float(b) for b in block["bases"]), block.get("fusion", config.fusion))
+        block = existing.buckets
+        bucket_spec = BucketSpec(existing.bases, block.get("fusion", config.fusion))
     else:
         bucket_spec, block = resolve_buckets(config, loaded[0] if loaded else model_config_only(config))
     manifest = rundir.prepare(build_manifest(config, path, root, block, query_ids), force_config=force_config)
-    manifest = rundir.update_manifest(query_ids=query_ids)
-    if force_config and (manifest.get("model") or {}).get("weights") != weights_id(config):
-        manifest = rundir.update_manifest(model={**manifest.get("model", {}), "weights": weights_id(config)})
+    manifest = manifest.replace(query_ids=query_ids)
+    if force_config and manifest.weights != weights_id(config):
+        manifest = manifest.with_weights(weights_id(config))
+    rundir.write_manifest(manifest)
     if block and not reuse:
         log(f"Attention Buckets: bases {block['bases']} ({block['source']}, fusion {block['fusion']})")
 
@@ -234,8 +232,6 @@ def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: boo
         summary = recorder.close()
     rundir.log("run_finished", **summary.as_dict(), executor_facts=facts)
     report_summary(summary, path, rundir, recorder.last_infrastructure_error, log=log)
-    if not isinstance(manifest, dict):
-        raise UserError(f"{rundir.manifest_path}: unreadable manifest")
     return RunResult(path, manifest, summary, len(plan.todo), skipped)
 
 

@@ -2,7 +2,7 @@
 
 Layout (the contract scoring and export read):
 
-    <run>/manifest.json                      what ran: full config, versions, seeds, bases, git revision
+    <run>/manifest.json                      what ran (`manifest.Manifest`): config, versions, seeds, bases
     <run>/<group>/<qid>_<method>.json        StableToolBench raw answer JSON, written atomically
     <run>/events.jsonl                       one JSON object per line
 
@@ -26,6 +26,7 @@ from toolbench_eval.errors import UserError
 from toolbench_eval.paths import REPO_ROOT
 from toolbench_eval.redaction import redact, redact_value
 from toolbench_eval.runner.config import EXECUTION_ONLY_FIELDS
+from toolbench_eval.runner.manifest import Manifest
 
 MANIFEST = "manifest.json"
 EVENTS = "events.jsonl"
@@ -33,11 +34,6 @@ EVENTS = "events.jsonl"
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
-
-
-def dump_json(data: Any) -> str:
-    """The one JSON formatting used for answer files and manifests (stable bytes for equal data)."""
-    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
 def answer_filename(query_id: str, method: str) -> str:
@@ -103,17 +99,26 @@ class RunDir:
     def manifest_path(self) -> Path:
         return self.root / MANIFEST
 
-    def read_manifest(self) -> dict[str, Any] | None:
-        if not self.manifest_path.is_file():
-            return None
-        try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise UserError(
-                f"{self.manifest_path}: not valid JSON ({error}); restore it or choose a new --out"
-            ) from None
+    def read_manifest(self) -> Manifest | None:
+        return Manifest.read(self.manifest_path) if self.manifest_path.is_file() else None
 
-    def prepare(self, manifest: dict[str, Any], *, force_config: bool = False) -> dict[str, Any]:
+    def write_manifest(self, manifest: Manifest) -> Manifest:
+        write_text_atomic(self.manifest_path, manifest.dumps())
+        return manifest
+
+    def check_same_config(self, existing: Manifest, config: Mapping[str, Any], *, force_config: bool) -> list[str]:
+        """The answer-deciding differences between the run here and `config`; refused unless `force_config`."""
+        differences = config_differences(existing.config, config)
+        if differences and not force_config:
+            raise UserError(
+                f"{self.manifest_path}: this folder holds a run with a different config:\n  "
+                + "\n  ".join(differences)
+                + "\nfix: re-run with the original config to resume, choose a new --out, "
+                "or pass --force-config to continue here anyway (answers would mix configs)"
+            )
+        return differences
+
+    def prepare(self, manifest: Manifest, *, force_config: bool = False) -> Manifest:
         """Create the folder and its manifest, or check that an existing one is the same run.
 
         Returns the manifest in force. A different answer-deciding config is refused unless
@@ -123,28 +128,14 @@ class RunDir:
         self.remove_partial_files()
         existing = self.read_manifest()
         if existing is None:
-            write_text_atomic(self.manifest_path, dump_json(manifest))
-            return manifest
-        differences = config_differences(existing.get("config", {}), manifest.get("config", {}))
-        if differences:
-            if not force_config:
-                raise UserError(
-                    f"{self.manifest_path}: this folder holds a run with a different config:\n  "
-                    + "\n  ".join(differences)
-                    + "\nfix: re-run with the original config to resume, choose a new --out, "
-                    "or pass --force-config to continue here anyway (answers would mix configs)"
-                )
-            backup = self.root / f"manifest.{existing.get('created', 'old').replace(':', '')}.json"
-            write_text_atomic(backup, dump_json(existing))
-            write_text_atomic(self.manifest_path, dump_json(manifest))
-            self.log("config_forced", previous_manifest=backup.name, differences=differences)
-            return manifest
-        return existing
-
-    def update_manifest(self, **fields: Any) -> dict[str, Any]:
-        manifest = self.read_manifest() or {}
-        manifest.update(fields)
-        write_text_atomic(self.manifest_path, dump_json(manifest))
+            return self.write_manifest(manifest)
+        differences = self.check_same_config(existing, manifest.config, force_config=force_config)
+        if not differences:
+            return existing
+        backup = self.root / f"manifest.{(existing.created or 'old').replace(':', '')}.json"
+        write_text_atomic(backup, existing.dumps())
+        self.write_manifest(manifest)
+        self.log("config_forced", previous_manifest=backup.name, differences=differences)
         return manifest
 
     # ---- answers -------------------------------------------------------------------------------

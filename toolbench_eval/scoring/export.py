@@ -24,7 +24,8 @@ from toolbench_eval.atomic import write_text_atomic
 from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS
 from toolbench_eval.errors import UserError
 from toolbench_eval.scoring.judges import Judge
-from toolbench_eval.scoring.passrate import load_report, score_run
+from toolbench_eval.scoring.passrate import score_run
+from toolbench_eval.scoring.passrate_report import GroupScore, PassRateReport, load_report
 from toolbench_eval.scoring.reference import benchmark_identity, published_title, same_benchmark
 from toolbench_eval.scoring.rows import Cell, LeaderboardRow
 from toolbench_eval.scoring.rundir import RunInfo, load_run
@@ -47,16 +48,6 @@ def format_bases(bases: Sequence[float]) -> str:
     return ", ".join(f"{b:.0f}" if float(b).is_integer() else f"{b:g}" for b in bases)
 
 
-def run_protocol(manifest: dict[str, Any]) -> str:
-    """The protocol a run's manifest records (`{"name", "label", ...}` as `run` writes it, or a bare name),
-    as its label (the name plus overridden switches), else `UNRECORDED_PROTOCOL`. The one place that reads
-    it, so the default for old runs can change here."""
-    recorded = manifest.get("protocol")
-    if isinstance(recorded, dict):
-        recorded = recorded.get("label") or recorded.get("name")
-    return str(recorded) if recorded else UNRECORDED_PROTOCOL
-
-
 def check_one_protocol(rows: Sequence[LeaderboardRow], *, mix_protocols: bool) -> None:
     """Refuse rows of different protocols in one table unless told to: their numbers are not comparable."""
     by_protocol: dict[str, list[str]] = {}
@@ -74,7 +65,7 @@ def run_label(row: LeaderboardRow) -> str:
     return f"{row.model} {row.method}{bases}"
 
 
-def _saved_or_scored(run: RunInfo, judge: Judge, evaluate_times: int) -> dict[str, Any]:
+def _saved_or_scored(run: RunInfo, judge: Judge, evaluate_times: int) -> PassRateReport:
     report = load_report(run.scores_dir, judge.id)
     if report is not None:
         return report
@@ -103,31 +94,19 @@ def _saved_or_compared(
     )
 
 
-def _group_cell(entry: dict[str, Any]) -> Cell:
-    """A group's cell from a pass-rate report entry (`sopr`, `std`, `ci95`, `n`, `n_missing`)."""
-    return Cell(
-        entry["sopr"],
-        entry["std"],
-        tuple(entry["ci95"]) if entry.get("ci95") else None,
-        n=entry.get("n"),
-        n_missing=entry.get("n_missing"),
-    )
+def _group_cell(group: GroupScore) -> Cell:
+    return Cell(group.sopr, group.std, tuple(group.ci95) if group.ci95 else None, n=group.n,
+                n_missing=group.n_missing)
 
 
-def _average_cell(report: dict[str, Any], cells: dict[str, Cell]) -> Cell | None:
+def _average_cell(report: PassRateReport) -> Cell | None:
     """The average's cell; its N is the queries of the groups it averages."""
-    average = report["average"]
-    if average["sopr"] is None:
+    average = report.average
+    if average.sopr is None:
         return None
-    averaged = [cells[g] for g in average.get("groups") or cells if g in cells]
-    known = all(c.n is not None for c in averaged)
-    return Cell(
-        average["sopr"],
-        average["std"],
-        tuple(average["ci95"]) if average.get("ci95") else None,
-        n=sum(c.n for c in averaged) if known else None,
-        n_missing=sum(c.n_missing or 0 for c in averaged) if known else None,
-    )
+    averaged = [report.groups[g] for g in average.groups]
+    return Cell(average.sopr, average.std, tuple(average.ci95) if average.ci95 else None,
+                n=sum(g.n for g in averaged), n_missing=sum(g.n_missing for g in averaged))
 
 
 def row_for_run(
@@ -141,7 +120,7 @@ def row_for_run(
     """A leaderboard row from a run's saved (or, for the rule judge, freshly computed) scores."""
     run = load_run(run_dir)
     report = _saved_or_scored(run, judge, evaluate_times)
-    cells = {g: _group_cell(e) for g, e in report["groups"].items() if e["sopr"] is not None}
+    cells = {g: _group_cell(e) for g, e in report.groups.items() if e.sopr is not None}
     win: dict[str, Any] | None = None
     reference_name = None
     if win_reference:
@@ -153,23 +132,23 @@ def row_for_run(
         run=run.run_id,
         method=run.method_label,
         model=run.model_name,
-        bases=format_bases(run.bases),
-        judge=report["judge_id"],
-        benchmark=benchmark_identity(run.benchmark_name, run.benchmark_root),
-        protocol=run_protocol(run.manifest),
+        bases=format_bases(run.manifest.bases),
+        judge=report.judge_id,
+        benchmark=benchmark_identity(run.manifest.benchmark_name, run.manifest.benchmark_root),
+        protocol=run.manifest.protocol_label or UNRECORDED_PROTOCOL,
         pass_rate=cells,
-        average=_average_cell(report, cells),
-        average_complete=bool(report["average"].get("complete")),
+        average=_average_cell(report),
+        average_complete=report.average.complete,
         win_rate={g: e["win_rate"] for g, e in win["groups"].items() if e["win_rate"] is not None}
         if win
         else {},
         win_average=win["average"]["win_rate"] if win else None,
         win_tie_rate=win["average"]["tie_rate"] if win else None,
         win_reference=reference_name,
-        missing_answers=sum(e["n_missing"] for e in report["groups"].values()),
-        infrastructure_failures=sum(e.get("n_infrastructure_error", 0) for e in report["groups"].values()),
-        missing_in_n=not report.get("upstream_denominator", False),
-        has_buckets=bool(run.bases),
+        missing_answers=report.missing_answers,
+        infrastructure_failures=report.infrastructure_failures,
+        missing_in_n=not report.upstream_denominator,
+        has_buckets=bool(run.manifest.bases),
     )
 
 

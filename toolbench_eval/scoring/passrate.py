@@ -20,8 +20,8 @@ Differences from upstream, on purpose and switchable:
 Short-circuits are upstream's (`labels.short_circuit`): missing answer, last step not Finish, empty
 final answer, give-up: Unsolved in every round without asking the judge.
 
-Outputs, under `RUN_DIR/scores/`: `pass_rate_<judge-id>.json` (our report: settings, per-group
-numbers, every label and reason) and StableToolBench-compatible `pass_rate_results/<group>_<model>.json`
+Outputs, under `RUN_DIR/scores/`: `pass_rate_<judge-id>.json` (our report, `PassRateReport`: settings,
+per-group numbers, every label and reason) and StableToolBench-compatible `pass_rate_results/<group>_<model>.json`
 and `.csv` (the most recent scoring's labels, in upstream's layout, answered queries only).
 """
 
@@ -30,9 +30,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -45,61 +44,8 @@ from toolbench_eval.errors import UserError, located
 from toolbench_eval.scoring import stats
 from toolbench_eval.scoring.judges import Judge
 from toolbench_eval.scoring.labels import AnswerRecord, AnswerStatus, read_converted, short_circuit
+from toolbench_eval.scoring.passrate_report import AverageScore, GroupScore, PassRateReport, QueryLabels
 from toolbench_eval.scoring.rundir import RunInfo, load_queries, load_run
-
-REPORT_KIND = "toolbench-eval pass rate"
-
-
-@dataclass
-class QueryLabels:
-    """A query's statuses over the evaluation rounds, with the reasons behind them."""
-
-    query_id: str
-    statuses: list[AnswerStatus]
-    reasons: list[str] = field(default_factory=list)
-    missing: bool = False
-    short_circuit: str | None = None
-    malformed: int = 0  # rounds whose judge reply was malformed (counted as Unsure)
-    infrastructure_error: str | None = None  # why a missing answer is missing, when a server was down
-
-    @property
-    def values(self) -> list[float]:
-        return [s.value_for_sopr for s in self.statuses]
-
-    @property
-    def score(self) -> float:
-        """Mean value over rounds (the query's contribution to the bootstrap)."""
-        return sum(self.values) / len(self.values) if self.values else 0.0
-
-    def majority_status(self) -> AnswerStatus:
-        """The most frequent status over rounds; Unsure when statuses tie (StableToolBench takes
-        "the most frequent result for each query")."""
-        return AnswerStatus(stats.majority([s.value for s in self.statuses], tie="Unsure"))
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"statuses": [s.value for s in self.statuses], "reasons": self.reasons}
-        if self.missing:
-            data["missing"] = True
-        if self.short_circuit:
-            data["short_circuit"] = self.short_circuit
-        if self.malformed:
-            data["malformed"] = self.malformed
-        if self.infrastructure_error:
-            data["infrastructure_error"] = self.infrastructure_error
-        return data
-
-    @classmethod
-    def from_json(cls, query_id: str, data: dict[str, Any]) -> QueryLabels:
-        return cls(
-            query_id=query_id,
-            statuses=[AnswerStatus.parse(s) for s in data["statuses"]],
-            reasons=list(data.get("reasons") or []),
-            missing=bool(data.get("missing")),
-            short_circuit=data.get("short_circuit"),
-            malformed=int(data.get("malformed", 0)),
-            infrastructure_error=data.get("infrastructure_error"),
-        )
-
 
 # ---------------------------------------------------------------------------------------------
 # Labelling
@@ -172,7 +118,9 @@ def summarize_group(
     upstream_denominator: bool = False,
     resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = stats.DEFAULT_SEED,
-) -> dict[str, Any]:
+    label: str = "",
+    unexpected: Iterable[str] = (),
+) -> GroupScore:
     """Numbers for one group from its labels (see the module docstring for the rules)."""
     answered = [lab for lab in labels.values() if not lab.missing]
     counted = answered if upstream_denominator else list(labels.values())
@@ -180,45 +128,46 @@ def summarize_group(
     scores = stats.run_scores([lab.values for lab in counted], evaluate_times, n)
     mean, std = stats.sopr(scores) if scores else (None, None)
     interval = stats.bootstrap_ci([lab.score for lab in counted], resamples=resamples, seed=seed)
-    counts = {s.value: sum(lab.statuses.count(s) for lab in counted) for s in AnswerStatus}
-    return {
-        "n": n,
-        "n_queries": len(labels),
-        "n_answered": len(answered),
-        "n_missing": len(labels) - len(answered),
-        "n_infrastructure_error": sum(1 for lab in labels.values() if lab.infrastructure_error),
-        "run_scores": scores,
-        "sopr": mean,
-        "std": std,
-        "ci95": list(interval) if interval else None,
-        "label_counts": counts,
-        "short_circuited": sum(1 for lab in counted if lab.short_circuit),
-        "malformed_judgements": sum(lab.malformed for lab in counted),
-    }
+    return GroupScore(
+        n=n,
+        n_queries=len(labels),
+        n_answered=len(answered),
+        n_missing=len(labels) - len(answered),
+        n_infrastructure_error=sum(1 for lab in labels.values() if lab.infrastructure_error),
+        run_scores=scores,
+        sopr=mean,
+        std=std,
+        ci95=list(interval) if interval else None,
+        label_counts={s.value: sum(lab.statuses.count(s) for lab in counted) for s in AnswerStatus},
+        short_circuited=sum(1 for lab in counted if lab.short_circuit),
+        malformed_judgements=sum(lab.malformed for lab in counted),
+        label=label,
+        unexpected_answers=sorted(unexpected),
+        labels=labels,
+    )
 
 
 def summarize_average(
-    group_summaries: dict[str, dict[str, Any]],
+    group_summaries: Mapping[str, GroupScore],
     group_query_scores: dict[str, list[float]],
     *,
     resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = stats.DEFAULT_SEED,
-) -> dict[str, Any]:
+) -> AverageScore:
     """Unweighted mean of the group SoPRs; ± is the mean of the group stds (StableToolBench)."""
-    present = [g for g, s in group_summaries.items() if s["sopr"] is not None]
+    present = [g for g, s in group_summaries.items() if s.sopr is not None]
     if not present:
-        return {"sopr": None, "std": None, "ci95": None, "groups": [], "complete": False}
+        return AverageScore(sopr=None, std=None, ci95=None, groups=[], complete=False)
     interval = stats.stratified_bootstrap_ci(
         [group_query_scores[g] for g in present], resamples=resamples, seed=seed
     )
-    return {
-        "sopr": sum(group_summaries[g]["sopr"] for g in present) / len(present),
-        "std": sum(group_summaries[g]["std"] for g in present) / len(present),
-        "ci95": list(interval) if interval else None,
-        "groups": present,
-        "complete": set(present) >= set(GROUPS),
-        "note": "unweighted mean of the group SoPRs; std is the mean of the group stds",
-    }
+    return AverageScore(
+        sopr=sum(group_summaries[g].sopr for g in present) / len(present),
+        std=sum(group_summaries[g].std for g in present) / len(present),
+        ci95=list(interval) if interval else None,
+        groups=present,
+        complete=set(present) >= set(GROUPS),
+    )
 
 
 def build_report(
@@ -229,80 +178,39 @@ def build_report(
     upstream_denominator: bool,
     resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = stats.DEFAULT_SEED,
-    extra: dict[str, Any] | None = None,
-    unexpected: dict[str, list[str]] | None = None,
-) -> dict[str, Any]:
-    """The JSON report for a set of labelled groups."""
-    groups: dict[str, Any] = {}
-    summaries: dict[str, dict[str, Any]] = {}
+    scored: dict[str, Any],
+    unexpected: dict[str, list[str]],
+) -> PassRateReport:
+    """The report for a set of labelled groups; `scored` says what was scored (see `PassRateReport`)."""
+    groups: dict[str, GroupScore] = {}
     query_scores: dict[str, list[float]] = {}
     for group, labels in labels_by_group.items():
-        summary = summarize_group(
+        groups[group] = summarize_group(
             labels,
             evaluate_times=evaluate_times,
             upstream_denominator=upstream_denominator,
             resamples=resamples,
             seed=seed,
+            label=GROUP_LABELS.get(group, group),
+            unexpected=unexpected.get(group, []),
         )
-        summaries[group] = summary
         counted = [lab for lab in labels.values() if not (upstream_denominator and lab.missing)]
         query_scores[group] = [lab.score for lab in counted]
-        groups[group] = {
-            **summary,
-            "label": GROUP_LABELS.get(group, group),
-            "unexpected_answers": sorted((unexpected or {}).get(group, [])),
-            "labels": {qid: lab.to_json() for qid, lab in labels.items()},
-        }
-    return {
-        "kind": REPORT_KIND,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        **(extra or {}),
-        "judge": judge.describe(),
-        "judge_id": judge.id,
-        "evaluate_times": evaluate_times,
-        "upstream_denominator": upstream_denominator,
-        "denominator": "answered queries only (upstream)"
-        if upstream_denominator
-        else "all queries; a missing answer counts as Unsolved",
-        "bootstrap": {"resamples": resamples, "seed": seed, "confidence": stats.CONFIDENCE, "unit": "query"},
-        "std": "population std (ddof=0) over evaluation rounds",
-        "groups": groups,
-        "average": summarize_average(summaries, query_scores, resamples=resamples, seed=seed),
-    }
-
-
-def labels_from_report(report: dict[str, Any], group: str) -> dict[str, QueryLabels]:
-    """Labels of one group, read back from a saved report."""
-    entries = report["groups"][group]["labels"]
-    return {qid: QueryLabels.from_json(qid, data) for qid, data in entries.items()}
+    return PassRateReport(
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        scored=scored,
+        judge=judge.describe(),
+        judge_id=judge.id,
+        evaluate_times=evaluate_times,
+        upstream_denominator=upstream_denominator,
+        bootstrap={"resamples": resamples, "seed": seed, "confidence": stats.CONFIDENCE, "unit": "query"},
+        groups=groups,
+        average=summarize_average(groups, query_scores, resamples=resamples, seed=seed),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Files
-
-
-def report_path(scores_dir: Path, judge_id: str) -> Path:
-    return Path(scores_dir) / f"pass_rate_{judge_id}.json"
-
-
-def save_report(report: dict[str, Any], scores_dir: Path) -> Path:
-    path = report_path(scores_dir, report["judge_id"])
-    write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    return path
-
-
-def load_report(scores_dir: Path, judge_id: str) -> dict[str, Any] | None:
-    """A saved pass-rate report, or None when there is none."""
-    path = report_path(scores_dir, judge_id)
-    if not path.is_file():
-        return None
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise located(path, f"not valid JSON ({error}); delete it and score again") from None
-    if report.get("kind") != REPORT_KIND:
-        raise located(path, "not a toolbench-eval pass-rate report", field="kind")
-    return report
 
 
 def write_stb_files(
@@ -396,7 +304,7 @@ def score_run(
     resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = stats.DEFAULT_SEED,
     save: bool = True,
-) -> dict[str, Any]:
+) -> PassRateReport:
     """Score a run directory and (by default) save `scores/pass_rate_<judge>.json` + STB files."""
     if evaluate_times < 1:
         raise UserError("--evaluate-times must be at least 1")
@@ -409,7 +317,8 @@ def score_run(
         )
     judge.use_cache_dir(run.scores_dir / "judge_cache")
     needs_truth = judge.needs_ground_truth
-    benchmark = load_queries(run.benchmark_root, chosen, required=needs_truth) if run.benchmark_root else None
+    root = run.manifest.benchmark_root
+    benchmark = load_queries(root, chosen, required=needs_truth) if root else None
     if benchmark is None and needs_truth:
         raise located(
             run.path / "manifest.json",
@@ -426,7 +335,7 @@ def score_run(
         answers_by_group[group] = answers
         if benchmark is not None:
             group_queries = benchmark.get(group, {})
-            ids = run.selected_query_ids(group, list(group_queries))
+            ids = run.manifest.selected_query_ids(group, list(group_queries))
             queries = {
                 qid: group_queries.get(qid) or _plain_query(qid, group, answers.get(qid)) for qid in ids
             }
@@ -450,18 +359,18 @@ def score_run(
         resamples=resamples,
         seed=seed,
         unexpected=unexpected,
-        extra={
+        scored={
             "run_id": run.run_id,
             "run_dir": str(run.path),
             "model_name": run.model_name,
             "method": run.method,
             "method_label": run.method_label,
-            "buckets": run.buckets,
+            "buckets": run.manifest.buckets or None,
             "universe": universe_kind,
         },
     )
     if save:
-        save_report(report, run.scores_dir)
+        report.save(run.scores_dir)
         for group, labels in labels_by_group.items():
             write_stb_files(
                 run.scores_dir / "pass_rate_results", group, run.model_name, labels, answers_by_group[group]
@@ -485,7 +394,7 @@ def score_converted(
     resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = stats.DEFAULT_SEED,
     model_name: str | None = None,
-) -> dict[str, Any]:
+) -> PassRateReport:
     """Score one ToolEval converted file (one group) from elsewhere.
 
     The universe is, in order of preference: the ids in `test_ids` (a StableToolBench
@@ -519,38 +428,38 @@ def score_converted(
         resamples=resamples,
         seed=seed,
         unexpected={group: [q for q in answers if q not in queries]},
-        extra={"converted_file": str(path), "model_name": model_name or path.parent.name, "method": None},
+        scored={"converted_file": str(path), "model_name": model_name or path.parent.name, "method": None},
     )
 
 
-def format_report(report: dict[str, Any]) -> str:
+def format_report(report: PassRateReport) -> str:
     """A plain-text table of a report, for the terminal."""
     lines = [
         (
-            f"judge: {report['judge_id']}   evaluate_times: {report['evaluate_times']}   "
-            f"denominator: {report['denominator']}"
+            f"judge: {report.judge_id}   evaluate_times: {report.evaluate_times}   "
+            f"denominator: {report.denominator}"
         ),
         f"{'group':<16}{'N':>6}{'missing':>9}{'SoPR':>8}{'std':>7}{'95% CI':>16}{'malformed':>11}{'infra':>7}",
     ]
-    for entry in report["groups"].values():
-        sopr_text = f"{entry['sopr']:.1f}" if entry["sopr"] is not None else "–"
-        std_text = f"{entry['std']:.1f}" if entry["std"] is not None else "–"
-        ci = entry["ci95"]
+    for entry in report.groups.values():
+        sopr_text = f"{entry.sopr:.1f}" if entry.sopr is not None else "–"
+        std_text = f"{entry.std:.1f}" if entry.std is not None else "–"
+        ci = entry.ci95
         ci_text = f"[{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "–"
         lines.append(
-            f"{entry['label']:<16}{entry['n']:>6}{entry['n_missing']:>9}{sopr_text:>8}{std_text:>7}{ci_text:>16}"
-            f"{entry['malformed_judgements']:>11}{entry.get('n_infrastructure_error', 0):>7}"
+            f"{entry.label:<16}{entry.n:>6}{entry.n_missing:>9}{sopr_text:>8}{std_text:>7}{ci_text:>16}"
+            f"{entry.malformed_judgements:>11}{entry.n_infrastructure_error or 0:>7}"
         )
-    infrastructure = sum(entry.get("n_infrastructure_error", 0) for entry in report["groups"].values())
-    if infrastructure:
-        lines.append(f"note: {infrastructure} queries have no answer because a tool server or the model's server was "
-                     "unavailable (column infra); they count as Unsolved here: re-run the run to retry them")
-    average = report["average"]
-    if average["sopr"] is not None:
-        ci = average["ci95"]
-        scope = "Average" if average["complete"] else f"Average ({len(average['groups'])} groups)"
+    if report.infrastructure_failures:
+        lines.append(f"note: {report.infrastructure_failures} queries have no answer because a tool server or the "
+                     "model's server was unavailable (column infra); they count as Unsolved here: re-run the run to "
+                     "retry them")
+    average = report.average
+    if average.sopr is not None:
+        ci = average.ci95
+        scope = "Average" if average.complete else f"Average ({len(average.groups)} groups)"
         lines.append(
-            f"{scope:<31}{average['sopr']:>8.1f}{average['std']:>7.1f}"
+            f"{scope:<31}{average.sopr:>8.1f}{average.std:>7.1f}"
             + (f"{f'[{ci[0]:.1f}, {ci[1]:.1f}]':>16}" if ci else "")
         )
     return "\n".join(lines)

@@ -44,7 +44,7 @@ class LeaderboardRow:
     bases: str  # "none", "10000, 17500, 25000", or "–" where unknown
     judge: str
     benchmark: str = "–"  # "localtoolbench", "stabletoolbench", ...: see `reference.benchmark_identity`
-    protocol: str = "–"  # the run's protocol (`export.run_protocol`), or the upstream code for published rows
+    protocol: str = "–"  # the run's `Manifest.protocol_label`, or the upstream code for published rows
     pass_rate: dict[str, Cell] = field(default_factory=dict)  # by group name; absent = not run
     average: Cell | None = None
     average_complete: bool = False  # True when the average covers all six groups

@@ -5,63 +5,36 @@ Only the manifest and the answer files matter here; a query is finished iff its 
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from toolbench_eval.benchmark.model import GROUPS, Query
-from toolbench_eval.errors import UserError, located
+from toolbench_eval.errors import UserError
 from toolbench_eval.paths import REPO_ROOT
+from toolbench_eval.runner.manifest import Manifest
 from toolbench_eval.scoring.labels import AnswerRecord, read_answer_dir
 
 
 @dataclass(frozen=True)
 class RunInfo:
-    """The parts of `manifest.json` that scoring and export use."""
+    """A run directory as scoring and export see it: its manifest, and the names tables show."""
 
     path: Path
+    manifest: Manifest
     run_id: str
-    method: str  # "CoT@1" | "DFS_woFilter_w2"
+    method: str  # "CoT@1" | "DFS_woFilter_w2", as answer files are named
     method_label: str  # "react" | "dfsdt" | "dfsdt-retriever", + " (native calls)" for tool_format=native
     model_name: str
-    buckets: dict[str, Any] | None
-    benchmark_name: str
-    benchmark_root: str
     groups: tuple[str, ...]
-    manifest: dict[str, Any]
 
     @property
     def scores_dir(self) -> Path:
         return self.path / "scores"
 
-    @property
-    def bases(self) -> tuple[float, ...]:
-        """The RoPE bases of Attention Buckets, or () for a run without buckets."""
-        if not self.buckets:
-            return ()
-        return tuple(float(b) for b in self.buckets.get("bases") or ())
-
     def answers(self, group: str) -> dict[str, AnswerRecord]:
         """Finished answers of one group, keyed by query id."""
         return read_answer_dir(self.path / group, method=self.method)
-
-    def selected_query_ids(self, group: str, benchmark_ids: list[str]) -> list[str]:
-        """The query ids the run was asked to solve, in benchmark order.
-
-        An explicit `"query_ids": {group: [...]}` (top level or in `config`) wins; else `config.limit`
-        (the runner's `--limit N`: the first N queries of each group); else the whole group.
-        """
-        config = self.manifest.get("config") or {}
-        for holder in (self.manifest, config):
-            selection = holder.get("query_ids") if isinstance(holder, dict) else None
-            if isinstance(selection, dict) and group in selection:
-                return [str(q) for q in selection[group]]
-        limit = config.get("limit") if isinstance(config, dict) else None
-        if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
-            return benchmark_ids[:limit]
-        return benchmark_ids
 
 
 def load_run(path: str | Path) -> RunInfo:
@@ -72,28 +45,16 @@ def load_run(path: str | Path) -> RunInfo:
         raise UserError(
             f"{path}: not a run directory (no manifest.json); pass a directory under results/runs/"
         )
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise located(manifest_path, f"not valid JSON ({error})") from None
-    for key in ("run_id", "method"):
-        if not manifest.get(key):
-            raise located(manifest_path, "required field is missing; the runner writes it", field=key)
-    benchmark = manifest.get("benchmark") or {}
-    groups = tuple(manifest.get("groups") or [g for g in GROUPS if (path / g).is_dir()])
-    model = manifest.get("model") or {}
+    manifest = Manifest.read(manifest_path)
+    native = " (native calls)" if manifest.tool_format == "native" else ""
     return RunInfo(
         path=path,
-        run_id=str(manifest["run_id"]),
-        method=str(manifest["method"]),
-        method_label=str(manifest.get("method_label") or manifest["method"])
-        + (" (native calls)" if manifest.get("tool_format") == "native" else ""),
-        model_name=str(manifest.get("model_name") or model.get("spec") or "model"),
-        buckets=manifest.get("buckets") or None,
-        benchmark_name=str(benchmark.get("name") or ""),
-        benchmark_root=str(benchmark.get("root") or ""),
-        groups=groups,
         manifest=manifest,
+        run_id=manifest.run_id,
+        method=manifest.method,
+        method_label=(manifest.method_label or manifest.method) + native,
+        model_name=manifest.model_name or str(manifest.model.get("spec") or "model"),
+        groups=tuple(manifest.groups or [g for g in GROUPS if (path / g).is_dir()]),
     )
 
 

@@ -33,12 +33,8 @@ from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS, Query
 from toolbench_eval.errors import UserError
 from toolbench_eval.scoring.judges import Judge
 from toolbench_eval.scoring.labels import STATUS_RANK, AnswerRecord, AnswerStatus
-from toolbench_eval.scoring.passrate import (
-    QueryLabels,
-    labels_from_report,
-    load_report,
-    score_run,
-)
+from toolbench_eval.scoring.passrate import score_run
+from toolbench_eval.scoring.passrate_report import PassRateReport, QueryLabels, load_report
 from toolbench_eval.scoring.rundir import RunInfo, load_queries, load_run
 
 REPORT_KIND = "toolbench-eval win rate"
@@ -154,9 +150,9 @@ def _compare_group(
     return per_query
 
 
-def _pass_labels(run: RunInfo, judge: Judge, groups: list[str], evaluate_times: int) -> dict[str, Any]:
+def _pass_labels(run: RunInfo, judge: Judge, groups: list[str], evaluate_times: int) -> PassRateReport:
     report = load_report(run.scores_dir, judge.id)
-    if report is None or any(g not in report["groups"] for g in groups):
+    if report is None or any(g not in report.groups for g in groups):
         report = score_run(run.path, judge, evaluate_times=evaluate_times, groups=groups)
     return report
 
@@ -188,15 +184,15 @@ def compare_runs(
     candidate_report = _pass_labels(candidate, judge, chosen, evaluate_times)
     reference_report = _pass_labels(reference, judge, chosen, evaluate_times)
     truth = None
-    if candidate.benchmark_root:
-        truth = load_queries(candidate.benchmark_root, chosen, required=judge.needs_ground_truth)
+    if candidate.manifest.benchmark_root:
+        truth = load_queries(candidate.manifest.benchmark_root, chosen, required=judge.needs_ground_truth)
 
     groups_out: dict[str, Any] = {}
     for group in chosen:
         per_query = _compare_group(
             group,
-            candidate_labels=labels_from_report(candidate_report, group),
-            reference_labels=labels_from_report(reference_report, group),
+            candidate_labels=candidate_report.groups[group].labels,
+            reference_labels=reference_report.groups[group].labels,
             candidate_answers=candidate.answers(group),
             reference_answers=reference.answers(group),
             truth=(truth or {}).get(group, {}),
