@@ -151,32 +151,36 @@ def dumps_answer(data: Any, encoding: str = "utf8_newline") -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def _open_temporary(path: Path) -> tuple[int, Path]:
-    """A new hidden `.<name>.<random>.tmp` beside `path`, opened for writing.
+# Temporaries are hidden (leading dot) and end in this suffix, so they never match a result pattern such as
+# `*_<method>.json`, and a run folder can sweep up what a killed process left behind.
+PARTIAL_SUFFIX = ".partial"
 
-    Created with mode 0o666 for the kernel to cut down by the umask, so the answer file is readable
-    like any other new file (0644 under umask 022); `tempfile` would make it 0600. Kept here rather than
-    shared with `toolbench_eval.atomic` because `reasoning` imports nothing of the pipeline.
+
+def open_temporary(path: Path) -> tuple[int, Path]:
+    """A new hidden `.<name>.<random>.partial` beside `path`, opened for writing.
+
+    Created with mode 0o666 for the kernel to cut down by the umask, so the file ends up readable like any
+    other new file (0644 under umask 022), without touching the process umask; `tempfile` would make it 0600.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}"
         try:
             return os.open(temporary, flags, 0o666), temporary
         except FileExistsError:
-            continue
-    raise FileExistsError(f"{path.parent}: could not create a temporary for {path.name}")
+            continue  # another writer drew the same name: draw again
+    raise FileExistsError(f"{path.parent}: could not create a temporary for {path.name}; "
+                          f"remove stale .{path.name}.* files")
 
 
-def write_answer_file(path: str | os.PathLike[str], data: Any, *, encoding: str = "utf8_newline") -> Path:
-    """Write `data` as JSON atomically: a temporary file in the same folder, then `os.replace`, so a
-    killed run never leaves half a file (a re-run sees either nothing or the whole answer)."""
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> Path:
+    """Write `text` through a temporary in the same folder, fsync'd, then `os.replace`: a reader (or a re-run
+    after `kill -9`) sees the old file or the whole new one, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = dumps_answer(data, encoding)
-    handle, temporary = _open_temporary(path)
+    handle, temporary = open_temporary(path)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
@@ -185,3 +189,8 @@ def write_answer_file(path: str | os.PathLike[str], data: Any, *, encoding: str 
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_answer_file(path: str | os.PathLike[str], data: Any, *, encoding: str = "utf8_newline") -> Path:
+    """Write `data` as an answer file, atomically (a killed run leaves nothing or the whole answer)."""
+    return write_text_atomically(path, dumps_answer(data, encoding))

@@ -68,9 +68,9 @@ def test_answer_files_are_atomic_and_partials_are_cleaned(tmp_path):
     assert path.name == "7_CoT@1.json" and json.loads(path.read_text()) == {"x": 1}
     # A temporary left by a killed writer (made the way the writer makes them, never renamed into place) is
     # invisible to readers and removed on the next start.
-    from reasoning.answer import _open_temporary
+    from reasoning.answer import open_temporary
 
-    handle, stale = _open_temporary(path.parent / "8_CoT@1.json")
+    handle, stale = open_temporary(path.parent / "8_CoT@1.json")
     os.write(handle, b"{half")
     os.close(handle)
     assert rundir.finished_ids("G1_instruction", "CoT@1") == {"7"}
