@@ -122,12 +122,6 @@ class PrefixCache:
                 _, evicted = self._entries.popitem(last=False)
                 self.nbytes -= evicted.nbytes
 
-    def discard(self, key: Hashable) -> None:
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self.nbytes -= old.nbytes
-
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -32,8 +32,6 @@ from reasoning.eval_protocol import TOOLBENCH_EVAL, EvalProtocol
 from reasoning.trajectory import Trajectory
 from reasoning.tree import tree_json
 
-COT_METHOD = "CoT@1"
-DFS_METHOD = "DFS_woFilter_w2"
 _WIDTH = re.compile(r".+_w(\d+)")
 
 

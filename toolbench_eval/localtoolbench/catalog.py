@@ -87,10 +87,6 @@ class Archetype:
     not_found: str = "No results found"
     example_response: Any = None
 
-    @property
-    def sample_source(self) -> str:
-        return self.source
-
 
 @dataclass(frozen=True)
 class Binding:

@@ -13,7 +13,6 @@ larger `--limit` without being refused as "a different config".
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,8 +342,3 @@ def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise located(path, f"must hold a mapping of keys to values, got {type(data).__name__}")
     return data
-
-
-def config_digest(identity: Mapping[str, Any]) -> str:
-    """Stable text form of a config identity (sorted JSON) for comparing runs."""
-    return json.dumps(identity, sort_keys=True, default=str)

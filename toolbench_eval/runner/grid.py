@@ -157,8 +157,3 @@ def expand_grid(spec: Mapping[str, Any], *, source: str | Path = "grid") -> list
         config.normalize(source=source)
         runs.append(GridRun(name, config))
     return runs
-
-
-def load_grid(path: str | Path) -> tuple[list[GridRun], dict[str, Any]]:
-    spec = load_yaml_mapping(path)
-    return expand_grid(spec, source=path), spec

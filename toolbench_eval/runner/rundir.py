@@ -142,9 +142,6 @@ class RunDir:
     def answer_path(self, group: str, query_id: str, method: str) -> Path:
         return self.root / group / answer_filename(query_id, method)
 
-    def is_finished(self, group: str, query_id: str, method: str) -> bool:
-        return self.answer_path(group, query_id, method).is_file()
-
     def finished_ids(self, group: str, method: str) -> set[str]:
         suffix = f"_{method}.json"
         folder = self.root / group
