@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ S, U, X = AnswerStatus.Solved, AnswerStatus.Unsure, AnswerStatus.Unsolved
 def labels(rows: dict[str, list[AnswerStatus] | None], runs: int = 3) -> dict[str, QueryLabels]:
     """`None` marks a query without an answer file (Unsolved in every run)."""
     return {
-        qid: QueryLabels(qid, statuses or [X] * runs, missing=statuses is None)
+        qid: QueryLabels(query_id=qid, statuses=statuses or [X] * runs, missing=statuses is None)
         for qid, statuses in rows.items()
     }
 
@@ -72,8 +71,8 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
 def test_group_average_is_unweighted_and_its_std_is_the_mean_of_group_stds():
     empty = summarize_group({}, evaluate_times=3)  # no queries at all: no pass rate, left out
     groups = {
-        "G1_instruction": replace(empty, sopr=60.0, std=1.0),
-        "G1_category": replace(empty, sopr=30.0, std=3.0),
+        "G1_instruction": empty.model_copy(update={"sopr": 60.0, "std": 1.0}),
+        "G1_category": empty.model_copy(update={"sopr": 30.0, "std": 3.0}),
         "G3_instruction": empty,
     }
     average = summarize_average(
@@ -196,6 +195,6 @@ def test_win_rate_counts_ties_as_half_unless_asked_for_upstream_zero():
 
 
 def test_majority_status_over_rounds_breaks_ties_to_unsure():
-    assert QueryLabels("1", [S, S, X]).majority_status() is S
-    assert QueryLabels("1", [S, X]).majority_status() is U
-    assert QueryLabels("1", [S, U, X]).majority_status() is U
+    assert QueryLabels(query_id="1", statuses=[S, S, X]).majority_status() is S
+    assert QueryLabels(query_id="1", statuses=[S, X]).majority_status() is U
+    assert QueryLabels(query_id="1", statuses=[S, U, X]).majority_status() is U

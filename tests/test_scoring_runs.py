@@ -162,8 +162,8 @@ def test_score_run_numbers_flags_and_stb_files(tmp_path):
     assert (g1.sopr, g1.std, g1.n, g1.n_missing) == (50.0, 0.0, 4, 1)
     assert g1.labels["2"].statuses == [AnswerStatus.Solved] * 3
     assert g1.labels["3"].short_circuit == "gave up (give_up_and_restart)"
-    assert g1.labels["4"] == QueryLabels("4", [AnswerStatus.Unsolved] * 3, ["no answer file"] * 3, missing=True,
-                                         short_circuit="no answer file")
+    assert g1.labels["4"] == QueryLabels(query_id="4", statuses=[AnswerStatus.Unsolved] * 3,
+                                         reasons=["no answer file"] * 3, missing=True, short_circuit="no answer file")
     assert g2.labels["6"].short_circuit == "last step is not Finish"
     assert report.average.sopr == 50.0 and not report.average.complete
     saved = base / "scores" / "pass_rate_rule.json"

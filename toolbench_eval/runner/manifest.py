@@ -9,45 +9,73 @@ are kept (after the known ones).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from Python 3.12
 
 from toolbench_eval.errors import located
-from toolbench_eval.json_fields import check, read_fields
+from toolbench_eval.json_fields import Number, one_of, validated
+
+# The blocks whose inner fields resume and scoring read. pydantic writes a block's declared keys first, so
+# they are declared in the order the runner writes them; the rest follow as read. A block needs a config of
+# its own (the manifest's does not reach it): `__pydantic_config__`, as pydantic 2.5 has no `with_config`.
+BLOCK = ConfigDict(extra="allow", strict=True)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Manifest:
+class ModelBlock(TypedDict, total=False):
+    __pydantic_config__ = BLOCK
+    engine: str
+    spec: str | None
+    args: dict[str, Any]
+    weights: str | None
+
+
+class BucketsBlock(TypedDict, total=False):
+    __pydantic_config__ = BLOCK
+    bases: list[Number] | None  # then fusion, source, search settings
+
+
+class BenchmarkBlock(TypedDict, total=False):
+    __pydantic_config__ = BLOCK
+    name: str | None
+    root: str | None
+
+
+class Manifest(BaseModel):
     """What a run was: the model and its weights, the Attention Buckets bases, the benchmark and the queries
     asked, the protocol, the full config, package versions and the code's git revision."""
 
+    # Strict: a JSON file holds no "1" for 1, no true for 1. Extra keys are those of later versions, kept.
+    # `model_name` is a key of the file; pydantic 2.5 would warn that `model_` is its own namespace.
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, protected_namespaces=())
+
     # The JSON keys, in the order the runner writes them.
-    run_id: str
+    run_id: str = Field(min_length=1)
     created: str = ""
-    method: str  # StableToolBench's name: CoT@1 | DFS_woFilter_w2
+    method: str = Field(min_length=1)  # StableToolBench's name: CoT@1 | DFS_woFilter_w2
     method_label: str = ""  # react | dfsdt | dfsdt-retriever
-    model: dict[str, Any] = field(default_factory=dict)  # engine, spec, args, weights
+    model: ModelBlock = {}
     model_name: str = ""
-    buckets: dict[str, Any] | None = None  # bases, fusion, source, search settings
-    benchmark: dict[str, Any] = field(default_factory=dict)  # name, root
-    groups: list[str] = field(default_factory=list)
-    query_ids: dict[str, list[str]] = field(default_factory=dict)
-    decoding: dict[str, Any] = field(default_factory=dict)
+    buckets: BucketsBlock | None = None
+    benchmark: BenchmarkBlock = {}
+    groups: list[str] = []
+    query_ids: dict[str, list[str]] = {}
+    decoding: dict[str, Any] = {}
     prompt_style: str = ""
     tool_format: str = ""  # react | native
-    protocol: dict[str, Any] | str | None = None  # `EvalProtocol.manifest()`: name, label, overrides, switches
+    # `EvalProtocol.manifest()`: name, label, overrides, switches
+    protocol: Annotated[dict[str, Any] | str, one_of(dict, str)] | None = None
     single_chain_max_step: int | None = None
     max_query_count: int | None = None
     width: int | None = None
     seed: int | None = None
-    tool_backend: dict[str, Any] = field(default_factory=dict)
+    tool_backend: dict[str, Any] = {}
     retriever: dict[str, Any] | None = None
-    config: dict[str, Any] = field(default_factory=dict)  # `RunConfig.as_dict()`
-    versions: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = {}  # `RunConfig.as_dict()`
+    versions: dict[str, Any] = {}
     git_revision: str | None = None
-    absent: frozenset[str] = field(default=frozenset(), repr=False, compare=False)  # keys the file lacked
-    unknown: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # keys of later versions
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
@@ -60,19 +88,14 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: Any, source: str | Path) -> Manifest:
-        """Checked: a missing `run_id` or `method`, or a field of the wrong type, is a UserError naming
-        `source` and the field."""
-        values = read_fields(cls, data, source, only=frozenset(JSON_KEYS))
-        for key in ("run_id", "method"):
-            if not values[key]:
-                raise located(source, "is empty; the runner writes it", field=key)
-        _check_inner_fields(values, source)
-        return cls(**values, absent=frozenset(JSON_KEYS) - data.keys(),
-                   unknown={k: v for k, v in data.items() if k not in JSON_KEYS})
+        """Checked: a missing or empty `run_id` or `method`, or a field of the wrong type, is a UserError
+        naming `source` and the field."""
+        return validated(cls, data, source)
 
     def to_json(self) -> dict[str, Any]:
-        known = {key: getattr(self, key) for key in JSON_KEYS if key not in self.absent}
-        return {**known, **self.unknown}
+        """The keys that were set (read from the file, passed when made, given by `replace`): a key an older
+        file lacked stays absent."""
+        return self.model_dump(exclude_unset=True)
 
     def dumps(self) -> str:
         """The text of manifest.json (equal manifests give equal bytes)."""
@@ -80,7 +103,7 @@ class Manifest:
 
     def replace(self, **changes: Any) -> Manifest:
         """A copy with `changes`; a key the file lacked is written once it is given a value."""
-        return replace(self, absent=self.absent - changes.keys(), **changes)
+        return self.model_copy(update=changes)
 
     # ---- what the fields mean --------------------------------------------------------------------
     @property
@@ -132,20 +155,3 @@ class Manifest:
             return benchmark_ids[:limit]
         return benchmark_ids
 
-
-JSON_KEYS = tuple(f.name for f in fields(Manifest) if f.name not in ("absent", "unknown"))
-
-
-def _check_inner_fields(values: dict[str, Any], source: str | Path) -> None:
-    """The inner fields that resume and scoring read: ids and names are strings, bases are numbers."""
-    bases = (values.get("buckets") or {}).get("bases")
-    inner = [
-        *((f"groups[{i}]", group, str) for i, group in enumerate(values.get("groups", []))),
-        *((f"query_ids.{group}", ids, list) for group, ids in values.get("query_ids", {}).items()),
-        *((f"benchmark.{key}", values.get("benchmark", {}).get(key), str | None) for key in ("name", "root")),
-        *((f"model.{key}", values.get("model", {}).get(key), str | None) for key in ("spec", "weights")),
-        ("buckets.bases", bases, list | None),
-        *((f"buckets.bases[{i}]", base, float) for i, base in enumerate(bases if isinstance(bases, list) else [])),
-    ]
-    for path, value, expected in inner:
-        check(value, expected, source, path)

@@ -68,14 +68,15 @@ def label_queries(
         reason = short_circuit(answer)
         if reason is not None:
             labels[qid] = QueryLabels(
-                qid,
-                [AnswerStatus.Unsolved] * evaluate_times,
-                [reason] * evaluate_times,
+                query_id=qid,
+                statuses=[AnswerStatus.Unsolved] * evaluate_times,
+                reasons=[reason] * evaluate_times,
                 missing=answer is None,
                 short_circuit=reason,
             )
             continue
-        labels[qid] = QueryLabels(qid, [AnswerStatus.Unsure] * evaluate_times, [""] * evaluate_times)
+        labels[qid] = QueryLabels(query_id=qid, statuses=[AnswerStatus.Unsure] * evaluate_times,
+                                  reasons=[""] * evaluate_times)
         rounds = 1 if judge.deterministic else evaluate_times
         pending.extend((qid, r) for r in range(rounds))
 

@@ -8,13 +8,14 @@ made before infrastructure failures were counted have no `n_infrastructure_error
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
 from toolbench_eval.atomic import write_text_atomic
 from toolbench_eval.errors import located
-from toolbench_eval.json_fields import read_fields
+from toolbench_eval.json_fields import Number, validated
 from toolbench_eval.scoring import stats
 from toolbench_eval.scoring.labels import AnswerStatus
 
@@ -23,15 +24,23 @@ DENOMINATOR_RULES = {False: "all queries; a missing answer counts as Unsolved",
                      True: "answered queries only (upstream)"}
 STD_RULE = "population std (ddof=0) over evaluation rounds"
 AVERAGE_NOTE = "unweighted mean of the group SoPRs; std is the mean of the group stds"
+# Either spelling appears in files (see `AnswerStatus.parse`).
+Status = Annotated[AnswerStatus, BeforeValidator(AnswerStatus.parse)]
 
 
-@dataclass
-class QueryLabels:
+class Record(BaseModel):
+    """The report's records: strict (JSON holds no "50" for 50, no true for 1); keys of no field are
+    ignored (`note`, written from the numbers). Mutable: scoring fills in the labels round by round."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class QueryLabels(Record):
     """A query's statuses over the evaluation rounds, with the reasons behind them."""
 
-    query_id: str
-    statuses: list[AnswerStatus]
-    reasons: list[str] = field(default_factory=list)
+    query_id: str  # in the file, the key above the labels
+    statuses: list[Status]
+    reasons: list[str] = []
     missing: bool = False
     short_circuit: str | None = None
     malformed: int = 0  # rounds whose judge reply was malformed (counted as Unsure)
@@ -63,21 +72,8 @@ class QueryLabels:
             data["infrastructure_error"] = self.infrastructure_error
         return data
 
-    @classmethod
-    def from_json(cls, query_id: str, data: Any, source: str | Path, where: str) -> QueryLabels:
-        values = read_fields(cls, data, source, where=where, only=LABEL_KEYS)
-        try:
-            statuses = [AnswerStatus.parse(s) for s in values["statuses"]]
-        except (ValueError, TypeError) as error:
-            raise located(source, str(error), field=f"{where}.statuses") from None
-        return cls(**{**values, "query_id": query_id, "statuses": statuses})
 
-
-LABEL_KEYS = frozenset(f.name for f in fields(QueryLabels)) - {"query_id"}  # the id is the key above them
-
-
-@dataclass(kw_only=True)
-class GroupScore:
+class GroupScore(Record):
     """One group's numbers (`passrate.summarize_group`) and its labels."""
 
     n: int  # queries in the denominator
@@ -85,10 +81,10 @@ class GroupScore:
     n_answered: int
     n_missing: int
     n_infrastructure_error: int | None = None  # None in reports made before it was counted
-    run_scores: list[float]  # the pass rate of each evaluation round, 0-1
-    sopr: float | None  # mean over rounds, in %
-    std: float | None
-    ci95: list[float] | None  # bootstrap interval over queries, in %
+    run_scores: list[Number]  # the pass rate of each evaluation round, 0-1
+    sopr: Number | None  # mean over rounds, in %
+    std: Number | None
+    ci95: list[Number] | None  # bootstrap interval over queries, in %
     label_counts: dict[str, int]
     short_circuited: int
     malformed_judgements: int
@@ -96,44 +92,35 @@ class GroupScore:
     unexpected_answers: list[str]  # answers for ids outside the run's selection (not scored)
     labels: dict[str, QueryLabels]
 
-    def to_json(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        if self.n_infrastructure_error is None:
-            del data["n_infrastructure_error"]
-        data["labels"] = {qid: labels.to_json() for qid, labels in self.labels.items()}
-        return data
-
+    @field_validator("labels", mode="before")
     @classmethod
-    def from_json(cls, data: Any, source: str | Path, where: str) -> GroupScore:
-        values = read_fields(cls, data, source, where=where)
-        labels = {str(qid): QueryLabels.from_json(str(qid), entry, source, f"{where}.labels.{qid}")
-                  for qid, entry in values["labels"].items()}
-        return cls(**{**values, "labels": labels})
+    def _ids_from_keys(cls, labels: Any) -> Any:
+        """In the file a query's id is the key above its labels, not one of their fields."""
+        if not isinstance(labels, dict):
+            return labels  # refused by the field's own check
+        return {qid: {**entry, "query_id": qid} if isinstance(entry, dict) else entry
+                for qid, entry in labels.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        absent = {"n_infrastructure_error"} if self.n_infrastructure_error is None else set()
+        return {**self.model_dump(exclude={"labels", *absent}),
+                "labels": {qid: labels.to_json() for qid, labels in self.labels.items()}}
 
 
-@dataclass(kw_only=True)
-class AverageScore:
+class AverageScore(Record):
     """The unweighted mean over the groups that have a pass rate (StableToolBench's Average column)."""
 
-    sopr: float | None
-    std: float | None  # the mean of the group stds
-    ci95: list[float] | None
+    sopr: Number | None
+    std: Number | None  # the mean of the group stds
+    ci95: list[Number] | None
     groups: list[str]
     complete: bool  # all six groups
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
-        if self.sopr is not None:
-            data["note"] = AVERAGE_NOTE
-        return data
-
-    @classmethod
-    def from_json(cls, data: Any, source: str | Path) -> AverageScore:
-        return cls(**read_fields(cls, data, source, where="average"))
+        return {**self.model_dump(), **({"note": AVERAGE_NOTE} if self.sopr is not None else {})}
 
 
-@dataclass(kw_only=True)
-class PassRateReport:
+class PassRateReport(Record):
     """One scoring of a run (or of a converted file) by one judge: the settings, the numbers of each group and
     their average, and every query's labels."""
 
@@ -184,16 +171,8 @@ class PassRateReport:
     def from_json(cls, data: Any, source: str | Path) -> PassRateReport:
         if not isinstance(data, dict) or data.get("kind") != REPORT_KIND:
             raise located(source, "not a toolbench-eval pass-rate report", field="kind")
-        typed = frozenset(f.name for f in fields(cls)) - {"scored"}
-        values = read_fields(cls, data, source, only=typed)
-        derived = {"kind", "denominator", "std"}  # written from the fields, not read
-        return cls(**{
-            **values,
-            "scored": {key: value for key, value in data.items() if key not in typed | derived},
-            "groups": {str(name): GroupScore.from_json(entry, source, f"groups.{name}")
-                       for name, entry in values["groups"].items()},
-            "average": AverageScore.from_json(values["average"], source),
-        })
+        not_scored = {*cls.model_fields, "kind", "denominator", "std"}  # the last three written from the fields
+        return validated(cls, {**data, "scored": {k: v for k, v in data.items() if k not in not_scored}}, source)
 
     def save(self, scores_dir: Path) -> Path:
         return write_text_atomic(report_path(scores_dir, self.judge_id), self.dumps())
