@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -31,20 +30,6 @@ from typing import Any
 from reasoning.eval_protocol import TOOLBENCH_EVAL, EvalProtocol
 from reasoning.trajectory import Trajectory
 from reasoning.tree import tree_json
-
-_WIDTH = re.compile(r".+_w(\d+)")
-
-
-def method_width(method: str) -> int:
-    """The DFSDT width in a method name (upstream parses it with `.+_w(\\d+)`).
-
-    >>> method_width("DFS_woFilter_w2")
-    2
-    """
-    match = _WIDTH.match(method)
-    if match is None:
-        raise ValueError(f"method {method!r} has no width: expected a name like 'DFS_woFilter_w2'")
-    return int(match.group(1))
 
 
 def answer_filename(query_id: str | int, method: str) -> str:

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from reasoning import answer_filename, answer_json, solve_dfsdt, solve_react, write_answer_file
-from reasoning.answer import dumps_answer, method_width
+from reasoning.answer import dumps_answer
 from reasoning.protocols import ModelOutput, ToolResult
 from reasoning.tree import TreeNode, tree_json
 
@@ -36,12 +36,9 @@ CALL = "Thought: t\nAction: get_word_for_words\nAction Input: {}"
 ANSWER = 'Thought: t\nAction: Finish\nAction Input: {"return_type": "give_answer", "final_answer": "猫"}'
 
 
-def test_file_names_and_method_width():
+def test_file_names():
     assert answer_filename("588", "CoT@1") == "588_CoT@1.json"
     assert answer_filename(1073, "DFS_woFilter_w2") == "1073_DFS_woFilter_w2.json"
-    assert method_width("DFS_woFilter_w2") == 2 and method_width("DFS_woFilter_w10") == 10
-    with pytest.raises(ValueError, match="no width"):
-        method_width("CoT@1")
 
 
 def test_node_json_shape_matches_upstream():

@@ -17,7 +17,6 @@ from toolbench_eval.benchmark.loader import (
     load_query_file,
     load_query_ids,
     load_tools,
-    read_json_records,
     resolve_benchmark_root,
 )
 from toolbench_eval.benchmark.model import GroundTruth
@@ -237,7 +236,7 @@ def test_records_arrow_would_change_stay_exact(tmp_path):
     second["api_list"][0]["required_parameters"][0]["default"] = 5.0
     path = tmp_path / "G1_tool.json"
     path.write_text(json.dumps([first, second]))
-    assert json.dumps(read_json_records(path)) == json.dumps([first, second])
+    assert json.dumps([query.raw for query in load_query_file(path)]) == json.dumps([first, second])
     queries = load_query_file(path)
     assert json.dumps(queries[1].raw) == json.dumps(second) and "extra" not in queries[1].raw
     assert type(queries[0].raw["priority"]) is int
@@ -251,7 +250,7 @@ def test_mixed_nested_shapes_stay_exact(tmp_path):
     second["api_list"][0]["template_response"] = {"x": [1, "two", {"three": None}]}
     path = tmp_path / "G1_tool.json"
     path.write_text(json.dumps([first, second]))
-    assert json.dumps(read_json_records(path)) == json.dumps([first, second])
+    assert json.dumps([query.raw for query in load_query_file(path)]) == json.dumps([first, second])
 
 
 def test_jsonl_query_files(tmp_path):

@@ -9,13 +9,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from localtoolbench_replay import missing_facts, replay_plan, replay_trajectory
 
 from toolbench_eval.benchmark.loader import load_benchmark
 from toolbench_eval.benchmark.model import GROUPS
 from toolbench_eval.benchmark.naming import standardize
 from toolbench_eval.localtoolbench.backend import LocalBackend
 from toolbench_eval.localtoolbench.domains import CATALOG, COLLECTIONS, HELD_OUT_CATEGORIES, HELD_OUT_TOOLS
-from toolbench_eval.localtoolbench.replay import missing_facts, replay_plan, replay_trajectory
 
 WORLD = Path(__file__).resolve().parents[1] / "data" / "localtoolbench"
 pytestmark = pytest.mark.skipif(not (WORLD / "world.json").exists(), reason="data/localtoolbench not generated")

@@ -16,7 +16,6 @@ from toolbench_eval.probe.kv import (
     answer_cue,
     draw_pairs,
     make_sample,
-    make_samples,
     render_prompt,
     spread_positions,
 )
@@ -35,9 +34,9 @@ from toolbench_eval.probe.scoring import is_correct, normalize_answer, wilson_in
 
 
 def test_same_seed_gives_the_same_prompts_and_another_seed_does_not():
-    first = make_samples(12, 5, 4, seed=7)
-    again = make_samples(12, 5, 4, seed=7)
-    other = make_samples(12, 5, 4, seed=8)
+    first = [make_sample(12, 5, s, seed=7) for s in range(4)]
+    again = [make_sample(12, 5, s, seed=7) for s in range(4)]
+    other = [make_sample(12, 5, s, seed=8) for s in range(4)]
     assert [s.text for s in first] == [s.text for s in again]
     assert [s.text for s in first] != [s.text for s in other]
     assert len({s.text for s in first}) == 4  # samples differ from each other

@@ -142,13 +142,6 @@ def _parse_records(path: Path, text: str) -> list[Any]:
     return records
 
 
-def read_json_records(path: str | Path) -> list[Any]:
-    """The records of a JSON-list or JSON Lines file, exactly as written. Malformed JSON raises `UserError`
-    with the line and column."""
-    path = Path(path)
-    return _parse_records(path, _read_text(path))
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Validating entries
 

@@ -135,13 +135,6 @@ def make_sample(
     return KVSample(tuple(pairs), target_index, sample)
 
 
-def make_samples(
-    num_pairs: int, target_index: int, samples: int, seed: int = 0, fmt: KVFormat = KVFormat()
-) -> list[KVSample]:
-    """The `samples` samples of one cell, numbered 0..samples-1."""
-    return [make_sample(num_pairs, target_index, s, seed, fmt) for s in range(samples)]
-
-
 def spread_positions(spec: str | int | Sequence[int], num_pairs: int) -> list[int]:
     """Target indices for K pairs: an int N means N evenly spaced indices from first to last;
     a comma list ("0,4,9") is taken as given (indices past the end are an error).

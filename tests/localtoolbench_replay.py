@@ -1,4 +1,4 @@
-"""Replaying ground-truth call plans and expert trajectories on a backend (used by tests and checks).
+"""Test support: replaying ground-truth call plans and expert trajectories on a LocalToolBench backend.
 
     >>> import json
     >>> from toolbench_eval.localtoolbench.backend import LocalBackend
