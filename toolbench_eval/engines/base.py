@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from buckets.generation import DecodeParams
+
 
 @dataclass(frozen=True)
 class BucketSpec:
@@ -29,22 +31,14 @@ class BucketSpec:
 
 
 @dataclass(frozen=True)
-class SamplingParams:
-    """Per-call decoding settings. temperature 0 means greedy."""
+class SamplingParams(DecodeParams):
+    """Per-call decoding settings (temperature 0: greedy): the bucketed generator's own `DecodeParams` (a
+    `grammar` is a Lark grammar every completion must match; engines that cannot constrain decoding raise
+    rather than ignore it. `min_new_tokens=1` is upstream's HF `force_generate`; the `vllm` engine can only
+    suppress the EOS, `min_tokens`), plus what only engines read."""
 
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-    # A Lark grammar (llguidance dialect) every completion must match, e.g. `reasoning.action_grammar`'s;
-    # engines that cannot constrain decoding raise rather than ignore it.
-    grammar: str | None = None
     # Keep only the last N prompt tokens (None: all), as StableToolBench's clients do (HF 7160, vLLM 7168).
     truncate_prompt_tokens: int | None = None
-    # An end-of-sequence token among the first N generated ones does not end the completion (upstream's HF
-    # client: `force_generate`, N = 1). The `vllm` engine can only suppress it (`min_tokens`).
-    min_new_tokens: int = 0
 
 
 @dataclass(frozen=True)

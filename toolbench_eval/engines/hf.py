@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from buckets.generation import BucketedGenerator, DecodeParams, GenerationResult
@@ -50,16 +50,8 @@ class _Request:
 
 
 def decode_params(params: SamplingParams, index: int) -> DecodeParams:
-    """The generator's settings for prompt `index` of a call made with `params`."""
-    return DecodeParams(
-        max_new_tokens=params.max_new_tokens,
-        temperature=params.temperature,
-        top_p=params.top_p,
-        stop=tuple(params.stop),
-        seed=None if params.seed is None else row_seed(params.seed, index),
-        grammar=params.grammar,
-        min_new_tokens=params.min_new_tokens,
-    )
+    """The generator's settings for prompt `index` of a call made with `params` (its own seed)."""
+    return replace(params, seed=None if params.seed is None else row_seed(params.seed, index))
 
 
 class HFEngine:

@@ -23,6 +23,7 @@ from reasoning.prompts import bare_functions
 from reasoning.protocols import InfrastructureError, ModelOutput, ToolResult
 from reasoning.step import TOOL_INPUT_PARSE_ERROR, error_observation
 from toolbench_eval.engines.base import Engine, SamplingParams
+from toolbench_eval.errors import UserError
 from toolbench_eval.tools.base import (
     MAX_OBSERVATION_LENGTH,
     Observation,
@@ -204,12 +205,15 @@ def sampling_params(decoding: Mapping[str, Any], *, protocol: EvalProtocol = TOO
     and first-token EOS rule (unknown keys are an error upstream of here)."""
     stop = protocol.stop
     extra_stop = tuple(decoding.get("stop", ()) or ())
-    return SamplingParams(
-        truncate_prompt_tokens=protocol.truncate_prompt_tokens or None,
-        min_new_tokens=1 if protocol.eos_first_token == "continue" else 0,
-        max_new_tokens=int(decoding.get("max_new_tokens", 1024)),
-        temperature=float(decoding.get("temperature", 0.0)),
-        top_p=float(decoding.get("top_p", 1.0)),
-        stop=tuple(dict.fromkeys((*stop, *extra_stop))),
-        seed=seed,
-    )
+    try:
+        return SamplingParams(
+            truncate_prompt_tokens=protocol.truncate_prompt_tokens or None,
+            min_new_tokens=1 if protocol.eos_first_token == "continue" else 0,
+            max_new_tokens=int(decoding.get("max_new_tokens", 1024)),
+            temperature=float(decoding.get("temperature", 0.0)),
+            top_p=float(decoding.get("top_p", 1.0)),
+            stop=tuple(dict.fromkeys((*stop, *extra_stop))),
+            seed=seed,
+        )
+    except ValueError as error:  # e.g. a negative temperature
+        raise UserError(f"decoding: {error}; fix the decoding settings (config `decoding:` or --gen-kwargs)") from None
