@@ -37,9 +37,16 @@ from buckets.prompt_lookup import NgramIndex, accepted_tokens
 from buckets.rope import PerRowRotary, rope_parameters, rope_spec_from_config
 from buckets.sampling import Sampler, choose_tokens, row_seed
 
-# Model families whose decoder has the Llama layout: `model.model.rotary_emb` computed once per
-# forward and shared by every layer, RoPE applied before the KV cache update.
-BUCKET_MODEL_TYPES = ("llama", "mistral", "qwen2")
+# Model families whose decoder has the Llama layout (`model.model.rotary_emb` computed once per forward
+# and shared by every layer, RoPE applied before the KV cache update), each with the RoPE types that
+# tests/test_bucket_families.py proves exact (bucket k = a separate model with rope_theta = b_k).
+# A pair not listed here is refused: nothing reaches a bucketed forward that was not tested.
+BUCKET_ROPE_TYPES: dict[str, tuple[str, ...]] = {
+    "llama": ("default", "linear", "llama3", "yarn", "dynamic"),
+    "mistral": ("default",),  # full attention only (sliding_window: null)
+    "qwen2": ("default", "yarn"),  # qkv bias; Qwen2.5 ships YaRN for long context
+}
+BUCKET_MODEL_TYPES = tuple(BUCKET_ROPE_TYPES)
 
 
 @dataclass(frozen=True)
@@ -79,18 +86,31 @@ class GenerationResult:
 
 def check_bucket_model(model) -> None:
     """Raise ValueError unless `model` is a causal LM with the Llama decoder layout buckets need."""
-    config = model.config
-    model_type = getattr(config, "model_type", None)
-    if model_type not in BUCKET_MODEL_TYPES:
-        raise ValueError(f"Attention Buckets needs a Llama-architecture model ({', '.join(BUCKET_MODEL_TYPES)}); "
-                         f"this model's config has model_type={model_type!r}")
+    check_bucket_config(model.config)
     if not hasattr(model.get_decoder(), "rotary_emb"):
         raise ValueError(f"{type(model).__name__} has no shared rotary_emb module to give per-row bases")
-    if getattr(config, "use_sliding_window", False) or (
-        model_type == "mistral" and getattr(config, "sliding_window", None)
-    ):
-        raise ValueError("sliding-window attention is not supported with Attention Buckets")
-    rope_spec_from_config(config)  # raises for unsupported RoPE types
+
+
+def check_bucket_config(config) -> None:
+    """Raise ValueError unless the config's (model_type, rope_type) pair is one buckets were proven exact on,
+    with full attention in every layer."""
+    model_type = getattr(config, "model_type", None)
+    if model_type not in BUCKET_ROPE_TYPES:
+        raise ValueError(f"Attention Buckets needs a Llama-architecture model ({', '.join(BUCKET_MODEL_TYPES)}); "
+                         f"this model's config has model_type={model_type!r}")
+    window = getattr(config, "sliding_window", None)
+    if getattr(config, "use_sliding_window", False) or (model_type == "mistral" and window):
+        raise ValueError(f"sliding-window attention is not supported with Attention Buckets ({model_type} config has "
+                         f"sliding_window={window}, use_sliding_window={getattr(config, 'use_sliding_window', None)}); "
+                         "use a full-attention checkpoint (sliding_window: null, use_sliding_window: false)")
+    layer_types = getattr(config, "layer_types", None) or ()
+    if any(kind != "full_attention" for kind in layer_types):
+        raise ValueError(f"Attention Buckets needs full attention in every layer; this {model_type} config has "
+                         f"layer_types {sorted(set(layer_types))}")
+    rope_type = rope_spec_from_config(config).rope_type  # raises for RoPE types buckets cannot compute at all
+    if rope_type not in BUCKET_ROPE_TYPES[model_type]:
+        raise ValueError(f"Attention Buckets is not verified for {model_type} with rope_type {rope_type!r}; "
+                         f"verified for {model_type}: {', '.join(BUCKET_ROPE_TYPES[model_type])}")
 
 
 def model_base(model) -> float:
@@ -317,7 +337,9 @@ class BucketedGenerator:
         out = self.model(input_ids=input_ids.repeat_interleave(n, dim=0), attention_mask=mask.repeat_interleave(n, dim=0),
                          position_ids=positions.repeat_interleave(n, dim=0), past_key_values=cache, use_cache=True,
                          logits_to_keep=keep)
-        return out.logits[:, -keep:, :].reshape(input_ids.shape[0] * n, keep, -1)
+        # The LM head may sit on another device than the embeddings (device_map); fusion, grammar masks and
+        # samplers live on the generator's device.
+        return out.logits[:, -keep:, :].to(self.device).reshape(input_ids.shape[0] * n, keep, -1)
 
     def draft(self, ctx: Context) -> list[int]:
         """Prompt-lookup draft for a greedy context, never longer than its remaining token budget allows."""

@@ -268,9 +268,11 @@ def test_rejects_models_and_ropes_buckets_cannot_serve(tiny_tokenizer):
                                                                  vocab_size=64))
     with pytest.raises(ValueError, match="Llama-architecture.*model_type='gpt2'"):
         check_bucket_model(gpt2)
-    dynamic = build_tiny_llama(tiny_tokenizer, rope_scaling={"rope_type": "dynamic", "factor": 2.0})
-    with pytest.raises(ValueError, match="rope_type 'dynamic' is not supported"):
-        BucketedGenerator(dynamic, tiny_tokenizer, bases=BASES)
+    longrope = build_tiny_llama(tiny_tokenizer, rope_scaling={
+        "rope_type": "longrope", "short_factor": [1.0] * 8, "long_factor": [2.0] * 8,
+        "original_max_position_embeddings": 64})
+    with pytest.raises(ValueError, match="rope_type 'longrope' is not supported"):
+        BucketedGenerator(longrope, tiny_tokenizer, bases=BASES)
     with pytest.raises(ValueError, match="unknown fusion rule"):
         BucketedGenerator(build_tiny_llama(tiny_tokenizer), tiny_tokenizer, bases=BASES, fusion="vote")
 
