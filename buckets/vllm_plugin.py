@@ -1,14 +1,17 @@
-"""Attention Buckets inside one vLLM model: `BucketLlamaForCausalLM`, a small variation of vLLM's Llama.
+"""Attention Buckets inside one vLLM model: `BucketLlamaForCausalLM` and `BucketQwen2ForCausalLM`,
+small variations of vLLM's Llama.
 
-Select it per engine on an unmodified Llama checkpoint::
+Select one per engine on an unmodified checkpoint (`buckets.vllm_architectures.bucket_architecture`
+says which, and refuses every other architecture by name)::
 
     LLM(model_dir, hf_overrides={"architectures": ["BucketLlamaForCausalLM"],
                                  "bucket_rope_thetas": [1e4, 1.75e4, 2.5e4], "bucket_fusion": "max_logit"})
 
-The class is registered by `register()`, which vLLM calls in every process (front end, engine
-core, workers) through the ``vllm.general_plugins`` entry point ``bucket_llama`` of this
-distribution; registration is a lazy ``"module:Class"`` string, so loading the plugin imports
-nothing heavy.
+`BucketLlamaForCausalLM` serves Llama and full-attention Mistral checkpoints; `BucketQwen2ForCausalLM`
+is the same model with Qwen2's attention, whose q/k/v projections carry a bias (o_proj does not).
+Both are registered by `register()`, which vLLM calls in every process (front end, engine core,
+workers) through the ``vllm.general_plugins`` entry point ``bucket_llama`` of this distribution;
+registration is a lazy ``"module:Class"`` string, so loading the plugin imports nothing heavy.
 
 How N buckets live in one model (every bucket is the same token stream under another RoPE base):
 
@@ -17,6 +20,7 @@ How N buckets live in one model (every bucket is the same token stream under ano
   Llama layers and the weights load once (no N x weight memory).
 - **RoPE**: one cos/sin cache of ``N x max_position`` rows (bucket k's table at rows
   ``k*max_position ...``), applied in one kernel call with positions ``pos + k*max_position``.
+  Every layer shares the one cache, as vLLM's layers share `get_rope`'s.
 - **Attention**: one `Attention` layer with ``N*H`` query heads and ``N*KV`` KV heads; q/k/v are
   viewed ``[T, N*H*D]`` so bucket k owns heads ``k*H ... k*H+H-1``. GQA maps query head ``k*H+h``
   to KV head ``k*KV + h // (H/KV)``: buckets never read each other's keys. vLLM sizes the paged
@@ -27,9 +31,9 @@ How N buckets live in one model (every bucket is the same token stream under ano
   function the transformers engine uses) into one normalised log-distribution per row, which is
   what vLLM samples from and reports as logprobs.
 
-N=1 (no ``bucket_rope_thetas``, or one base) is plain Llama: the fused output is skipped and the
-raw logits are returned. Unsupported: pipeline parallelism, speculative decoding (EAGLE), and
-batch-sharded sampling (this class deliberately has no ``compute_logits_local``).
+N=1 (no ``bucket_rope_thetas``, or one base) is the plain model: the fused output is skipped and
+the raw logits are returned. Unsupported: pipeline parallelism, speculative decoding (EAGLE), and
+batch-sharded sampling (these classes deliberately have no ``compute_logits_local``).
 """
 
 from __future__ import annotations
@@ -38,25 +42,30 @@ import copy
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
-ARCHITECTURE = "BucketLlamaForCausalLM"
-_CLASS_PATH = f"{__name__}:{ARCHITECTURE}"
+from buckets.vllm_architectures import BUCKET_ARCHITECTURES, LLAMA, QWEN2, check_served
+
+ARCHITECTURE = LLAMA  # the Llama class (kept for callers that name one architecture)
 
 
 def register() -> None:
-    """Entry point of ``vllm.general_plugins``: make `BucketLlamaForCausalLM` known to vLLM (lazily)."""
+    """Entry point of ``vllm.general_plugins``: make the bucket models known to vLLM (lazily)."""
     from vllm import ModelRegistry
 
-    if ARCHITECTURE not in ModelRegistry.get_supported_archs():
-        ModelRegistry.register_model(ARCHITECTURE, _CLASS_PATH)
+    for architecture in BUCKET_ARCHITECTURES:
+        if architecture not in ModelRegistry.get_supported_archs():
+            ModelRegistry.register_model(architecture, f"{__name__}:{architecture}")
 
 
-def bucket_overrides(bases: Sequence[float], fusion: str = "max_logit") -> dict:
-    """The ``hf_overrides`` that route a Llama checkpoint to the bucket model.
+def bucket_overrides(bases: Sequence[float], fusion: str = "max_logit", *, architecture: str) -> dict:
+    """The ``hf_overrides`` that route a checkpoint to the bucket model `architecture`
+    (from `buckets.vllm_architectures.bucket_architecture`).
 
-    >>> bucket_overrides([10000, 25000])
-    {'architectures': ['BucketLlamaForCausalLM'], 'bucket_rope_thetas': [10000.0, 25000.0], 'bucket_fusion': 'max_logit'}
+    >>> bucket_overrides([10000, 25000], architecture="BucketQwen2ForCausalLM")
+    {'architectures': ['BucketQwen2ForCausalLM'], 'bucket_rope_thetas': [10000.0, 25000.0], 'bucket_fusion': 'max_logit'}
     """
-    return {"architectures": [ARCHITECTURE], "bucket_rope_thetas": [float(b) for b in bases], "bucket_fusion": fusion}
+    if architecture not in BUCKET_ARCHITECTURES:
+        raise ValueError(f"unknown bucket architecture {architecture!r}; one of {', '.join(BUCKET_ARCHITECTURES)}")
+    return {"architectures": [architecture], "bucket_rope_thetas": [float(b) for b in bases], "bucket_fusion": fusion}
 
 
 # Everything below needs vLLM; the module stays importable without it (for the helpers above).
@@ -80,44 +89,47 @@ else:
     _HAVE_VLLM = True
 
 from buckets.fusion import check_fusion_rule, fuse
-from buckets.rope import SUPPORTED_ROPE_TYPES, rope_parameters
+from buckets.rope import rope_parameters
 
 
 def bucket_settings(config) -> tuple[tuple[float, ...], str]:
     """`(bases, fusion)` from a (possibly overridden) HF config; no bases means the model's own base.
 
-    Raises ValueError for a setting the plugin cannot run (unsupported RoPE, bad bases or rule).
+    Raises ValueError for bad bases or an unknown fusion rule. Whether the model itself can run with
+    buckets is `buckets.vllm_architectures.check_served`'s question (asked once per model).
     """
-    params = rope_parameters(config)
-    if params["rope_type"] not in SUPPORTED_ROPE_TYPES:
-        raise ValueError(f"{ARCHITECTURE}: rope_type {params['rope_type']!r} is not supported; "
-                         f"supported: {', '.join(SUPPORTED_ROPE_TYPES)}")
-    bases = getattr(config, "bucket_rope_thetas", None) or [params["rope_theta"]]
+    bases = getattr(config, "bucket_rope_thetas", None) or [rope_parameters(config)["rope_theta"]]
     if isinstance(bases, (int, float)):
         bases = [bases]
     bases = tuple(float(b) for b in bases)
     if any(not b > 0 for b in bases):
-        raise ValueError(f"{ARCHITECTURE}: bucket_rope_thetas must be positive numbers, got {list(bases)}")
+        raise ValueError(f"bucket_rope_thetas must be positive numbers, got {list(bases)}")
     fusion = check_fusion_rule(str(getattr(config, "bucket_fusion", None) or "max_logit"))
-    if getattr(config, "layer_types", None) and any(t != "full_attention" for t in config.layer_types):
-        raise ValueError(f"{ARCHITECTURE}: sliding-window layers are not supported with Attention Buckets")
     return bases, fusion
 
 
 if _HAVE_VLLM:
+    _ROTARIES: dict[tuple, tuple[nn.Module, int]] = {}
 
     def _bucket_rotary(head_dim: int, max_position: int, rope_params: dict, bases: Sequence[float]):
         """One rotary module whose cos/sin cache stacks every base's table: rows ``k*stride + pos``.
 
         Each base's table comes from vLLM's own `get_rope` (so every supported rope_type is
         computed exactly as plain vLLM would); the result is a private copy, never the memoised one.
+        Memoised like `get_rope` (per dtype and device too): every layer shares one module, since a
+        copy per layer would cost N x layers x the table (gigabytes for a 128k-position model).
         """
+        key = (head_dim, max_position, repr(sorted(rope_params.items())), tuple(map(float, bases)),
+               torch.get_default_dtype(), str(torch.get_default_device()))
+        if key in _ROTARIES:
+            return _ROTARIES[key]
         tables = [get_rope(head_dim, max_position=max_position, is_neox_style=True,
                            rope_parameters={**rope_params, "rope_theta": float(b)}) for b in bases]
         rotary = copy.deepcopy(tables[0])
         stacked = torch.cat([t.cos_sin_cache for t in tables], dim=0)
         rotary.register_buffer("cos_sin_cache", stacked, persistent=False)
         stride = tables[0].cos_sin_cache.shape[0]
+        _ROTARIES[key] = rotary, stride
         return rotary, stride
 
     class BucketLlamaAttention(nn.Module):
@@ -139,13 +151,13 @@ if _HAVE_VLLM:
         ) -> None:
             super().__init__()
             if attn_type != AttentionType.DECODER:
-                raise ValueError(f"{ARCHITECTURE}: only causal decoder attention is supported")
+                raise ValueError("Attention Buckets on vLLM supports causal decoder attention only")
             self.bases, _ = bucket_settings(config)
             self.n = len(self.bases)
             tp_size = get_tensor_model_parallel_world_size()
             kv_splits = num_kv_heads % tp_size == 0 if num_kv_heads >= tp_size else tp_size % num_kv_heads == 0
             if num_heads % tp_size or not kv_splits:
-                raise ValueError(f"{ARCHITECTURE}: {num_heads} heads / {num_kv_heads} KV heads do not split "
+                raise ValueError(f"Attention Buckets: {num_heads} heads / {num_kv_heads} KV heads do not split "
                                  f"over tensor_parallel_size={tp_size}")
             self.num_heads = num_heads // tp_size
             self.num_kv_heads = max(1, num_kv_heads // tp_size)
@@ -180,17 +192,33 @@ if _HAVE_VLLM:
             out, _ = self.o_proj(out.reshape(tokens * self.n, self.q_size))
             return out
 
+    class BucketQwen2Attention(BucketLlamaAttention):
+        """Qwen2's attention: Llama's with a bias on q/k/v and none on o_proj, whatever the config says
+        (Qwen2 configs carry no ``attention_bias``; vLLM's Qwen2 hard-codes it the same way)."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **{**kwargs, "bias": True, "bias_o_proj": False})
+
     class BucketLlamaDecoderLayer(LlamaDecoderLayer):
+        attention_type: ClassVar[type[nn.Module]] = BucketLlamaAttention
+
         def __init__(self, vllm_config: VllmConfig, prefix: str = "", config=None) -> None:
-            super().__init__(vllm_config, prefix=prefix, config=config, attn_layer_type=BucketLlamaAttention)
+            super().__init__(vllm_config, prefix=prefix, config=config, attn_layer_type=self.attention_type)
+
+    class BucketQwen2DecoderLayer(BucketLlamaDecoderLayer):
+        """Qwen2's decoder layer is Llama's (RMSNorm, SiLU MLP without bias) but for the attention bias."""
+
+        attention_type = BucketQwen2Attention
 
     class BucketLlamaModel(LlamaModel):
         """`LlamaModel` over ``[T*N, hidden]`` rows; returns ``[T, N*hidden]`` (row t = token t)."""
 
-        def __init__(self, *, vllm_config: VllmConfig, prefix: str = "") -> None:
+        def __init__(self, *, vllm_config: VllmConfig, prefix: str = "",
+                     layer_type: type[nn.Module] = BucketLlamaDecoderLayer) -> None:
             if get_pp_group().world_size > 1:
-                raise ValueError(f"{ARCHITECTURE} does not support pipeline parallelism (use tensor parallelism)")
-            super().__init__(vllm_config=vllm_config, prefix=prefix, layer_type=BucketLlamaDecoderLayer)
+                raise ValueError("Attention Buckets on vLLM does not support pipeline parallelism "
+                                 "(use tensor parallelism)")
+            super().__init__(vllm_config=vllm_config, prefix=prefix, layer_type=layer_type)
             self.bases, _ = bucket_settings(self.config)
             self.n = len(self.bases)
             self.rope_stride = self.layers[0].self_attn.rope_stride
@@ -214,8 +242,11 @@ if _HAVE_VLLM:
             return hidden.reshape(tokens, self.n * hidden.shape[-1])
 
     class BucketLlamaForCausalLM(nn.Module):
-        """Llama with Attention Buckets (see the module docstring). Loads unmodified Llama weights."""
+        """Llama (and full-attention Mistral) with Attention Buckets (see the module docstring).
+        Loads unmodified checkpoint weights."""
 
+        architecture: ClassVar[str] = LLAMA
+        decoder_layer: ClassVar[type[nn.Module]] = BucketLlamaDecoderLayer
         packed_modules_mapping: ClassVar[dict[str, list[str]]] = {
             "qkv_proj": ["q_proj", "k_proj", "v_proj"],
             "gate_up_proj": ["gate_proj", "up_proj"],
@@ -224,10 +255,14 @@ if _HAVE_VLLM:
         def __init__(self, *, vllm_config: VllmConfig, prefix: str = "") -> None:
             super().__init__()
             config = vllm_config.model_config.hf_config
+            # hf_overrides can name this class for any checkpoint (`vllm serve --hf-overrides`): refuse a
+            # model whose forward this class would not reproduce before building anything.
+            check_served(config, self.architecture)
             self.config = config
             self.bases, self.fusion = bucket_settings(config)
             self.n = len(self.bases)
-            self.model = BucketLlamaModel(vllm_config=vllm_config, prefix=maybe_prefix(prefix, "model"))
+            self.model = BucketLlamaModel(vllm_config=vllm_config, prefix=maybe_prefix(prefix, "model"),
+                                          layer_type=self.decoder_layer)
             self.lm_head = ParallelLMHead(config.vocab_size, config.hidden_size,
                                           quant_config=vllm_config.quant_config, prefix=maybe_prefix(prefix, "lm_head"))
             if config.tie_word_embeddings:
@@ -259,4 +294,12 @@ if _HAVE_VLLM:
             return fused
 
         def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> set[str]:
-            return AutoWeightsLoader(self).load_weights(weights)  # as vLLM's Llama: names are unchanged
+            # As vLLM's Llama: names are unchanged. Qwen2's q/k/v biases land in qkv_proj.bias, which
+            # BucketQwen2Attention creates (vLLM's Llama loader would skip them for want of the parameter).
+            return AutoWeightsLoader(self).load_weights(weights)
+
+    class BucketQwen2ForCausalLM(BucketLlamaForCausalLM):
+        """Qwen2 / Qwen2.5 with Attention Buckets: the Llama bucket model with Qwen2's q/k/v bias."""
+
+        architecture = QWEN2
+        decoder_layer = BucketQwen2DecoderLayer

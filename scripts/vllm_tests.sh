@@ -76,15 +76,17 @@ lines = [
     f"pytest: `{summary}`. The compiled engine's start-up reuses vLLM's compile cache (~/.cache/vllm); a cold",
     "cache adds about a minute (its first compile took 74 s of engine init here).",
     "",
-    "Model: tiny random Llama (2 layers, hidden 256, 4 heads / 2 KV heads, head_dim 64), fp32, model base 1e4;",
-    f"buckets 1e4 / 1.75e4 / 3e4, fusion `max_logit`; {prompts}, batched, x 20 greedy steps; top-5 logprobs",
-    "(plus the chosen token's) compared with the transformers engine's fused log-probabilities (tolerance 1e-4).",
+    "Models: tiny random Llama, Qwen2 (random q/k/v biases, tied embeddings) and full-attention Mistral (2 layers,",
+    "hidden 256, 4 heads / 2 KV heads, head_dim 64), fp32, model base 1e4; buckets 1e4 / 1.75e4 / 3e4, fusion",
+    f"`max_logit`; {prompts}, batched, x 20 greedy steps; top-5 logprobs (plus the chosen token's) compared with",
+    "the transformers engine's fused log-probabilities (tolerance 1e-4).",
     "",
     "| run | max abs delta logprob (top-5) | greedy tokens equal |",
     "|---|---|---|",
 ]
-names = {"n1_eager": "N=1 (plugin, eager) vs plain transformers", "n3_eager": "N=3 eager",
-         "n3_compiled": "N=3 compiled (torch.compile)"}
+names = {"n1_eager": "Llama N=1 (plugin, eager) vs plain transformers", "n3_eager": "Llama N=3 eager",
+         "n3_compiled": "Llama N=3 compiled (torch.compile)", "qwen2_n3_eager": "Qwen2 N=3 eager",
+         "mistral_n3_eager": "Mistral (full attention) N=3 eager"}
 for key, label in names.items():
     row = figures.get(key)
     if row:
@@ -97,6 +99,11 @@ if reference:
     lines += ["", f"Reference check: the buckets disagree on the top token at {reference['steps_where_buckets_disagree']}"
               f" of {reference['steps']} steps; smallest fused top-1/top-2 margin "
               f"{reference['min_greedy_margin_nats']:.2e} nats (no near-ties)."]
+tables = figures.get("rope_tables")
+if tables:
+    lines += ["", "RoPE: max abs difference between the plugin's stacked cos/sin cache and the transformers bucketed",
+              "path's tables, per family/rope type (3 bases): "
+              + ", ".join(f"{name} {worst:.1e}" for name, worst in sorted(tables.items())) + "."]
 Path("results/benchmarks").mkdir(parents=True, exist_ok=True)
 Path("results/benchmarks/vllm_parity.md").write_text("\n".join(lines) + "\n")
 print("\n".join(lines))

@@ -6,6 +6,9 @@ disagree on the top token) is saved with a tokenizer to a temp dir; the same che
 `buckets.generation.BucketedGenerator` (the reference) and by `VLLMEngine` (the product path, with
 the plugin routed in by ``hf_overrides``). Each engine configuration starts once (class-scoped
 fixtures), all on one event loop, because vLLM start-up costs ~30-100 s on two cores.
+Qwen2 (random, non-zero q/k/v biases; tied embeddings) and full-attention Mistral checkpoints of the same sizes
+get the same parity test through the engine's own architecture choice; every RoPE type the plugin
+accepts has its stacked cos/sin cache compared with the transformers path's tables (no engine needed).
 
 Set ``TOOLBENCH_VLLM_PARITY_OUT=FILE.json`` to save the measured figures (the script does).
 """
@@ -46,21 +49,27 @@ PROMPTS = [
 ]
 
 
-def build_checkpoint(path) -> None:
-    """Save a tiny random Llama whose head_dim (64) every vLLM CPU attention kernel supports."""
+def build_checkpoint(path, model_type: str = "llama", *, seed: int = 1, **config_fields) -> None:
+    """Save a tiny random Llama, Mistral or Qwen2 whose head_dim (64) every vLLM CPU attention kernel supports."""
     from conftest import build_tiny_tokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     tokenizer = build_tiny_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+    fields = {"tie_word_embeddings": False, **config_fields}
+    config = AutoConfig.for_model(
+        model_type, vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=512,
         rope_parameters={"rope_type": "default", "rope_theta": MODEL_THETA}, initializer_range=INIT_RANGE,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id, **fields,
     )
-    torch.manual_seed(1)
-    LlamaForCausalLM(config).eval().save_pretrained(path, safe_serialization=True)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
+    with torch.no_grad():  # transformers initialises biases to zero: make Qwen2's q/k/v biases count
+        for name, parameter in model.named_parameters():
+            if name.endswith("_proj.bias"):
+                parameter.normal_(0.0, INIT_RANGE)
+    model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
 
 
@@ -68,6 +77,20 @@ def build_checkpoint(path) -> None:
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_llama_vllm")
     build_checkpoint(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def qwen2_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny_qwen2_vllm")
+    build_checkpoint(path, "qwen2", seed=2, tie_word_embeddings=True)  # tied, as Qwen2.5-0.5B/1.5B/3B
+    return path
+
+
+@pytest.fixture(scope="module")
+def mistral_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny_mistral_vllm")
+    build_checkpoint(path, "mistral", seed=3, sliding_window=None)  # full attention, as Mistral-7B v0.2/v0.3
     return path
 
 
@@ -89,8 +112,7 @@ def figures():
             json.dump(collected, handle, indent=2)
 
 
-@pytest.fixture(scope="module")
-def reference(checkpoint):
+def make_reference(checkpoint):
     """`reference(bases)` -> per prompt (greedy token ids, fused logprobs [steps, V], per-bucket logits)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -108,6 +130,11 @@ def reference(checkpoint):
         return cache[bases]
 
     return run
+
+
+@pytest.fixture(scope="module")
+def reference(checkpoint):
+    return make_reference(checkpoint)
 
 
 def start_engine(loop, checkpoint, bases, *, eager: bool) -> VLLMEngine:
@@ -150,30 +177,41 @@ def expected_kv_tokens(checkpoint, n: int) -> int:
     return int(KV_GIB * 2**30) // per_token
 
 
-def test_reference_buckets_disagree_on_the_top_token(reference, figures):
-    """The parity tests below mean something only if the buckets really pull in different directions."""
+def reference_spread(expected) -> dict:
+    """How much the buckets disagree in a reference run, and its smallest greedy margin."""
     disagreements, margin = 0, float("inf")
-    for _, fused, bucket_logits in reference(BASES):
+    for _, fused, bucket_logits in expected:
         top = bucket_logits.argmax(dim=-1)  # [steps, N]
         disagreements += int((top != top[:, :1]).any(dim=-1).sum())
         best_two = fused.topk(2, dim=-1).values
         margin = min(margin, float((best_two[:, 0] - best_two[:, 1]).min()))
-    figures["reference"] = {"steps": STEPS * len(PROMPTS), "steps_where_buckets_disagree": disagreements,
-                            "min_greedy_margin_nats": margin}
-    assert disagreements > 0
-    assert margin > 10 * TOLERANCE  # no near-ties: greedy parity is well defined
+    return {"steps": STEPS * len(PROMPTS), "steps_where_buckets_disagree": disagreements,
+            "min_greedy_margin_nats": margin}
+
+
+def assert_informative(spread: dict) -> None:
+    """A parity test means something only if the buckets really pull in different directions."""
+    assert spread["steps_where_buckets_disagree"] > 0
+    assert spread["min_greedy_margin_nats"] > 10 * TOLERANCE  # no near-ties: greedy parity is well defined
+
+
+def test_reference_buckets_disagree_on_the_top_token(reference, figures):
+    figures["reference"] = spread = reference_spread(reference(BASES))
+    assert_informative(spread)
 
 
 def test_bucket_settings_validate_the_overrides(checkpoint):
     from transformers import AutoConfig
 
-    from buckets.vllm_plugin import bucket_overrides, bucket_settings
+    from buckets.vllm_architectures import check_served
+    from buckets.vllm_plugin import ARCHITECTURE, bucket_overrides, bucket_settings
 
     config = AutoConfig.from_pretrained(checkpoint)
     assert bucket_settings(config) == ((MODEL_THETA,), "max_logit")  # no overrides: plain Llama, N=1
-    for key, value in bucket_overrides(BASES, "prob_mixture").items():
+    for key, value in bucket_overrides(BASES, "prob_mixture", architecture=ARCHITECTURE).items():
         setattr(config, key, value)
     assert bucket_settings(config) == (BASES, "prob_mixture")
+    check_served(config, ARCHITECTURE)  # vLLM's view: architectures overridden, model_type still llama
     config.bucket_fusion = "median"
     with pytest.raises(ValueError, match="unknown fusion rule"):
         bucket_settings(config)
@@ -181,9 +219,85 @@ def test_bucket_settings_validate_the_overrides(checkpoint):
     with pytest.raises(ValueError, match="positive"):
         bucket_settings(config)
     config.bucket_rope_thetas = list(BASES)
-    config.rope_parameters = {"rope_type": "yarn", "rope_theta": MODEL_THETA, "factor": 2.0}
-    with pytest.raises(ValueError, match="not supported"):
-        bucket_settings(config)
+    config.rope_parameters = {"rope_type": "dynamic", "rope_theta": MODEL_THETA, "factor": 2.0}
+    with pytest.raises(ValueError, match="rope_type 'dynamic' is not supported by the vLLM bucket plugin"):
+        check_served(config, ARCHITECTURE)
+    with pytest.raises(ValueError, match="unknown bucket architecture"):
+        bucket_overrides(BASES, architecture="LlamaForCausalLM")
+
+
+# -- the RoPE tables: every accepted rope type, against the transformers bucketed path's tables (no engine) ----
+
+ROPE_CASES = {  # scaling parameters of a tiny config with max_position_embeddings=512
+    "default": {},
+    "linear": {"factor": 2.0},
+    "llama3": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64},
+    "yarn": {"factor": 4.0, "original_max_position_embeddings": 128},
+}
+
+
+def rope_table_cases():
+    from buckets.vllm_architectures import FAMILIES
+
+    return [(family.model_type, rope_type) for family in FAMILIES for rope_type in family.rope_types]
+
+
+@pytest.mark.parametrize(("model_type", "rope_type"), rope_table_cases())
+def test_stacked_rope_cache_equals_the_transformers_tables(model_type, rope_type, figures):
+    """Bucket k's rows of the plugin's one cos/sin cache are the table the transformers bucketed path builds
+    for base b_k (`buckets.rope.cos_sin_table`, which already applies YaRN's attention factor)."""
+    from transformers import AutoConfig
+    from vllm.config import VllmConfig, set_current_vllm_config
+
+    from buckets.rope import cos_sin_table, rope_parameters, rope_spec_from_config
+    from buckets.vllm_architectures import check_served
+    from buckets.vllm_plugin import _bucket_rotary
+
+    config = AutoConfig.for_model(model_type, hidden_size=256, num_attention_heads=4, num_key_value_heads=2,
+                                  head_dim=64, max_position_embeddings=512, sliding_window=None,
+                                  rope_parameters={"rope_type": rope_type, "rope_theta": 5e5, **ROPE_CASES[rope_type]})
+    bases = (5e5, 8.75e5, 1.5e6)
+    check_served(config, {"qwen2": "BucketQwen2ForCausalLM"}.get(model_type, "BucketLlamaForCausalLM"))
+    with set_current_vllm_config(VllmConfig()):
+        rotary, stride = _bucket_rotary(64, 512, rope_parameters(config), bases)
+        assert _bucket_rotary(64, 512, rope_parameters(config), bases)[0] is rotary  # one module for all layers
+    cache = rotary.cos_sin_cache.float()
+    assert cache.shape == (len(bases) * stride, 64) and stride >= 512
+    spec = rope_spec_from_config(config)
+    worst = 0.0
+    for k, base in enumerate(bases):
+        cos, sin = cos_sin_table(base, spec, length=stride)
+        rows = cache[k * stride:(k + 1) * stride]
+        worst = max(worst, float((rows[:, :32] - cos[:stride, :32]).abs().max()),
+                    float((rows[:, 32:] - sin[:stride, :32]).abs().max()))
+    figures.setdefault("rope_tables", {})[f"{model_type}/{rope_type}"] = worst
+    assert worst <= 1e-6
+
+
+# -- the engine picks the bucket model from the checkpoint ---------------------------------------------------
+
+def test_engine_routes_each_family_to_its_bucket_model(checkpoint, qwen2_checkpoint, mistral_checkpoint):
+    for path, expected in ((checkpoint, "BucketLlamaForCausalLM"), (qwen2_checkpoint, "BucketQwen2ForCausalLM"),
+                           (mistral_checkpoint, "BucketLlamaForCausalLM")):
+        engine = VLLMEngine(str(path), bucket_spec=BucketSpec(BASES, FUSION))  # builds options, starts nothing
+        assert engine.engine_options["hf_overrides"]["architectures"] == [expected]
+        assert engine.bucket_architecture == expected
+    assert "hf_overrides" not in VLLMEngine(str(qwen2_checkpoint)).engine_options  # no buckets: plain vLLM
+
+
+def test_engine_refuses_other_architectures_by_name(tmp_path):
+    from transformers import AutoConfig
+
+    from toolbench_eval.errors import UserError
+
+    cases = {"gemma": ("gemma", {"head_dim": 64}, "this checkpoint is GemmaForCausalLM"),
+             "mistral_v01": ("mistral", {"sliding_window": 4096}, r"uses sliding-window attention \(sliding_window=4096")}
+    for name, (model_type, fields, message) in cases.items():
+        config = AutoConfig.for_model(model_type, hidden_size=256, num_attention_heads=4, **fields)
+        config.architectures = [f"{type(config).__name__.removesuffix('Config')}ForCausalLM"]
+        config.save_pretrained(tmp_path / name)
+        with pytest.raises(UserError, match=message):
+            VLLMEngine(str(tmp_path / name), bucket_spec=BucketSpec(BASES, FUSION))
 
 
 class TestThreeBucketsEager:
@@ -288,6 +402,63 @@ class TestThreeBucketsEager:
         loop.run_until_complete(engine.generate_outputs([long_prompt], params))
         [second] = loop.run_until_complete(engine.generate_outputs([long_prompt + [5, 6, 7]], params))
         assert second.num_cached_tokens >= block_size
+
+
+class TestQwen2ThreeBuckets:
+    """Qwen2: the q/k/v biases must reach the bucket model (vLLM's Llama loader would drop them silently)."""
+
+    @pytest.fixture(scope="class")
+    def expected(self, qwen2_checkpoint, figures):
+        expected = make_reference(qwen2_checkpoint)(BASES)
+        figures["qwen2_reference"] = reference_spread(expected)
+        return expected
+
+    @pytest.fixture(scope="class")
+    def engine(self, loop, qwen2_checkpoint):
+        engine = start_engine(loop, qwen2_checkpoint, BASES, eager=True)
+        yield engine
+        stop_engine(loop, engine)
+
+    def test_the_checkpoint_has_biases_that_matter(self, qwen2_checkpoint, expected):
+        from safetensors.torch import load_file
+
+        weights = load_file(qwen2_checkpoint / "model.safetensors")
+        biases = [name for name in weights if name.endswith(("q_proj.bias", "k_proj.bias", "v_proj.bias"))]
+        assert len(biases) == 6 and all(weights[name].abs().max() > 0 for name in biases)
+        assert not any(name.endswith("o_proj.bias") for name in weights)
+        assert "lm_head.weight" not in weights  # tied to the embeddings, which the bucket model must honour
+        assert_informative(reference_spread(expected))
+
+    def test_parity_with_transformers(self, loop, engine, expected, figures):
+        assert engine.bucket_architecture == "BucketQwen2ForCausalLM"
+        result = compare(loop, engine, expected)
+        figures["qwen2_n3_eager"] = result
+        assert result["tokens_equal"] == result["tokens_compared"]
+        assert result["max_abs_delta_logprob"] <= TOLERANCE
+
+
+class TestMistralThreeBuckets:
+    """Full-attention Mistral runs through the Llama bucket model (vLLM's MistralForCausalLM is its Llama)."""
+
+    @pytest.fixture(scope="class")
+    def expected(self, mistral_checkpoint, figures):
+        expected = make_reference(mistral_checkpoint)(BASES)
+        figures["mistral_reference"] = reference_spread(expected)
+        return expected
+
+    @pytest.fixture(scope="class")
+    def engine(self, loop, mistral_checkpoint):
+        engine = start_engine(loop, mistral_checkpoint, BASES, eager=True)
+        yield engine
+        stop_engine(loop, engine)
+
+    def test_parity_with_transformers(self, loop, engine, expected, figures):
+        assert_informative(reference_spread(expected))
+        assert engine.bucket_architecture == "BucketLlamaForCausalLM"
+        result = compare(loop, engine, expected)
+        figures["mistral_n3_eager"] = result
+        assert result["tokens_equal"] == result["tokens_compared"]
+        assert result["max_abs_delta_logprob"] <= TOLERANCE
 
 
 class TestOneBucketIsPlainLlama:

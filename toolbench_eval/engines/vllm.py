@@ -1,9 +1,11 @@
 """The `vllm` engine: vLLM's `AsyncLLM` behind the async `Engine` contract, with Attention Buckets.
 
-With a `BucketSpec` the unmodified Llama checkpoint is routed to the bucket model of
-`buckets.vllm_plugin` (``hf_overrides={"architectures": ["BucketLlamaForCausalLM"],
-"bucket_rope_thetas": [...], "bucket_fusion": ...}``): every request is decoded under all N bases
-inside one vLLM model and sampled from the fused distribution. Without one it is plain vLLM.
+With a `BucketSpec` the unmodified checkpoint is routed to the bucket model of `buckets.vllm_plugin`
+that `buckets.vllm_architectures.bucket_architecture` picks from its config (Llama, full-attention
+Mistral, Qwen2; anything else is refused by name): ``hf_overrides={"architectures":
+["BucketLlamaForCausalLM"], "bucket_rope_thetas": [...], "bucket_fusion": ...}``. Every request is
+decoded under all N bases inside one vLLM model and sampled from the fused distribution. Without a
+`BucketSpec` it is plain vLLM.
 
 Batching is vLLM's own continuous batching: every prompt of every `generate` call becomes a
 request at once, and the scheduler packs whatever is in flight. Automatic prefix caching is on,
@@ -33,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from buckets.sampling import GREEDY_BELOW, row_seed
-from buckets.vllm_plugin import ARCHITECTURE, bucket_overrides
+from buckets.vllm_architectures import bucket_architecture
+from buckets.vllm_plugin import bucket_overrides
 from toolbench_eval.engines.base import (
     BucketSpec,
     ChatReply,
@@ -54,17 +57,27 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def resolve_model_dir(spec: str) -> Path:
-    """A local checkpoint directory: ``default`` is ToolSmol, ``smollm2`` its base, anything else a path."""
-    from toolbench_eval.models import BASE_SPECS, DEFAULT_SPECS
+    """The local checkpoint directory vLLM loads, resolved as for the `hf` engine (`toolbench_eval.models.
+    resolve_model_dir`): ``default`` is ToolSmol, ``smollm2`` its base, ``Org/Name[@revision]`` a snapshot in the
+    local Hugging Face cache, anything else a folder. vLLM gets the folder, never a repo id, so it cannot download."""
     from toolbench_eval.models import resolve_model_dir as resolve_spec
 
-    if spec in DEFAULT_SPECS + BASE_SPECS:
-        return resolve_spec(spec)
-    path = Path(spec).expanduser()
-    if not (path / "config.json").is_file():
-        raise UserError(f"{path}: not a local checkpoint directory (config.json is missing); vLLM runs here "
-                        "offline, so pass a folder with config.json, safetensors weights and a tokenizer")
-    return path
+    return resolve_spec(spec)
+
+
+def checkpoint_bucket_architecture(model_dir: Path) -> str:
+    """The bucket model class for a local checkpoint, or a UserError saying why it cannot run with buckets."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model_dir)
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"{model_dir}/config.json: transformers cannot read it, so Attention Buckets cannot "
+                        f"check its architecture ({error})") from None
+    try:
+        return bucket_architecture(config)
+    except ValueError as error:
+        raise UserError(f"--model vllm with --buckets: {model_dir}: {error}") from None
 
 
 class VLLMEngine:
@@ -117,11 +130,14 @@ class VLLMEngine:
         options.update({k: v for k, v in optional.items() if v is not None})
         if kv_cache_gib is not None:
             options["kv_cache_memory_bytes"] = int(float(kv_cache_gib) * 2**30)
+        self.bucket_architecture = None if bucket_spec is None else checkpoint_bucket_architecture(self.model_dir)
         if bucket_spec is not None:
-            options["hf_overrides"] = bucket_overrides(bucket_spec.bases, bucket_spec.fusion)
+            options["hf_overrides"] = bucket_overrides(bucket_spec.bases, bucket_spec.fusion,
+                                                       architecture=self.bucket_architecture)
         for key in ("pipeline_parallel_size", "speculative_config"):
             if engine_args and engine_args.get(key) not in (None, 1) and bucket_spec is not None:
-                raise UserError(f"--model vllm: {key} is not supported with Attention Buckets ({ARCHITECTURE})")
+                raise UserError(f"--model vllm: {key} is not supported with Attention Buckets "
+                                f"({self.bucket_architecture})")
         options.update(engine_args or {})
         self.engine_options = options
         self.tokenizer = _load_tokenizer(self.model_dir)
