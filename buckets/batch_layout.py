@@ -122,11 +122,12 @@ def select(batch: Batch, keep: list[int], n: int) -> Batch:
 def context_kv(batch: Batch, row: int, n: int) -> list[LayerKV]:
     """A copy of context `row`'s KV, real columns only, per layer `[N, kv_heads, real tokens, head_dim]`."""
     columns = batch.mask[row].nonzero().squeeze(-1)
-    return [
-        (layer.keys[row * n : (row + 1) * n].index_select(2, columns),
-         layer.values[row * n : (row + 1) * n].index_select(2, columns))
-        for layer in batch.cache.layers
-    ]
+    kv = []
+    for layer in batch.cache.layers:  # a model spread over devices (device_map) keeps each layer's KV on its own
+        on_device = columns.to(layer.keys.device)
+        kv.append((layer.keys[row * n : (row + 1) * n].index_select(2, on_device),
+                   layer.values[row * n : (row + 1) * n].index_select(2, on_device)))
+    return kv
 
 
 def growing_layers(cache: DynamicCache) -> list[GrowingLayer]:

@@ -40,6 +40,8 @@ instead of 1-2 with the official detector.
 Positions are effective RoPE positions (token distance / position-interpolation ratio); see
 `buckets.waveform`. A curve passed as an array is taken to be sampled at consecutive integer positions
 `window[0], window[0]+1, ...` (or 0, 1, ... when no window is given); `skip` and `lookahead` count samples.
+A base passed instead of a curve is turned into its curve over the window with the plain frequencies
+b^(-2j/d), or with the model's own (scaled) frequencies when `rope` (a `buckets.rope.RopeSpec`) is given.
 
 >>> curve = np.array([0, 3, 0, 1, 0, 2.9995, 0, 5, 0])
 >>> find_peaks(curve, max_count=6, min_separation=1, tolerance=0.001, lookahead=3, skip=1).tolist()
@@ -53,10 +55,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
-from buckets.waveform import attention_upper_bound
+from buckets.waveform import waveform_axis, waveform_frequencies, window_curve
 
 DETECTORS = ("official", "prominence")
 DEFAULT_WINDOW = (1000, 4090)
@@ -112,7 +115,7 @@ def local_minima(values: np.ndarray) -> np.ndarray:
 def find_peaks(
     source: float | Sequence[float] | np.ndarray,
     *,
-    head_dim: int = 128,
+    head_dim: int | None = None,
     window: tuple[int, int] | None = None,
     max_count: int = 6,
     min_separation: int = 50,
@@ -120,34 +123,33 @@ def find_peaks(
     lookahead: int = 500,
     skip: int = 50,
     detector: str = "official",
+    rope: Any = None,
 ) -> np.ndarray:
     """Dominant peak positions (ascending) of a waveform.
 
-    `source` is a RoPE base (the curve is `attention_upper_bound` at integer effective positions of
-    `window`, default (1000, 4090)) or a 1-D curve (see the module docstring for its positions).
+    `source` is a RoPE base (the curve is the attention upper bound at integer effective positions of
+    `window`, default (1000, 4090); `head_dim` defaults to 128 or the `rope`'s) or a 1-D curve (see the
+    module docstring for its positions).
 
     >>> find_peaks(10000, head_dim=128, window=(1000, 4090)).shape
     (6,)
     """
     rule = ExtremaRule(detector, max_count, min_separation, 0, tolerance, lookahead, skip)  # validates
-    positions, values = _sampled_curve(source, head_dim, window)
-    if detector == "prominence":
-        chosen = _most_prominent(values, local_maxima(values), positions, rule.max_count, min_separation)
-    else:
-        chosen = _official_peaks(values, positions, rule)
-    return positions[np.sort(chosen)]
+    positions, values = _sampled_curve(source, head_dim, window, rope)
+    return _peaks(values, positions, rule)
 
 
 def find_troughs(
     source: float | Sequence[float] | np.ndarray,
     *,
-    head_dim: int = 128,
+    head_dim: int | None = None,
     window: tuple[int, int] | None = None,
     max_count: int = 6,
     min_separation: int = 60,
     tolerance: float = 1e-3,
     skip: int = 50,
     detector: str = "official",
+    rope: Any = None,
 ) -> np.ndarray:
     """Dominant trough positions (ascending): the mirror of `find_peaks` (no lookahead limit upstream).
 
@@ -155,47 +157,29 @@ def find_troughs(
     [3]
     """
     rule = ExtremaRule(detector, max_count, 0, min_separation, tolerance, 1, skip)
-    positions, values = _sampled_curve(source, head_dim, window)
-    if detector == "prominence":
-        chosen = _most_prominent(-values, local_minima(values), positions, rule.max_count, min_separation)
-    else:
-        chosen = _official_troughs(values, positions, rule)
-    return positions[np.sort(chosen)]
+    positions, values = _sampled_curve(source, head_dim, window, rope)
+    return _troughs(values, positions, rule)
 
 
 @lru_cache(maxsize=8192)
 def base_extrema(
     base: float,
-    head_dim: int = 128,
+    head_dim: int | None = None,
     window: tuple[int, int] = DEFAULT_WINDOW,
     rule: ExtremaRule = ExtremaRule(),
+    rope: Any = None,
 ) -> Extrema:
     """Peaks and troughs of one base under `rule`, cached because a base search reuses them many times.
+
+    The curve is computed once for both. `rope` (a `buckets.rope.RopeSpec`, hashable) selects the model's
+    own frequencies; `head_dim` defaults to 128 or the rope's.
 
     >>> base_extrema(10000).peaks == tuple(find_peaks(10000).tolist())
     True
     """
-    peaks = find_peaks(
-        base,
-        head_dim=head_dim,
-        window=window,
-        max_count=rule.max_count,
-        min_separation=rule.peak_separation,
-        tolerance=rule.tolerance,
-        lookahead=rule.lookahead,
-        skip=rule.skip,
-        detector=rule.detector,
-    )
-    troughs = find_troughs(
-        base,
-        head_dim=head_dim,
-        window=window,
-        max_count=rule.max_count,
-        min_separation=rule.trough_separation,
-        tolerance=rule.tolerance,
-        skip=rule.skip,
-        detector=rule.detector,
-    )
+    positions, values = _sampled_curve(base, head_dim, window, rope)
+    peaks = _peaks(values, positions, rule)
+    troughs = _troughs(values, positions, rule)
     return Extrema(tuple(int(p) for p in peaks), tuple(int(t) for t in troughs))
 
 
@@ -209,11 +193,28 @@ def check_window(window: tuple[int, int]) -> tuple[int, int]:
     return low, high
 
 
-def _sampled_curve(source, head_dim: int, window: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+def window_frequencies(base: float, head_dim: int | None, window: tuple[int, int], rope: Any = None) -> np.ndarray:
+    """The frequencies that give `base`'s curve over `window` (effective positions).
+
+    Dynamic NTK is the one RoPE whose frequencies depend on the sequence: past the model's original length it
+    enlarges the base for the whole sequence. A window reaching past that length is taken at its longest
+    distance (a sequence of high + 1 tokens); within it, the plain frequencies.
+    """
+    seq_len = None
+    if rope is not None and rope.rope_type == "dynamic":
+        longest = int(np.ceil(window[1] * rope.position_scale)) + 1
+        seq_len = longest if longest > rope.max_position_embeddings else None
+    return waveform_frequencies(base, head_dim, rope, seq_len=seq_len)
+
+
+def _sampled_curve(
+    source, head_dim: int | None, window: tuple[int, int] | None, rope: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
     if np.ndim(source) == 0:
         low, high = check_window(window if window is not None else DEFAULT_WINDOW)
-        positions = np.arange(low, high + 1)
-        return positions, attention_upper_bound(positions, float(source), head_dim)
+        head_dim, _ = waveform_axis(head_dim, None, rope)
+        theta = window_frequencies(float(source), head_dim, (low, high), rope)
+        return np.arange(low, high + 1), window_curve(low, high, theta)
     values = np.asarray(source, dtype=np.float64)
     if values.ndim != 1:
         raise ValueError(f"a curve must be 1-D, got shape {values.shape}")
@@ -225,6 +226,22 @@ def _sampled_curve(source, head_dim: int, window: tuple[int, int] | None) -> tup
                 f"window {window} covers {high - start + 1} positions but the curve has {values.size}"
             )
     return np.arange(start, start + values.size), values
+
+
+def _peaks(values: np.ndarray, positions: np.ndarray, rule: ExtremaRule) -> np.ndarray:
+    if rule.detector == "prominence":
+        chosen = _most_prominent(values, local_maxima(values), positions, rule.max_count, rule.peak_separation)
+    else:
+        chosen = _official_peaks(values, positions, rule)
+    return positions[np.sort(np.asarray(chosen, dtype=int))]
+
+
+def _troughs(values: np.ndarray, positions: np.ndarray, rule: ExtremaRule) -> np.ndarray:
+    if rule.detector == "prominence":
+        chosen = _most_prominent(-values, local_minima(values), positions, rule.max_count, rule.trough_separation)
+    else:
+        chosen = _official_troughs(values, positions, rule)
+    return positions[np.sort(np.asarray(chosen, dtype=int))]
 
 
 def _official_peaks(values: np.ndarray, positions: np.ndarray, rule: ExtremaRule) -> list[int]:

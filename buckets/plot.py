@@ -1,75 +1,27 @@
 """A picture of a bucket set: each base's waveform with its peaks and troughs, and which troughs are covered.
 
 A trough of one bucket is *covered* when another bucket has a peak within `tolerance` effective positions
-of it: that is what the base search optimises, and what a reader wants to check at a glance.
-matplotlib is imported inside the function, so importing `buckets` never pulls it in.
+of it (`buckets.coverage`): that is what the base search optimises, and what a reader wants to check at a
+glance. matplotlib is imported inside the function, so importing `buckets` never pulls it in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from buckets.extrema import DEFAULT_WINDOW, ExtremaRule, base_extrema, check_window
-from buckets.waveform import attention_upper_bound
-
-
-@dataclass(frozen=True)
-class TroughCoverage:
-    """One bucket's troughs and, for each, the first other bucket (and its peak) covering it, or None."""
-
-    base: float
-    troughs: tuple[int, ...]
-    covered_by: tuple[float | None, ...]
-    covering_peaks: tuple[int | None, ...]
-
-    @property
-    def covered(self) -> int:
-        return sum(other is not None for other in self.covered_by)
-
-
-def trough_coverage(
-    bases: Sequence[float],
-    head_dim: int = 128,
-    window: tuple[int, int] = DEFAULT_WINDOW,
-    tolerance: float = 3,
-    rule: ExtremaRule | None = None,
-) -> list[TroughCoverage]:
-    """Which troughs of each bucket lie within `tolerance` of another bucket's peak.
-
-    >>> [c.covered for c in trough_coverage([10000], head_dim=128)]
-    [0]
-    """
-    rule = rule or ExtremaRule()
-    window = check_window(window)
-    found = [base_extrema(b, head_dim, window, rule) for b in bases]
-    coverage = []
-    for i, base in enumerate(bases):
-        covered_by, covering_peaks = [], []
-        for trough in found[i].troughs:
-            cover = next(
-                (
-                    (bases[j], p)
-                    for j in range(len(bases))
-                    if j != i
-                    for p in found[j].peaks
-                    if abs(p - trough) <= tolerance
-                ),
-                (None, None),
-            )
-            covered_by.append(cover[0])
-            covering_peaks.append(cover[1])
-        coverage.append(TroughCoverage(base, found[i].troughs, tuple(covered_by), tuple(covering_peaks)))
-    return coverage
+from buckets.coverage import trough_coverage
+from buckets.extrema import DEFAULT_WINDOW, ExtremaRule, base_extrema, check_window, window_frequencies
+from buckets.waveform import waveform_axis, window_curve
 
 
 def plot_waveforms(
     bases: Sequence[float],
-    head_dim: int = 128,
-    position_scale: float = 1.0,
+    head_dim: int | None = None,
+    position_scale: float | None = None,
     window: tuple[int, int] = DEFAULT_WINDOW,
     out_png: str | Path = "waveforms.png",
     *,
@@ -77,11 +29,13 @@ def plot_waveforms(
     rule: ExtremaRule | None = None,
     title: str | None = None,
     dpi: int = 130,
+    rope: Any = None,
 ) -> Path:
     """Write a PNG: waveforms with peaks (^) and troughs (v), and a strip of trough coverage per bucket.
 
     Positions on the x axis are effective RoPE positions; when `position_scale` is not 1 a second axis on
-    top gives token distances. Returns the path written.
+    top gives token distances. `head_dim` and `position_scale` default to 128 and 1, or to those of `rope`
+    (the model's RoPE, whose scaled frequencies then draw the curves). Returns the path written.
     """
     # A bare Figure (no pyplot) renders through Agg without touching global backend state.
     import matplotlib
@@ -91,11 +45,13 @@ def plot_waveforms(
     if not bases:
         raise ValueError("plot_waveforms needs at least one base")
     rule = rule or ExtremaRule()
+    head_dim, position_scale = waveform_axis(head_dim, position_scale, rope)
     low, high = check_window(window)
     positions = np.arange(low, high + 1)
-    curves = attention_upper_bound(positions, list(bases), head_dim)
-    coverage = trough_coverage(bases, head_dim, (low, high), tolerance, rule)
-    found = [base_extrema(b, head_dim, (low, high), rule) for b in bases]
+    # The curves the extrema were found on (same frequencies, same evaluation), so markers sit on the lines.
+    curves = [window_curve(low, high, window_frequencies(b, head_dim, (low, high), rope)) for b in bases]
+    coverage = trough_coverage(bases, head_dim, (low, high), tolerance, rule, rope=rope)
+    found = [base_extrema(b, head_dim, (low, high), rule, rope) for b in bases]
     colors = [matplotlib.colormaps["tab10"](i % 10) for i in range(len(bases))]
 
     figure = Figure(figsize=(13, 7.5 + 0.25 * len(bases)), layout="constrained")

@@ -12,7 +12,10 @@ the peaks of a new base land on the troughs of the bases already chosen, and the
   both lists (exact match) is removed from both;
 * with an empty initial set, the best *pair* b1 < b2 (same score) starts the search.
 
-When no candidate covers anything, upstream appends `None` and crashes later; we raise `NoCoverageError`.
+When no candidate covers anything, upstream appends `None` and crashes later; we stop there. The bases
+found so far are a `BaseSearchResult` with `stopped` set: `NoCoverageError.partial` carries it, or
+`allow_partial=True` returns it; `buckets.coverage.set_coverage` says what it covers and
+`buckets.search_advice` which settings would complete the search.
 
 Upstream bug kept behind a flag: when choosing the starting pair, upstream does not record the offset of a
 pair whose cover is strictly better, so a later pair with the same cover can replace it while having a
@@ -21,6 +24,10 @@ pair whose cover is strictly better, so a later pair with the same cover can rep
 Positions (window, peaks, troughs, tolerance) are effective RoPE positions: token distance divided by
 `position_scale`; see `buckets.waveform`. Do not expect the published ToolBench set
 [10000, 17500, 18000, 19000, 20000, 25000]: upstream hand-edited its sets.
+
+Frequencies: the official formula b^(-2j/d) by default; with `rope` (the model's `buckets.rope.RopeSpec`) the
+model's own scaled frequencies for each candidate base (llama3, YaRN, dynamic NTK, linear), as the bucketed
+forward computes them. The settings then record the RoPE type and its parameters.
 
 >>> result = search_bases(3, model_base=10000, head_dim=128, min_base=10000, max_base=30000, step=500)
 >>> result.bases[0], len(result.bases)
@@ -31,11 +38,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from buckets.extrema import DEFAULT_WINDOW, ExtremaRule, base_extrema, check_window
+from buckets.waveform import waveform_axis
 
 # The official window [1000, 4090] over the 4,096 effective positions of ToolLLaMA (8,192 tokens at
 # interpolation ratio 2); `window_for_context` keeps these fractions for other context lengths.
@@ -44,7 +53,14 @@ OFFICIAL_HIGH_FRACTION = 4090 / 4096
 
 
 class NoCoverageError(ValueError):
-    """No candidate base puts a peak on a chosen trough (or a trough under a chosen peak)."""
+    """No candidate base puts a peak on a chosen trough (or a trough under a chosen peak).
+
+    `partial` is the search as far as it got: a `BaseSearchResult` with the bases found and `stopped` set.
+    """
+
+    def __init__(self, message: str, partial: BaseSearchResult | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,25 @@ class SearchSettings:
     initial: tuple[float, ...]
     rule: ExtremaRule = field(default_factory=ExtremaRule)
     upstream_pair_tiebreak: bool = False
+    rope: Any = None  # the model's buckets.rope.RopeSpec, or None for the official formula
+
+    def arguments(self) -> dict:
+        """Keyword arguments of `search_bases` that repeat this search (`n` included)."""
+        arguments = {
+            "n": self.n,
+            "model_base": self.model_base,
+            "min_base": self.min_base,
+            "max_base": self.max_base,
+            "step": self.step,
+            "window": self.window,
+            "tolerance": self.tolerance,
+            "initial": list(self.initial),
+            "rule": self.rule,
+            "upstream_pair_tiebreak": self.upstream_pair_tiebreak,
+        }
+        if self.rope is None:
+            return {**arguments, "head_dim": self.head_dim, "position_scale": self.position_scale}
+        return {**arguments, "rope": self.rope}
 
 
 @dataclass(frozen=True)
@@ -85,16 +120,31 @@ class BaseSearchResult:
     merged_peaks: tuple[int, ...]
     merged_troughs: tuple[int, ...]
     settings: SearchSettings
+    stopped: str | None = None  # why the search ended before n bases (None: it found all n)
 
     @property
     def bases(self) -> tuple[float, ...]:
         return tuple(pick.base for pick in self.picks)
 
+    @property
+    def complete(self) -> bool:
+        return self.stopped is None
+
+    def settings_dict(self) -> dict:
+        """The settings as JSON-ready values (the RoPE as its type and parameters, only when the model's)."""
+        scale = self.settings.position_scale
+        settings = asdict(replace(self.settings, rope=None))
+        del settings["rope"]
+        if self.settings.rope is not None:
+            settings["rope"] = rope_record(self.settings.rope)
+        settings["window_tokens"] = [_tokens(p, scale) for p in self.settings.window]
+        return settings
+
     def to_dict(self) -> dict:
         """A JSON-ready dict; positions are effective, `*_tokens` fields give token distances."""
         scale = self.settings.position_scale
-        settings = asdict(self.settings)
-        settings["window_tokens"] = [_tokens(p, scale) for p in self.settings.window]
+        settings = self.settings_dict()
+        stopped = {} if self.stopped is None else {"complete": False, "stopped": self.stopped}
         return {
             "bases": list(self.bases),
             "bases_sorted": sorted(self.bases),
@@ -109,21 +159,24 @@ class BaseSearchResult:
             "merged_peaks": list(self.merged_peaks),
             "merged_troughs": list(self.merged_troughs),
             "settings": settings,
+            **stopped,
         }
 
     def to_markdown(self) -> str:
         """A readable table of the picks (effective positions) with the settings above it."""
         s = self.settings
+        rope = "" if s.rope is None else f", model RoPE {_rope_text(rope_record(s.rope))}"
         lines = [
             (
                 f"Base search: head_dim {s.head_dim}, model base {_fmt(s.model_base)}, position scale "
-                f"{_fmt(s.position_scale)}, N={s.n}, candidates {_grid(s.min_base, s.max_base, s.step)}, "
+                f"{_fmt(s.position_scale)}{rope}, N={s.n}, candidates {_grid(s.min_base, s.max_base, s.step)}, "
                 f"window {s.window[0]}-{s.window[1]} effective positions (token distances "
                 f"{_fmt(s.window[0] * s.position_scale)}-{_fmt(s.window[1] * s.position_scale)}), tolerance "
                 f"{_fmt(s.tolerance)}, detector {s.rule.detector}."
             ),
             "",
             f"Chosen bases (pick order): {', '.join(_fmt(b) for b in self.bases)}",
+            *([] if self.stopped is None else ["", f"Stopped after {len(self.picks)} of {s.n}: {self.stopped}"]),
             "",
             "| # | base | origin | cover | mean sq. offset | peaks | troughs |",
             "|---|---|---|---|---|---|---|",
@@ -148,8 +201,8 @@ def search_bases(
     n: int,
     *,
     model_base: float = 10000,
-    head_dim: int = 128,
-    position_scale: float = 1.0,
+    head_dim: int | None = None,
+    position_scale: float | None = None,
     min_base: int = 10000,
     max_base: int = 30000,
     step: int = 500,
@@ -159,18 +212,23 @@ def search_bases(
     detector: str = "official",
     rule: ExtremaRule | None = None,
     upstream_pair_tiebreak: bool = False,
+    rope: Any = None,
+    allow_partial: bool = False,
 ) -> BaseSearchResult:
     """Greedy complementary base search (official rules; see the module docstring).
 
     `initial` defaults to `[model_base]`; `[]` starts from the best pair. `rule` overrides the detector
-    constants (its `detector` wins over the `detector` argument). Raises `NoCoverageError` when a step
-    finds no covering candidate and `ValueError` for bad arguments.
+    constants (its `detector` wins over the `detector` argument). `rope` (a `buckets.rope.RopeSpec`) makes
+    the waveforms the model's own; `head_dim` and `position_scale` default to its values (else 128 and 1).
+    When a step finds no covering candidate, raises `NoCoverageError` (its `partial` holds the bases found),
+    or with `allow_partial=True` returns that partial result. `ValueError` for bad arguments.
 
     >>> search_bases(2, initial=[], min_base=10000, max_base=14000, step=500).picks[0].origin
     'pair'
     """
     rule = rule or ExtremaRule(detector=detector)
     window = check_window(window)
+    head_dim, position_scale = waveform_axis(head_dim, position_scale, rope)
     initial_bases = [model_base] if initial is None else list(initial)
     candidates = _candidates(min_base, max_base, step)
     _check_arguments(n, initial_bases, tolerance, position_scale)
@@ -187,16 +245,31 @@ def search_bases(
         initial=tuple(_number(b) for b in initial_bases),
         rule=rule,
         upstream_pair_tiebreak=upstream_pair_tiebreak,
+        rope=rope,
     )
 
     def extrema(base: float):
-        return base_extrema(base, head_dim, window, rule)
+        # The rope goes last and only when given: callers (and tests) may stand in for base_extrema.
+        return base_extrema(base, head_dim, window, rule, *([] if rope is None else [rope]))
+
+    def stop(message: str, picks: list[BasePick], peaks=(), troughs=()) -> BaseSearchResult:
+        partial = BaseSearchResult(tuple(picks), tuple(peaks), tuple(troughs), settings, stopped=message)
+        if allow_partial:
+            return partial
+        raise NoCoverageError(message, partial)
 
     picks: list[BasePick] = []
     if initial_bases:
         picks = [BasePick(_number(b), "initial", *_astuple(extrema(b))) for b in initial_bases]
     else:
-        picks = _best_pair(candidates, extrema, tolerance, upstream_pair_tiebreak, step)
+        picks = _best_pair(candidates, extrema, tolerance, upstream_pair_tiebreak)
+        if not picks:
+            return stop(
+                f"base search pair start: no two candidates in {_grid(min_base, max_base, step)} cover each "
+                f"other's troughs within {_fmt(tolerance)}; widen the base range, use a smaller step, a larger "
+                f"tolerance or a wider window, or pass an initial base (e.g. the model's own)",
+                [],
+            )
     peaks, troughs = list(picks[0].peaks), list(picks[0].troughs)
     for pick in picks[1:]:
         peaks, troughs = merge_extrema(peaks, troughs, pick.peaks, pick.troughs)
@@ -207,13 +280,16 @@ def search_bases(
         best = _best_candidate(remaining, peaks, troughs, extrema, tolerance)
         if best is None:
             chosen_text = ", ".join(_fmt(p.base) for p in picks)
-            raise NoCoverageError(
+            return stop(
                 f"base search step {len(picks) - len(initial_bases) + 1} (bucket {len(picks) + 1} of {n}): "
                 f"none of the {len(remaining)} remaining candidates in {_grid(min_base, max_base, step)} "
                 f"puts a peak within {_fmt(tolerance)} of a trough of the chosen bases [{chosen_text}] or a "
                 f"trough within {_fmt(tolerance)} of their peaks, in window {window[0]}-{window[1]}; widen "
                 f"the base range (min_base/max_base), use a smaller step, a larger tolerance or a wider "
-                f"window, or ask for fewer buckets"
+                f"window, or ask for fewer buckets",
+                picks,
+                peaks,
+                troughs,
             )
         base, cover, offset = best
         found = extrema(base)
@@ -348,7 +424,7 @@ def _best_candidate(candidates, peaks, troughs, extrema, tolerance) -> tuple[flo
     return None if best is None else (best, best_cover, best_offset)
 
 
-def _best_pair(candidates, extrema, tolerance, upstream_tiebreak: bool, step: int) -> list[BasePick]:
+def _best_pair(candidates, extrema, tolerance, upstream_tiebreak: bool) -> list[BasePick]:
     best_pair, best_cover, best_offset = None, 0, math.inf
     for i, first in enumerate(candidates):
         found = extrema(first)
@@ -363,11 +439,7 @@ def _best_pair(candidates, extrema, tolerance, upstream_tiebreak: bool, step: in
         elif cover == best_cover and offset < best_offset:
             best_pair, best_offset = (first, second), offset
     if best_pair is None:
-        raise NoCoverageError(
-            f"base search pair start: no two candidates in {_grid(candidates[0], candidates[-1], step)} "
-            f"cover each other's troughs within {_fmt(tolerance)}; widen the base range, use a smaller "
-            f"step, a larger tolerance or a wider window, or pass an initial base (e.g. the model's own)"
-        )
+        return []
     first, second = best_pair
     a, b = extrema(first), extrema(second)
     cover, offset = candidate_score(a.peaks, a.troughs, b.peaks, b.troughs, tolerance)
@@ -402,6 +474,31 @@ def _check_arguments(n: int, initial: list[float], tolerance: float, position_sc
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
     if not position_scale > 0:
         raise ValueError(f"position_scale must be > 0, got {position_scale}")
+
+
+def rope_record(rope: Any) -> dict:
+    """A model's RoPE (a `buckets.rope.RopeSpec`) as JSON-ready facts: its type, head dim, original length and
+    the scaling parameters of its config (the base excluded: the search varies it)."""
+    parameters: dict[str, Any] = {}
+    if rope.config is not None:
+        from buckets.rope import rope_parameters
+
+        parameters = dict(rope_parameters(rope.config))
+    elif rope.rope_type == "linear":
+        parameters = {"factor": rope.factor}
+    for key in ("rope_theta", "rope_type", "type"):
+        parameters.pop(key, None)
+    scalars = {key: value for key, value in sorted(parameters.items())
+               if value is None or isinstance(value, (bool, int, float, str))}
+    return {"rope_type": rope.rope_type, "head_dim": rope.head_dim,
+            "max_position_embeddings": rope.max_position_embeddings, **scalars}
+
+
+def _rope_text(record: dict) -> str:
+    extra = {k: v for k, v in record.items() if k not in ("rope_type", "head_dim", "max_position_embeddings")}
+    details = ", ".join(f"{key} {_fmt(value) if isinstance(value, (int, float)) else value}"
+                        for key, value in extra.items() if value is not None and not isinstance(value, bool))
+    return record["rope_type"] + (f" ({details})" if details else "")
 
 
 def _astuple(found) -> tuple[tuple[int, ...], tuple[int, ...]]:

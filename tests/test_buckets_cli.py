@@ -127,3 +127,41 @@ def test_detector_flag_reaches_the_search(capsys):
     argv = ["buckets", "search", "--n", "2", "--detector", "prominence", "--json", *SMALL]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["settings"]["rule"]["detector"] == "prominence"
+
+
+def test_search_with_a_reference_model_config_uses_its_scaled_rope(capsys):
+    argv = ["buckets", "search", "--model-config", "llama-3.1-8b", "--n", "6", "--context-tokens", "4883", "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["bases"][0] == 500000 and len(set(data["bases"])) == 6
+    settings = data["settings"]
+    assert settings["rope"]["rope_type"] == "llama3" and settings["rope"]["original_max_position_embeddings"] == 8192
+    assert (settings["min_base"], settings["max_base"], settings["step"]) == (500000, 1500000, 25000)
+    assert settings["window"] == [1192, 4875] and settings["head_dim"] == 128
+
+
+def test_search_reads_a_config_json_and_refuses_conflicting_flags(tmp_path, capsys):
+    from toolbench_eval.reference_models import reference_config
+
+    reference_config("qwen2.5-7b").save_pretrained(tmp_path)
+    argv = ["buckets", "search", "--model-config", str(tmp_path), "--n", "2", "--context-tokens", "4096", "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["model_base"] == 1000000
+    assert main([*argv, "--head-dim", "64"]) == 2
+    assert "--head-dim: --model-config" in capsys.readouterr().err
+
+
+def test_a_stopped_search_exits_2_with_coverage_and_tried_flags(capsys):
+    argv = ["buckets", "search", "--model-config", "mistral-7b-v0.1", "--n", "6", "--window", "1192:4875"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "found 3 of 6 bases" in err and "cover 2 of 18 troughs" in err
+    assert "--window 596:2437" in err and "--step 250" in err and "--buckets 10000,23500,20500" in err
+
+
+def test_plot_with_a_model_config(tmp_path):
+    out = tmp_path / "llama31.png"
+    argv = ["buckets", "plot", "--model-config", "llama-3.1-8b", "--bases", "500000,975000", "--context-tokens",
+            "4883", "--out", str(out)]
+    assert main(argv) == 0
+    assert_a_drawn_png(out)

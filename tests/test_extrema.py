@@ -147,3 +147,56 @@ def test_a_base_source_uses_the_official_window_by_default():
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+# ---- one fast curve per base, and the model's own frequencies ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "head_dim, bases, window",
+    [
+        (128, range(10000, 30001, 500), (1000, 4090)),  # the ToolLLaMA grid: every candidate
+        (64, range(100000, 300001, 5000), (2000, 8180)),  # the SmolLM2 grid
+        (128, range(500000, 1500001, 100000), (1219, 4986)),  # Llama-3.1's base range, a prompt window
+        (128, range(500000, 1500001, 250000), (32000, 130880)),  # ... and its whole context
+    ],
+)
+def test_base_extrema_on_the_fast_curve_equal_the_detectors_on_the_direct_curve(head_dim, bases, window):
+    # base_extrema evaluates the waveform by matrix products (buckets.waveform.window_curve); the detectors run
+    # on a curve summed term by term must pick exactly the same positions.
+    low, high = window
+    positions = np.arange(low, high + 1)
+    rule = ExtremaRule()
+    for base in bases:
+        curve = attention_upper_bound(positions, base, head_dim)
+        expected_peaks = find_peaks(curve, window=window, max_count=rule.max_count, min_separation=50,
+                                    tolerance=rule.tolerance, lookahead=rule.lookahead, skip=rule.skip)
+        expected_troughs = find_troughs(curve, window=window, max_count=rule.max_count, min_separation=60,
+                                        tolerance=rule.tolerance, skip=rule.skip)
+        found = base_extrema(base, head_dim, window, rule)
+        assert found.peaks == tuple(expected_peaks.tolist()), base
+        assert found.troughs == tuple(expected_troughs.tolist()), base
+
+
+def llama31_rope():
+    """Llama-3.1-8B's RoPE (llama3 scaling, factor 8) from its published config."""
+    from buckets.rope import rope_spec_from_config
+    from toolbench_eval.reference_models import reference_config
+
+    return rope_spec_from_config(reference_config("llama-3.1-8b"))
+
+
+def test_extrema_with_the_models_rope_follow_its_scaled_curve():
+    from buckets.waveform import model_inverse_frequencies, window_curve
+
+    rope = llama31_rope()
+    window = (2000, 8180)
+    scaled = base_extrema(500000, None, window, ExtremaRule(), rope)
+    plain = base_extrema(500000, 128, window, ExtremaRule())
+    assert scaled != plain  # llama3 scaling moves the extrema at ToolBench distances
+    curve = window_curve(*window, model_inverse_frequencies(500000, rope))
+    assert scaled.peaks == tuple(find_peaks(curve, window=window).tolist())
+    assert scaled.troughs == tuple(find_troughs(curve, window=window).tolist())
+    assert find_peaks(500000, window=window, rope=rope).tolist() == list(scaled.peaks)
+    with pytest.raises(ValueError, match="does not match the model's RoPE"):
+        base_extrema(500000, 64, window, ExtremaRule(), rope)

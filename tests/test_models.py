@@ -31,6 +31,8 @@ def test_parse_model_args():
     assert parse_model_args("pretrained=/m/x, dtype=bfloat16,device=cpu") == {
         "pretrained": "/m/x", "dtype": "bfloat16", "device": "cpu"}
     assert parse_model_args("") == {}
+    assert parse_model_args("pretrained=Qwen/Qwen2.5-7B-Instruct,device_map=auto") == {
+        "pretrained": "Qwen/Qwen2.5-7B-Instruct", "device_map": "auto"}
     with pytest.raises(UserError, match="'dtype' is not key=value"):
         parse_model_args("pretrained=/m,dtype")
     with pytest.raises(UserError, match="unknown key 'batch'"):

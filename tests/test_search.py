@@ -207,11 +207,11 @@ def test_arithmetic_and_random_bases():
 def test_docstring_examples_run():
     import doctest
 
+    import buckets.coverage
     import buckets.extrema
-    import buckets.plot
     import buckets.waveform
 
-    for module in (buckets.waveform, buckets.extrema, search_module, buckets.plot):
+    for module in (buckets.waveform, buckets.extrema, search_module, buckets.coverage):
         outcome = doctest.testmod(module)
         assert outcome.attempted > 0 and outcome.failed == 0, module.__name__
 
@@ -223,3 +223,94 @@ def test_prominence_detector_search_is_a_valid_alternative():
     assert prominent.bases[0] == 10000 and len(set(prominent.bases)) == 6
     # Spread-out extrema let every pick cover more pairs than the official detector's picks do.
     assert sum(p.cover for p in prominent.picks[1:]) > sum(p.cover for p in official.picks[1:])
+
+
+# ---- stopping early, the model's RoPE, coverage and advice -------------------------------------------------
+
+
+def test_a_stopped_search_keeps_its_partial_result():
+    with pytest.raises(NoCoverageError) as caught:
+        search_bases(7, initial=[10000], step=2000)
+    partial = caught.value.partial
+    assert not partial.complete and len(partial.bases) == 4 and partial.bases[0] == 10000
+    assert partial.stopped == str(caught.value)
+    returned = search_bases(7, initial=[10000], step=2000, allow_partial=True)
+    assert returned == partial
+    data = json.loads(json.dumps(returned.to_dict()))
+    assert data["complete"] is False and "bucket 5 of 7" in data["stopped"]
+    assert "Stopped after 4 of 7" in returned.to_markdown()
+    # A complete result carries neither key: its JSON is what it always was.
+    assert "complete" not in search_bases(2, **SMALL).to_dict()
+
+
+def test_pair_start_without_coverage_keeps_an_empty_partial(monkeypatch):
+    monkeypatch.setattr(search_module, "base_extrema", lambda base, *args: FAKE[10])
+    partial = search_bases(2, initial=[], min_base=10, max_base=40, step=10, allow_partial=True)
+    assert partial.bases == () and "pair start" in partial.stopped
+
+
+def llama31_rope():
+    """Llama-3.1-8B's RoPE (llama3 scaling, factor 8) from its published config."""
+    from buckets.rope import rope_spec_from_config
+    from toolbench_eval.reference_models import reference_config
+
+    return rope_spec_from_config(reference_config("llama-3.1-8b"))
+
+
+def test_search_with_the_models_rope_records_it_and_picks_brute_force_best():
+    rope = llama31_rope()
+    window = window_for_context(4883)
+    result = search_bases(4, model_base=500000, rope=rope, min_base=500000, max_base=1500000, step=25000,
+                          window=window)
+    assert result.complete and result.settings.head_dim == 128 and result.settings.position_scale == 1.0
+    peaks, troughs = list(result.picks[0].peaks), list(result.picks[0].troughs)
+    for k, pick in enumerate(result.picks[1:], start=1):
+        scores = {}
+        for base in range(500000, 1500001, 25000):
+            if base not in result.bases[:k]:
+                found = base_extrema(base, None, window, result.settings.rule, rope)
+                scores[base] = brute_score(peaks, troughs, found.peaks, found.troughs, 3)
+        best = max(scores.values(), key=lambda s: (s[0], -s[1]))
+        assert scores[pick.base] == best
+        peaks, troughs = merge_extrema(peaks, troughs, pick.peaks, pick.troughs)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["settings"]["rope"]["rope_type"] == "llama3" and data["settings"]["rope"]["factor"] == 8.0
+    assert "model RoPE llama3 (factor 8" in result.to_markdown()
+    plain = search_bases(4, model_base=500000, head_dim=128, min_base=500000, max_base=1500000, step=25000,
+                         window=window)
+    assert plain.bases != result.bases and "rope" not in plain.to_dict()["settings"]
+    assert search_bases(allow_partial=True, **result.settings.arguments()) == result
+
+
+def test_set_coverage_counts_what_another_bases_peak_covers():
+    from buckets.coverage import set_coverage
+
+    bases = [10000, 18000, 20500, 15500, 16000, 19000]  # the ToolLLaMA search result
+    coverage = set_coverage(bases, 128, (1000, 4090), 3)
+    found = {b: base_extrema(b, 128, (1000, 4090)) for b in bases}
+    covered = [t for b in bases for t in found[b].troughs
+               if any(abs(p - t) <= 3 for other in bases if other != b for p in found[other].peaks)]
+    assert coverage.covered == len(covered) == 7 and coverage.total == 36
+    assert coverage.covered_troughs == tuple(sorted(covered))
+    assert len(coverage.uncovered_troughs) == 29
+    assert coverage.reach == max(p for b in bases for p in found[b].peaks) + 3
+    summary = coverage.summary(position_scale=2)
+    assert "cover 7 of 36 troughs" in summary and f"troughs in {coverage.reach + 1}-4090" in summary
+    assert "(token distances" in summary and coverage.to_dict()["covered"] == 7
+
+
+def test_advice_for_a_stopped_search_names_settings_that_were_seen_to_work():
+    from buckets.search_advice import alternatives, explain_stop
+
+    partial = search_bases(6, window=window_for_context(4883), allow_partial=True)  # base 10000, d 128
+    assert not partial.complete and len(partial.bases) == 3
+    tried = alternatives(partial.settings)
+    assert any(a.complete for a in tried)
+    for alternative in tried:  # each outcome is what the search really gives with that one change
+        again = search_bases(allow_partial=True, **{**partial.settings.arguments(), **alternative.arguments})
+        assert (again.bases, again.complete) == (alternative.bases, alternative.complete)
+    message = explain_stop(partial, tried)
+    assert "found 3 of 6 bases" in message and "What the bases found cover" in message
+    working = next(a for a in tried if a.complete)
+    assert working.change in message and "bases=10000,23500,20500" in message
+    assert "n=3" in message

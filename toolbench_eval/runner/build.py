@@ -100,7 +100,8 @@ def load_hf_model(config: RunConfig) -> tuple[Any, Any]:
     args = config.model_args
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return load_model(str(args.get("pretrained", "default")), device=str(args.get("device", "auto")),
-                      dtype=str(args.get("dtype", "auto")), attn_implementation=args.get("attn_implementation"))
+                      dtype=str(args.get("dtype", "auto")), attn_implementation=args.get("attn_implementation"),
+                      device_map=args.get("device_map"))
 
 
 def engine_arguments(config: RunConfig, engine: Any) -> dict[str, Any]:
@@ -171,17 +172,28 @@ def scripted_engine(bucket_spec: BucketSpec | None = None, *, script: str | None
 
 
 # ---- Attention Buckets -------------------------------------------------------------------------
+# Keys `bucket_search` takes: the model's RoPE facts (for engines that cannot tell them), search settings, and
+# how the window is measured (toolbench_eval/runner/search_window.py).
+ROPE_FACT_KEYS = ("model_base", "head_dim", "max_tokens", "position_scale")
+SEARCH_KEYS = ("min_base", "max_base", "step", "tolerance", "initial", "detector", "window")
+WINDOW_KEYS = ("prompt_percentile", "growth_tokens", "tokenizer")
+
+
 def rope_facts(config: RunConfig, model: Any | None) -> dict[str, Any]:
-    """The model's RoPE base, head dim, context length and position scale; config `bucket_search` wins."""
+    """The model's RoPE base, head dim, context length and position scale (and its scaling type and parameters
+    when it has any); config `bucket_search` wins."""
     facts: dict[str, Any] = {}
     if model is not None:
+        from buckets.search import rope_record
         from toolbench_eval.models import model_rope_info
 
         rope = model_rope_info(model)
         facts = {"model_base": rope.rope_theta, "head_dim": rope.head_dim, "max_tokens": rope.max_position_embeddings,
                  "position_scale": rope.position_scale}
-    facts.update({k: v for k, v in config.bucket_search.items()
-                  if k in ("model_base", "head_dim", "max_tokens", "position_scale")})
+        if rope.rope_type != "default":
+            scaling = {k: v for k, v in rope_record(rope.spec).items() if k not in ("head_dim", "max_position_embeddings")}
+            facts["rope_scaling"] = scaling
+    facts.update({k: v for k, v in config.bucket_search.items() if k in ROPE_FACT_KEYS})
     missing = [k for k in ("model_base", "head_dim", "max_tokens") if k not in facts]
     if missing:
         raise UserError(f"buckets auto:N needs the model's {missing}; engine {config.model!r} cannot tell them: "
@@ -191,28 +203,67 @@ def rope_facts(config: RunConfig, model: Any | None) -> dict[str, Any]:
     return facts
 
 
-def resolve_buckets(config: RunConfig, model: Any | None = None) -> tuple[BucketSpec | None, dict[str, Any] | None]:
-    """The BucketSpec to run and the manifest's `buckets` block (bases, fusion, source, search settings)."""
+def resolve_buckets(config: RunConfig, model: Any | None = None, *, groups: Mapping[str, Group] | None = None,
+                    tokenizer: Any = None) -> tuple[BucketSpec | None, dict[str, Any] | None]:
+    """The BucketSpec to run and the manifest's `buckets` block (bases, fusion, source, search settings).
+
+    `auto:N` searches with the model's own scaled RoPE frequencies (when `model`, a model or its config, is
+    given and `bucket_search` does not override its head dim or scale) over a window measured from the
+    first prompts of `groups` with `tokenizer` (runner/search_window.py; the rule and the numbers go into
+    `search.window_from`). A search that cannot find N bases is a UserError saying what the bases found cover
+    and which settings were tried and would work.
+    """
     if config.buckets is None:
         return None, None
     kind, value = parse_bucket_request(config.buckets)
     if kind == "explicit":
         bases = tuple(value)
         return BucketSpec(bases, config.fusion), {"bases": list(bases), "fusion": config.fusion, "source": "explicit"}
-    from buckets.search import default_search_range, search_bases, window_for_context
+    from buckets.search import NoCoverageError, default_search_range, search_bases
+    from toolbench_eval.runner.search_window import run_search_window
 
+    unknown = sorted(set(config.bucket_search) - {*ROPE_FACT_KEYS, *SEARCH_KEYS, *WINDOW_KEYS})
+    if unknown:
+        raise UserError(f"bucket_search: unknown key(s) {unknown}; known: "
+                        f"{', '.join((*ROPE_FACT_KEYS, *SEARCH_KEYS, *WINDOW_KEYS))}")
     facts = rope_facts(config, model)
+    rope = None
+    if model is not None and not {"head_dim", "position_scale"} & set(config.bucket_search):
+        from toolbench_eval.models import model_rope_info
+
+        rope = model_rope_info(model).spec
     min_base, max_base, step = default_search_range(float(facts["model_base"]))
-    options = {"min_base": min_base, "max_base": max_base, "step": step,
-               "window": window_for_context(int(facts["max_tokens"]), float(facts["position_scale"]))}
-    passthrough = ("min_base", "max_base", "step", "tolerance", "initial", "detector", "window")
-    options.update({k: (tuple(v) if k == "window" else v) for k, v in config.bucket_search.items() if k in passthrough})
-    result = search_bases(int(value), model_base=float(facts["model_base"]), head_dim=int(facts["head_dim"]),
-                          position_scale=float(facts["position_scale"]), **options)
+    found_window = run_search_window(config, facts, groups, tokenizer)
+    options = {"min_base": min_base, "max_base": max_base, "step": step, "window": found_window.window}
+    options.update({k: v for k, v in config.bucket_search.items() if k in SEARCH_KEYS and k != "window"})
+    axis = {"rope": rope} if rope is not None else {"head_dim": int(facts["head_dim"]),
+                                                    "position_scale": float(facts["position_scale"])}
+    try:
+        result = search_bases(int(value), model_base=float(facts["model_base"]), **axis, **options)
+    except NoCoverageError as error:
+        from buckets.search_advice import explain_stop
+
+        raise UserError(f"--buckets {config.buckets}: {explain_stop(error.partial, spell=_config_spelling)}") from None
+    except ValueError as error:
+        raise UserError(f"--buckets {config.buckets}: bucket_search: {error}") from None
     bases = tuple(float(b) for b in result.bases)
-    block = {"bases": list(bases), "fusion": config.fusion, "source": config.buckets,
-             "search": result.to_dict()["settings"], "model_rope": facts}
+    search = {**result.settings_dict(), "window_from": found_window.source}
+    block = {"bases": list(bases), "fusion": config.fusion, "source": config.buckets, "search": search,
+             "model_rope": facts}
     return BucketSpec(bases, config.fusion), block
+
+
+def _config_spelling(name: str, value: Any) -> str:
+    """A search setting as a run gives it: explicit bases as --buckets, the rest under bucket_search."""
+    def number(v: Any) -> str:
+        return str(int(v)) if float(v).is_integer() else f"{float(v):g}"
+
+    if name == "bases":
+        return "--buckets " + ",".join(number(b) for b in value)
+    if name == "n":
+        return f"--buckets auto:{value}"
+    shown = "[" + ", ".join(number(v) for v in value) + "]" if isinstance(value, (tuple, list)) else number(value)
+    return f"bucket_search: {{{name}: {shown}}}"
 
 
 # ---- agent -------------------------------------------------------------------------------------

@@ -33,8 +33,9 @@ ENGINES = Registry("engine", {"hf": "toolbench_eval.engines.hf:HFEngine",
                               "openai": "toolbench_eval.engines.openai:OpenAIEngine",
                               "scripted": "toolbench_eval.runner.build:scripted_engine"})
 # Model arguments the runner reads itself (to load the hf model; `tool_format`: react text or native function
-# calling). Every other model argument is an engine's parameter; an engine that takes one of these gets it too.
-RUNNER_MODEL_ARGS = ("pretrained", "device", "dtype", "attn_implementation", "tool_format")
+# calling; `device_map`: accelerate's layer placement for the hf model, e.g. `auto` to spread it over several GPUs).
+# Every other model argument is an engine's parameter; an engine that takes one of these gets it too.
+RUNNER_MODEL_ARGS = ("pretrained", "device", "dtype", "attn_implementation", "tool_format", "device_map")
 EXECUTORS = ("local", "ray")
 PROMPT_STYLES = ("toolllama", "chat_template")
 TOOL_FORMATS = ("react", "native")  # model_args tool_format: ReAct text, or the model's own function calling

@@ -198,7 +198,8 @@ def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: boo
         block = existing.buckets
         bucket_spec = BucketSpec(existing.bases, block.get("fusion", config.fusion))
     else:
-        bucket_spec, block = resolve_buckets(config, loaded[0] if loaded else model_config_only(config))
+        bucket_spec, block = resolve_buckets(config, loaded[0] if loaded else model_config_only(config),
+                                             groups=groups, tokenizer=loaded[1] if loaded else None)
     manifest = rundir.prepare(build_manifest(config, path, root, block, query_ids), force_config=force_config)
     manifest = manifest.replace(query_ids=query_ids)
     if force_config and manifest.weights != weights_id(config):
