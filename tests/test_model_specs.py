@@ -21,7 +21,7 @@ from buckets.generation import BucketedGenerator
 from toolbench_eval import hub_cache, models
 from toolbench_eval.errors import UserError
 from toolbench_eval.hub_cache import RepoSpec, hub_cache_dir, parse_repo_spec
-from toolbench_eval.models import check_device_map, load_model, parse_model_args, resolve_model_dir
+from toolbench_eval.models import check_device_map, load_model, resolve_model_dir
 from toolbench_eval.runner import build
 from toolbench_eval.runner.config import RunConfig
 
@@ -163,7 +163,6 @@ def test_weights_id_is_the_commit_the_revision_points_at(hub):
 
 # ---- device_map ----------------------------------------------------------------------------------
 def test_device_map_is_a_model_argument_of_the_hf_engine():
-    assert parse_model_args("pretrained=org/x,device_map=auto") == {"pretrained": "org/x", "device_map": "auto"}
     config = hf_config(pretrained="org/x", device_map="balanced")
     assert build.engine_arguments(config, build.ENGINES.lookup("hf")) == {}  # read by the runner, not refused
 

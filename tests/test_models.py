@@ -15,7 +15,6 @@ from toolbench_eval.models import (
     load_model,
     load_model_from_args,
     model_rope_info,
-    parse_model_args,
 )
 
 
@@ -27,18 +26,6 @@ def checkpoint(tmp_path, tiny_tokenizer):
     return tmp_path / "tiny", model
 
 
-def test_parse_model_args():
-    assert parse_model_args("pretrained=/m/x, dtype=bfloat16,device=cpu") == {
-        "pretrained": "/m/x", "dtype": "bfloat16", "device": "cpu"}
-    assert parse_model_args("") == {}
-    assert parse_model_args("pretrained=Qwen/Qwen2.5-7B-Instruct,device_map=auto") == {
-        "pretrained": "Qwen/Qwen2.5-7B-Instruct", "device_map": "auto"}
-    with pytest.raises(UserError, match="'dtype' is not key=value"):
-        parse_model_args("pretrained=/m,dtype")
-    with pytest.raises(UserError, match="unknown key 'batch'"):
-        parse_model_args("batch=3")
-
-
 def test_local_checkpoint_loads_like_the_original(checkpoint):
     path, original = checkpoint
     model, tokenizer = load_model(str(path), device="cpu", dtype="float32")
@@ -46,7 +33,7 @@ def test_local_checkpoint_loads_like_the_original(checkpoint):
     ids = torch.tensor([tokenizer("The quick brown fox")["input_ids"]])
     with torch.no_grad():
         assert torch.equal(model(ids).logits, original(ids).logits)
-    bf16, _ = load_model_from_args(f"pretrained={path},dtype=bfloat16,device=cpu")
+    bf16, _ = load_model_from_args({"pretrained": str(path), "dtype": "bfloat16", "device": "cpu"})
     assert next(bf16.parameters()).dtype == torch.bfloat16
 
 

@@ -147,3 +147,17 @@ def test_docstring_examples_run():
     for module in (toolbench_eval.runner.search_window, toolbench_eval.reference_models):
         outcome = doctest.testmod(module)
         assert outcome.attempted > 0 and outcome.failed == 0, module.__name__
+
+
+def test_a_vllm_run_reads_config_and_tokenizer_from_the_checkpoint_for_auto(tmp_path, tiny_llama, tiny_tokenizer):
+    from toolbench_eval.runner.execute import model_config_only
+
+    model = tiny_llama(rope_theta=20000.0)
+    model.save_pretrained(tmp_path / "m")
+    tiny_tokenizer.save_pretrained(tmp_path / "m")
+    vllm = RunConfig(model="vllm", model_args={"pretrained": str(tmp_path / "m")}, buckets="auto:3")
+    config, tokenizer = model_config_only(vllm)
+    assert config.model_type == "llama" and config.rope_parameters["rope_theta"] == 20000.0
+    assert tokenizer("hello")["input_ids"] == tiny_tokenizer("hello")["input_ids"]  # prompts are counted with it
+    assert model_config_only(RunConfig(model="scripted", buckets="auto:3")) == (None, None)
+    assert model_config_only(RunConfig(model="vllm", model_args=vllm.model_args, buckets="1e4,2e4")) == (None, None)

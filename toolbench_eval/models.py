@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -370,34 +371,11 @@ def _device_map_device(device_map) -> str:
     return "auto"
 
 
-def parse_model_args(text: str) -> dict[str, str]:
-    """Parse lm-evaluation-harness style ``key=value,key=value`` model arguments.
-
-    >>> parse_model_args("pretrained=/models/x,dtype=bfloat16,device=cpu")
-    {'pretrained': '/models/x', 'dtype': 'bfloat16', 'device': 'cpu'}
-    """
-    args: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in (text or "").split(","))):
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key or not value.strip():
-            raise UserError(f"--model-args: {item!r} is not key=value (example: pretrained=PATH,dtype=bfloat16)")
-        if key not in MODEL_ARG_KEYS:
-            raise UserError(f"--model-args: unknown key {key!r}; known keys: {', '.join(MODEL_ARG_KEYS)}")
-        args[key] = value.strip()
-    return args
-
-
-def load_model_from_args(text: str):
-    """`load_model` driven by a ``--model-args`` string (``pretrained`` defaults to the default model)."""
-    args = parse_model_args(text)
-    return load_model(
-        args.get("pretrained", "default"),
-        device=args.get("device", "auto"),
-        dtype=args.get("dtype", "auto"),
-        attn_implementation=args.get("attn_implementation"),
-        device_map=args.get("device_map"),
-    )
+def load_model_from_args(args: Mapping[str, Any]):
+    """`load_model` from parsed ``--model-args`` (`MODEL_ARG_KEYS`; ``pretrained`` defaults to the default model)."""
+    return load_model(str(args.get("pretrained", "default")), device=str(args.get("device", "auto")),
+                      dtype=str(args.get("dtype", "auto")), attn_implementation=args.get("attn_implementation"),
+                      device_map=args.get("device_map"))
 
 
 def model_rope_info(model) -> RopeInfo:

@@ -76,7 +76,12 @@ def register(subparsers) -> None:
 
 def run_kv(args: argparse.Namespace) -> int:
     from buckets.fusion import FUSION_RULES
-    from toolbench_eval.models import load_model, model_display_name, model_rope_info, parse_model_args
+    from toolbench_eval.models import (
+        MODEL_ARG_KEYS,
+        load_model_from_args,
+        model_display_name,
+        model_rope_info,
+    )
     from toolbench_eval.probe import report
     from toolbench_eval.probe.runner import (
         ProbeSettings,
@@ -87,6 +92,8 @@ def run_kv(args: argparse.Namespace) -> int:
         resolve_configs,
         run_probe,
     )
+    from toolbench_eval.registry import check_arguments
+    from toolbench_eval.runner.config import parse_key_values
 
     if args.fusion not in FUSION_RULES:
         raise UserError(f"--fusion: unknown rule {args.fusion!r}; choose one of {', '.join(sorted(FUSION_RULES))}")
@@ -96,17 +103,15 @@ def run_kv(args: argparse.Namespace) -> int:
     bases = parse_base_list(args.bases)
     bucket_sets = parse_bucket_sets(args.buckets)
     notes = _read_notes(args.notes)
-    model_args = parse_model_args(args.model_args)
-    spec = model_args.get("pretrained", "default")
-    dtype = args.dtype or model_args.get("dtype", "auto")
-    device = args.device or model_args.get("device", "auto")
+    model_args = parse_key_values(args.model_args)
+    check_arguments("--model-args", model_args, MODEL_ARG_KEYS)
+    model_args.update({key: value for key, value in (("dtype", args.dtype), ("device", args.device)) if value})
+    spec = str(model_args.get("pretrained", "default"))
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    model, tokenizer = load_model(spec, device=device, dtype=dtype,
-                                  attn_implementation=model_args.get("attn_implementation"),
-                                  device_map=model_args.get("device_map"))
+    model, tokenizer = load_model_from_args(model_args)
     model_name = model_display_name(spec)
     rope = model_rope_info(model)
     settings = ProbeSettings(

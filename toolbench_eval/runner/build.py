@@ -95,13 +95,10 @@ def preflight(config: RunConfig, run_dir: Path):
 # ---- model and engine --------------------------------------------------------------------------
 def load_hf_model(config: RunConfig) -> tuple[Any, Any]:
     """(model, tokenizer) for the `hf` engine; loaded once and shared by every bucket setting."""
-    from toolbench_eval.models import load_model
+    from toolbench_eval.models import load_model_from_args
 
-    args = config.model_args
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return load_model(str(args.get("pretrained", "default")), device=str(args.get("device", "auto")),
-                      dtype=str(args.get("dtype", "auto")), attn_implementation=args.get("attn_implementation"),
-                      device_map=args.get("device_map"))
+    return load_model_from_args(config.model_args)
 
 
 def engine_arguments(config: RunConfig, engine: Any) -> dict[str, Any]:

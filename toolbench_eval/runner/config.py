@@ -23,6 +23,7 @@ import yaml
 from reasoning.action_grammar import CONSTRAIN_LEVELS
 from toolbench_eval.benchmark.model import GROUPS
 from toolbench_eval.errors import UserError, located
+from toolbench_eval.models import MODEL_ARG_KEYS
 from toolbench_eval.registry import Registry
 
 # What a config may name as `method` and `model`, and where each lives (imported when a run builds it).
@@ -35,7 +36,7 @@ ENGINES = Registry("engine", {"hf": "toolbench_eval.engines.hf:HFEngine",
 # Model arguments the runner reads itself (to load the hf model; `tool_format`: react text or native function
 # calling; `device_map`: accelerate's layer placement for the hf model, e.g. `auto` to spread it over several GPUs).
 # Every other model argument is an engine's parameter; an engine that takes one of these gets it too.
-RUNNER_MODEL_ARGS = ("pretrained", "device", "dtype", "attn_implementation", "tool_format", "device_map")
+RUNNER_MODEL_ARGS = (*MODEL_ARG_KEYS, "tool_format")
 EXECUTORS = ("local", "ray")
 PROMPT_STYLES = ("toolllama", "chat_template")
 TOOL_FORMATS = ("react", "native")  # model_args tool_format: ReAct text, or the model's own function calling

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolbench_eval.models import MODEL_ARG_KEYS
 from toolbench_eval.paths import RESULTS_DIR
 from toolbench_eval.runner.config import RunConfig
 from toolbench_eval.runner.driver import INFRASTRUCTURE, Recorder, RunSummary, plan_work
@@ -35,7 +36,7 @@ class ModelCache:
 
     @staticmethod
     def key(config: RunConfig) -> str:
-        args = {k: v for k, v in config.model_args.items() if k in ("pretrained", "device", "dtype")}
+        args = {k: v for k, v in config.model_args.items() if k in MODEL_ARG_KEYS}  # all that changes the load
         return json.dumps([config.model, args], sort_keys=True, default=str)
 
     def get(self, config: RunConfig) -> tuple[Any, Any] | None:
@@ -49,15 +50,17 @@ class ModelCache:
         return self.loaded[key]
 
 
-def model_config_only(config: RunConfig) -> Any:
-    """The transformers config of an `hf` model without loading weights (None for other engines)."""
-    if config.model != "hf" or config.buckets is None or not config.buckets.startswith("auto:"):
-        return None
-    from transformers import AutoConfig
+def model_config_only(config: RunConfig) -> tuple[Any, Any]:
+    """`(transformers config, tokenizer)` of a local `hf` or `vllm` model without loading weights, for the base
+    search of `--buckets auto:N` (its RoPE and the prompt lengths); `(None, None)` when there is nothing to read."""
+    if config.model not in ("hf", "vllm") or config.buckets is None or not config.buckets.startswith("auto:"):
+        return None, None
+    from transformers import AutoConfig, AutoTokenizer
 
     from toolbench_eval.models import resolve_model_dir
 
-    return AutoConfig.from_pretrained(resolve_model_dir(config.engine_spec))
+    folder = resolve_model_dir(config.engine_spec)
+    return AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
 
 
 @dataclass
@@ -198,8 +201,8 @@ def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: boo
         block = existing.buckets
         bucket_spec = BucketSpec(existing.bases, block.get("fusion", config.fusion))
     else:
-        bucket_spec, block = resolve_buckets(config, loaded[0] if loaded else model_config_only(config),
-                                             groups=groups, tokenizer=loaded[1] if loaded else None)
+        model, tokenizer = loaded or model_config_only(config)
+        bucket_spec, block = resolve_buckets(config, model, groups=groups, tokenizer=tokenizer)
     manifest = rundir.prepare(build_manifest(config, path, root, block, query_ids), force_config=force_config)
     manifest = manifest.replace(query_ids=query_ids)
     if force_config and manifest.weights != weights_id(config):
