@@ -86,6 +86,7 @@ lines = [
 ]
 names = {"n1_eager": "Llama N=1 (plugin, eager) vs plain transformers", "n3_eager": "Llama N=3 eager",
          "n3_compiled": "Llama N=3 compiled (torch.compile)", "qwen2_n3_eager": "Qwen2 N=3 eager",
+         "qwen2_yarn_n3_eager": "Qwen2 with YaRN (factor 4) N=3 eager",
          "mistral_n3_eager": "Mistral (full attention) N=3 eager"}
 for key, label in names.items():
     row = figures.get(key)

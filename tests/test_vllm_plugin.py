@@ -55,11 +55,12 @@ def build_checkpoint(path, model_type: str = "llama", *, seed: int = 1, **config
     from transformers import AutoConfig, AutoModelForCausalLM
 
     tokenizer = build_tiny_tokenizer()
-    fields = {"tie_word_embeddings": False, **config_fields}
+    fields = {"tie_word_embeddings": False, "rope_parameters": {"rope_type": "default", "rope_theta": MODEL_THETA},
+              **config_fields}
     config = AutoConfig.for_model(
         model_type, vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=512,
-        rope_parameters={"rope_type": "default", "rope_theta": MODEL_THETA}, initializer_range=INIT_RANGE,
+        initializer_range=INIT_RANGE,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, **fields,
     )
@@ -84,6 +85,15 @@ def checkpoint(tmp_path_factory):
 def qwen2_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_qwen2_vllm")
     build_checkpoint(path, "qwen2", seed=2, tie_word_embeddings=True)  # tied, as Qwen2.5-0.5B/1.5B/3B
+    return path
+
+
+@pytest.fixture(scope="module")
+def qwen2_yarn_checkpoint(tmp_path_factory):
+    """Qwen2 with YaRN, as Qwen2.5 configures it for long context (factor 4 over the original window)."""
+    path = tmp_path_factory.mktemp("tiny_qwen2_yarn_vllm")
+    yarn = {"rope_type": "yarn", "rope_theta": MODEL_THETA, "factor": 4.0, "original_max_position_embeddings": 128}
+    build_checkpoint(path, "qwen2", seed=5, rope_parameters=yarn)
     return path
 
 
@@ -433,6 +443,30 @@ class TestQwen2ThreeBuckets:
         assert engine.bucket_architecture == "BucketQwen2ForCausalLM"
         result = compare(loop, engine, expected)
         figures["qwen2_n3_eager"] = result
+        assert result["tokens_equal"] == result["tokens_compared"]
+        assert result["max_abs_delta_logprob"] <= TOLERANCE
+
+
+class TestQwen2YarnThreeBuckets:
+    """A scaled RoPE through the engine, not only the tables: YaRN's blended frequencies and attention factor."""
+
+    @pytest.fixture(scope="class")
+    def expected(self, qwen2_yarn_checkpoint, figures):
+        expected = make_reference(qwen2_yarn_checkpoint)(BASES)
+        figures["qwen2_yarn_reference"] = reference_spread(expected)
+        return expected
+
+    @pytest.fixture(scope="class")
+    def engine(self, loop, qwen2_yarn_checkpoint):
+        engine = start_engine(loop, qwen2_yarn_checkpoint, BASES, eager=True)
+        yield engine
+        stop_engine(loop, engine)
+
+    def test_parity_with_transformers(self, loop, engine, expected, figures):
+        assert_informative(reference_spread(expected))
+        assert engine.bucket_architecture == "BucketQwen2ForCausalLM"
+        result = compare(loop, engine, expected)
+        figures["qwen2_yarn_n3_eager"] = result
         assert result["tokens_equal"] == result["tokens_compared"]
         assert result["max_abs_delta_logprob"] <= TOLERANCE
 
