@@ -55,7 +55,7 @@ def alternatives(settings: SearchSettings) -> list[Alternative]:
     if settings.step >= 2:
         tried.append(_attempt(settings, f"a finer step {settings.step // 2}", step=settings.step // 2))
     looser = 2 * settings.tolerance if settings.tolerance > 0 else 1
-    tried.append(_attempt(settings, f"a tolerance of {_fmt(looser)}", tolerance=looser))
+    tried.append(_attempt(settings, f"a tolerance of {number_text(looser)}", tolerance=looser))
     return tried
 
 
@@ -84,7 +84,7 @@ def explain_stop(
         lines.append("Settings that complete the search (each tried):")
         lines += [
             f"  - {a.change}: {', '.join(spell(k, v) for k, v in a.arguments.items())} -> "
-            f"[{', '.join(_fmt(b) for b in a.bases)}]"
+            f"[{', '.join(number_text(b) for b in a.bases)}]"
             for a in working
         ]
     failing = [a for a in tried if not a.complete]
@@ -110,10 +110,11 @@ def _attempt(settings: SearchSettings, change: str, **changed) -> Alternative:
 
 def _value(value) -> str:
     if isinstance(value, (tuple, list)):
-        return ",".join(_fmt(v) for v in value)
-    return _fmt(value)
+        return ",".join(number_text(v) for v in value)
+    return number_text(value)
 
 
-def _fmt(value) -> str:
+def number_text(value) -> str:
+    """A base, tolerance or window end as a flag or config takes it: `17500`, `2.5`."""
     value = float(value)
     return str(int(value)) if value.is_integer() else f"{value:g}"

@@ -220,13 +220,19 @@ def _parameters(obj: dict, key: str, where: _Where, prefix: str) -> tuple[Parame
     return tuple(parameters)
 
 
-def _query_api(item: Any, where: _Where, prefix: str) -> Api:
+def _api(item: Any, where: _Where, prefix: str, *, category: str | None = None, tool_name: str = "") -> Api:
+    """An entry of a query's `api_list` (it names its category and tool, and has `api_name` and
+    `api_description`), or of a tool file's, given `category` and `tool_name` (it has `name` and `description`)."""
     spec = _object(item, where, prefix.rstrip("."))
+    name_key, description_key = ("api_name", "api_description") if category is None else ("name", "description")
+    if category is None:
+        category = _text(spec, "category_name", where, prefix, required=True, nonempty=True)
+        tool_name = _text(spec, "tool_name", where, prefix, required=True, nonempty=True)
     return Api(
-        category_name=_text(spec, "category_name", where, prefix, required=True, nonempty=True),
-        tool_name=_text(spec, "tool_name", where, prefix, required=True, nonempty=True),
-        api_name=_text(spec, "api_name", where, prefix, required=True, nonempty=True),
-        api_description=_text(spec, "api_description", where, prefix, required=False),
+        category_name=category,
+        tool_name=tool_name,
+        api_name=_text(spec, name_key, where, prefix, required=True, nonempty=True),
+        api_description=_text(spec, description_key, where, prefix, required=False),
         required_parameters=_parameters(spec, "required_parameters", where, prefix),
         optional_parameters=_parameters(spec, "optional_parameters", where, prefix),
         method=_text(spec, "method", where, prefix, required=False) or "GET",
@@ -291,7 +297,7 @@ def parse_query(raw: Any, group: str, *, path: str | Path = "<query>", index: in
         query_id=query_id,
         query=_text(raw, "query", where, "", required=True),
         group=group,
-        api_list=tuple(_query_api(item, where, f"api_list[{i}].") for i, item in enumerate(api_items)),
+        api_list=tuple(_api(item, where, f"api_list[{i}].") for i, item in enumerate(api_items)),
         relevant_apis=_relevant_apis(raw, where),
         ground_truth=_ground_truth(raw, where),
         raw=raw,
@@ -410,22 +416,8 @@ def load_tool_file(path: str | Path, category: str | None = None) -> Tool:
     where = _Where(path)
     spec = _object(_parse_json(path, _read_text(path)), where, None)
     tool_name = _text(spec, "tool_name", where, "", required=True, nonempty=True)
-    apis = []
-    for i, item in enumerate(_list(spec, "api_list", where, "", required=True)):
-        at = f"api_list[{i}]."
-        api = _object(item, where, at.rstrip("."))
-        apis.append(
-            Api(
-                category_name=category,
-                tool_name=tool_name,
-                api_name=_text(api, "name", where, at, required=True, nonempty=True),
-                api_description=_text(api, "description", where, at, required=False),
-                required_parameters=_parameters(api, "required_parameters", where, at),
-                optional_parameters=_parameters(api, "optional_parameters", where, at),
-                method=_text(api, "method", where, at, required=False) or "GET",
-                template_response=api.get("template_response"),
-            )
-        )
+    apis = [_api(item, where, f"api_list[{i}].", category=category, tool_name=tool_name)
+            for i, item in enumerate(_list(spec, "api_list", where, "", required=True))]
     return Tool(
         category_name=category,
         tool_name=tool_name,
@@ -503,33 +495,19 @@ class ToolCoverage:
                 self.queries,
             )
             return
-        if self.missing_tools:
-            affected = set().union(*self.missing_tools.values())
-            names = ", ".join(f"{c}/{t}" for c, t in sorted(self.missing_tools)[:8])
-            more = "" if len(self.missing_tools) <= 8 else f" and {len(self.missing_tools) - 8} more"
-            log.warning(
-                "%s: %d tools have no file in %s (%s%s), used by %d queries; "
-                "their api_list entries document them",
-                what,
-                len(self.missing_tools),
-                self.tools_dir,
-                names,
-                more,
-                len(affected),
-            )
-        if self.missing_apis:
-            affected = set().union(*self.missing_apis.values())
-            names = ", ".join(f"{c}/{t}: {a}" for c, t, a in sorted(self.missing_apis)[:8])
-            more = "" if len(self.missing_apis) <= 8 else f" and {len(self.missing_apis) - 8} more"
-            log.warning(
-                "%s: %d APIs are missing from their tool files (%s%s), used by %d queries; "
-                "their api_list entries document them",
-                what,
-                len(self.missing_apis),
-                names,
-                more,
-                len(affected),
-            )
+        _warn_missing(what, f"tools have no file in {self.tools_dir}", self.missing_tools, "{}/{}")
+        _warn_missing(what, "APIs are missing from their tool files", self.missing_apis, "{}/{}: {}")
+
+
+def _warn_missing(what: str, problem: str, missing: dict[tuple[str, ...], set[str]], spelling: str) -> None:
+    """One warning for the tools or APIs without documentation: the first eight (`spelling` of the key), and
+    how many queries use them."""
+    if not missing:
+        return
+    names = ", ".join(spelling.format(*key) for key in sorted(missing)[:8])
+    more = "" if len(missing) <= 8 else f" and {len(missing) - 8} more"
+    log.warning("%s: %d %s (%s%s), used by %d queries; their api_list entries document them",
+                what, len(missing), problem, names, more, len(set().union(*missing.values())))
 
 
 class _ToolFiles:
@@ -632,7 +610,8 @@ def _load_group(root: Path, group: str, files: _ToolFiles | None) -> tuple[Group
     return Group(name=group, queries=tuple(queries), tools=tools), coverage
 
 
-def _tool_files(root: Path, given: str | Path, tools_dir: str | Path | None) -> _ToolFiles | None:
+def _tool_files(given: str | Path, tools_dir: str | Path | None) -> _ToolFiles | None:
+    """The tool files of `tools_dir`, or else of the benchmark `given` (`default_tools_dir`), or None."""
     if tools_dir is not None:
         tools_dir = Path(tools_dir)
         if not tools_dir.is_dir():
@@ -651,7 +630,7 @@ def load_group(root: str | Path, group: str, *, tools_dir: str | Path | None = N
     the queries' `api_list` (reported once).
     """
     resolved = resolve_benchmark_root(root)
-    loaded, coverage = _load_group(resolved, group, _tool_files(resolved, root, tools_dir))
+    loaded, coverage = _load_group(resolved, group, _tool_files(root, tools_dir))
     coverage.report(group)
     return loaded
 
@@ -666,12 +645,8 @@ def load_file_group(
     """
     path = Path(path)
     queries = load_query_file(path, group)
-    files = None
-    if tools_dir is not None:
-        files = _tool_files(path.parent, path.parent, tools_dir)
-    elif path.parent.name == QUERIES_DIR:
-        found = default_tools_dir(path.parent.parent)
-        files = _ToolFiles(found) if found else None
+    in_benchmark = path.parent.name == QUERIES_DIR
+    files = _tool_files(path.parent.parent, tools_dir) if tools_dir is not None or in_benchmark else None
     tools, coverage = _group_tools(queries, files)
     coverage.report(str(path))
     return Group(name=group or path.stem, queries=tuple(queries), tools=tools)
@@ -696,7 +671,7 @@ def load_benchmark(
         for name in names:
             if name not in valid:
                 raise UserError(f"unknown group {name!r}; valid groups: {', '.join(valid)}")
-    files = _tool_files(resolved, root, tools_dir)
+    files = _tool_files(root, tools_dir)
     total = ToolCoverage(files.tools_dir if files else None)
     loaded = {}
     for name in names:

@@ -37,6 +37,7 @@ from buckets.search import (
     search_bases,
     window_for_context,
 )
+from buckets.search_advice import number_text
 from buckets.waveform import waveform_axis
 from toolbench_eval.errors import UserError
 
@@ -249,15 +250,10 @@ def _search(args: argparse.Namespace) -> BaseSearchResult:
 def _flag_spelling(name: str, value: Any) -> str:
     """A search setting as these commands take it."""
     if name == "bases":  # to run them: `toolbench-eval run --buckets ...`
-        return "--buckets " + ",".join(_number(b) for b in value)
+        return "--buckets " + ",".join(number_text(b) for b in value)
     if name == "window":
-        return f"--window {_number(value[0])}:{_number(value[1])}"
-    return f"--{name.replace('_', '-')} {_number(value)}"
-
-
-def _number(value: float) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:g}"
+        return f"--window {number_text(value[0])}:{number_text(value[1])}"
+    return f"--{name.replace('_', '-')} {number_text(value)}"
 
 
 def _window(args: argparse.Namespace, position_scale: float) -> tuple[int, int]:
@@ -268,17 +264,17 @@ def _window(args: argparse.Namespace, position_scale: float) -> tuple[int, int]:
             return window_for_context(args.context_tokens, position_scale)
         except ValueError as error:
             raise UserError(f"--context-tokens: {error}") from error
-    if not args.window:
-        return DEFAULT_WINDOW
-    parts = args.window.split(":")
+    return parse_window(args.window, "--window", "1000:4090") if args.window else DEFAULT_WINDOW
+
+
+def parse_window(text: str, flag: str, example: str) -> tuple[int, int]:
+    """`LO:HI` of a window flag, or a UserError naming the flag."""
     try:
-        low, high = (int(part) for part in parts)
+        low, high = (int(part) for part in text.split(":"))
     except ValueError:
-        raise UserError(
-            f"--window: expected LO:HI with integers, e.g. 1000:4090, got {args.window!r}"
-        ) from None
+        raise UserError(f"{flag}: expected LO:HI with integers, e.g. {example}, got {text!r}") from None
     if not 0 <= low < high - 1:
-        raise UserError(f"--window: need 0 <= LO and LO < HI - 1, got {args.window!r}")
+        raise UserError(f"{flag}: need 0 <= LO < HI - 1, got {text!r}")
     return low, high
 
 

@@ -31,6 +31,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from reasoning.eval_protocol import DEFAULT_PROTOCOL, PROTOCOLS, resolve_protocol
+from reasoning.prompts import (
+    build_system_message,
+    build_user_message,
+    process_system_message,
+    render_toolllama_prompt,
+)
 from toolbench_eval.benchmark.loader import load_benchmark, load_file_group
 from toolbench_eval.benchmark.model import Group, Query
 from toolbench_eval.benchmark.naming import standardize
@@ -71,27 +77,7 @@ def register(subparsers) -> None:
 
 
 def prompt_renderer() -> tuple[PromptRenderer, str]:
-    """How a query's first prompt is rendered, and a note saying which prompt that is.
-
-    Uses `reasoning.prompts`; if that is unavailable, falls back to the function list and the query
-    text alone (a lower bound) and says so in the note.
-    """
-    try:
-        from reasoning.prompts import (
-            build_system_message,
-            build_user_message,
-            process_system_message,
-            render_toolllama_prompt,
-        )
-    except ImportError as error:
-
-        def lower_bound(query: Query, functions: list[dict], descriptions: list[tuple[str, str]]) -> str:
-            return str(functions) + "\n" + query.query
-
-        return (
-            lower_bound,
-            f"str(functions) + query only (a lower bound; reasoning.prompts unavailable: {error})",
-        )
+    """How a query's first prompt is rendered (`reasoning.prompts`), and a note saying which prompt that is."""
 
     def toolllama(query: Query, functions: list[dict], descriptions: list[tuple[str, str]]) -> str:
         system = process_system_message(build_system_message(descriptions), functions)

@@ -76,6 +76,7 @@ def register(subparsers) -> None:
 
 def run_kv(args: argparse.Namespace) -> int:
     from buckets.fusion import FUSION_RULES
+    from toolbench_eval.commands.buckets import parse_window
     from toolbench_eval.models import (
         MODEL_ARG_KEYS,
         load_model_from_args,
@@ -86,6 +87,7 @@ def run_kv(args: argparse.Namespace) -> int:
     from toolbench_eval.probe.runner import (
         ProbeSettings,
         build_items,
+        distance_window,
         log_run,
         parse_base_list,
         parse_bucket_sets,
@@ -120,7 +122,8 @@ def run_kv(args: argparse.Namespace) -> int:
         key_digits=args.key_digits, value_digits=args.value_digits, max_new_tokens=args.max_new_tokens,
     )
     items = build_items(tokenizer, settings, args.samples)
-    window = _window(args.search_window) if args.search_window else _distance_window(items, rope.position_scale)
+    window = (parse_window(args.search_window, "--search-window", "50:600") if args.search_window
+              else distance_window(items, rope.position_scale))
     searched: dict[int, dict] = {}
     configs = resolve_configs(rope.rope_theta, bases, bucket_sets, _searcher(rope, window, searched), args.fusion)
     log.info("probe kv: %d cells x %d samples x %d configs: %s", len(items), args.samples, len(configs),
@@ -185,22 +188,6 @@ def _searcher(rope, window: tuple[int, int], searched: dict[int, dict]):
         return searched[n]["bases"]
 
     return search
-
-
-def _distance_window(items, position_scale: float) -> tuple[int, int]:
-    from toolbench_eval.probe.runner import distance_window
-
-    return distance_window(items, position_scale)
-
-
-def _window(text: str) -> tuple[int, int]:
-    try:
-        low, high = (int(part) for part in text.split(":"))
-    except ValueError:
-        raise UserError(f"--search-window: expected LO:HI with integers, e.g. 50:600, got {text!r}") from None
-    if not 0 <= low < high - 1:
-        raise UserError(f"--search-window: need 0 <= LO < HI - 1, got {text!r}")
-    return low, high
 
 
 def _int_list(text: str, flag: str) -> list[int]:

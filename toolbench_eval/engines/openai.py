@@ -56,6 +56,8 @@ from toolbench_eval.openai_client import RequestCounter, async_client, gave_up
 MODES = ("auto", "completions", "chat")
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 HOSTED_MAX_STOPS = 4  # the OpenAI API rejects more stop sequences than this
+NO_CONSTRAINED_DECODING = ("--model openai: constrained decoding (decoding.constrain) is not available through the "
+                           "OpenAI API; use the hf or vllm engine, or constrain: off")
 CONFIG_STATUS = {
     401: "the server rejected the API key: set a valid key in ${env}",
     403: "the API key has no access to this model or endpoint (${env})",
@@ -184,8 +186,7 @@ class OpenAIEngine:
         max_tokens, frequency_penalty 0, presence_penalty 0, tools`; no temperature, so the server's default
         applies); otherwise greedy with our sampling settings (temperature, top_p, seed)."""
         if constrain != "off":
-            raise UserError("--model openai: constrained decoding (decoding.constrain) is not available through the "
-                            "OpenAI API; use the hf or vllm engine, or constrain: off")
+            raise UserError(NO_CONSTRAINED_DECODING)
         self._bind_loop()
         await self._resolve_model()
         request: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": params.max_new_tokens}
@@ -231,8 +232,7 @@ class OpenAIEngine:
 
     def _request(self, prompt: str, params: SamplingParams, index: int) -> dict[str, Any]:
         if params.grammar is not None:
-            raise UserError("--model openai: constrained decoding (decoding.constrain) is not available through "
-                            "the OpenAI API; use the hf or vllm engine, or constrain: off")
+            raise UserError(NO_CONSTRAINED_DECODING)
         stops = [s for s in params.stop if s]
         if self.max_api_stops is not None:
             stops = stops[: self.max_api_stops]  # the rest are applied to the text here
@@ -271,29 +271,14 @@ class OpenAIEngine:
 
     async def _send(self, request: dict[str, Any], *, chat_tools: bool = False) -> _Reply:
         client = self._ensure_client()
-        if chat_tools:
-            response = await client.chat.completions.create(**request)
-            choice = response.choices[0]
-            usage = getattr(response, "usage", None)
-            return _Reply(text=choice.message.content or "", finish_reason=choice.finish_reason,
-                          prompt_tokens=getattr(usage, "prompt_tokens", None),
-                          completion_tokens=getattr(usage, "completion_tokens", None),
-                          message=assistant_message(choice.message))
-        if self.mode == "completions":
-            response = await client.completions.create(**request)
-            choice = response.choices[0]
-            text = choice.text or ""
-        else:
-            response = await client.chat.completions.create(**request)
-            choice = response.choices[0]
-            text = choice.message.content or ""
+        plain = self.mode == "completions" and not chat_tools  # /v1/completions, else /v1/chat/completions
+        response = await (client.completions if plain else client.chat.completions).create(**request)
+        choice = response.choices[0]
         usage = getattr(response, "usage", None)
-        return _Reply(
-            text=text,
-            finish_reason=choice.finish_reason,
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
-        )
+        return _Reply(text=(choice.text if plain else choice.message.content) or "", finish_reason=choice.finish_reason,
+                      prompt_tokens=getattr(usage, "prompt_tokens", None),
+                      completion_tokens=getattr(usage, "completion_tokens", None),
+                      message=assistant_message(choice.message) if chat_tools else None)
 
     # -- plumbing --------------------------------------------------------------------------------
 

@@ -47,23 +47,12 @@ from toolbench_eval.engines.base import (
     truncate_prompt,
 )
 from toolbench_eval.errors import UserError
+from toolbench_eval.models import DTYPES, resolve_model_dir
 
 try:
     import vllm  # noqa: F401 -- fail at import when vLLM is missing, so the runner can say how to install it
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(f"the vllm engine needs vLLM ({error}); see docs/vllm.md for the CPU and GPU installs") from None
-
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-def resolve_model_dir(spec: str) -> Path:
-    """The local checkpoint directory vLLM loads, resolved as for the `hf` engine (`toolbench_eval.models.
-    resolve_model_dir`): ``default`` is ToolSmol, ``smollm2`` its base, ``Org/Name[@revision]`` a snapshot in the
-    local Hugging Face cache, anything else a folder. vLLM gets the folder, never a repo id, so it cannot download."""
-    from toolbench_eval.models import resolve_model_dir as resolve_spec
-
-    return resolve_spec(spec)
-
 
 def checkpoint_bucket_architecture(model_dir: Path) -> str:
     """The bucket model class for a local checkpoint, or a UserError saying why it cannot run with buckets."""
@@ -111,6 +100,7 @@ class VLLMEngine:
         if dtype not in DTYPES:
             raise UserError(f"--model vllm: dtype={dtype!r} is not one of {', '.join(DTYPES)}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads at run time
+        # resolved as for the `hf` engine: vLLM gets the folder, never a repo id, so it cannot download
         self.model_dir = resolve_model_dir(str(model))
         self.bucket_spec = bucket_spec
         self.add_special_tokens = as_bool(add_special_tokens)

@@ -27,17 +27,10 @@ def benchmark_root(config: RunConfig) -> Path:
 
 
 def load_groups(config: RunConfig, root: Path | None = None) -> dict[str, Group]:
-    """The configured groups, in config order; an unknown group name is a user error."""
+    """The configured groups, in config order; an unknown group name is a user error (`load_benchmark`'s)."""
     from toolbench_eval.benchmark.loader import load_benchmark
 
-    root = root or benchmark_root(config)
-    loaded = load_benchmark(root, config.groups)
-    groups = dict(loaded) if isinstance(loaded, Mapping) else {g.name: g for g in loaded}
-    missing = [g for g in config.groups if g not in groups]
-    if missing:
-        raise UserError(f"benchmark {config.benchmark!r} ({root}): no group(s) {missing}; "
-                        f"available: {sorted(groups)}")
-    return {name: groups[name] for name in config.groups}
+    return load_benchmark(root or benchmark_root(config), config.groups)
 
 
 def merged_tools(groups: Mapping[str, Group]) -> dict[tuple[str, str], Tool]:
@@ -252,8 +245,7 @@ def resolve_buckets(config: RunConfig, model: Any | None = None, *, groups: Mapp
 
 def _config_spelling(name: str, value: Any) -> str:
     """A search setting as a run gives it: explicit bases as --buckets, the rest under bucket_search."""
-    def number(v: Any) -> str:
-        return str(int(v)) if float(v).is_integer() else f"{float(v):g}"
+    from buckets.search_advice import number_text as number
 
     if name == "bases":
         return "--buckets " + ",".join(number(b) for b in value)

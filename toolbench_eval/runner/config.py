@@ -113,16 +113,12 @@ def gen_kwargs_overrides(text: str) -> dict[str, Any]:
     return overrides
 
 
-def _default_groups() -> list[str]:
-    return list(GROUPS)
-
-
 @dataclass
 class RunConfig:
     """Everything that defines a run. See `configs/*.yaml` for annotated examples."""
 
     benchmark: str = "localtoolbench"  # "localtoolbench" or a folder in ToolBench layout
-    groups: list[str] = field(default_factory=_default_groups)
+    groups: list[str] = field(default_factory=lambda: list(GROUPS))
     method: str = "react"  # react (CoT@1) | dfsdt (DFS_woFilter_w2) | dfsdt-retriever
     model: str = "hf"  # engine: hf | vllm | openai | scripted
     model_args: dict[str, Any] = field(default_factory=lambda: {"pretrained": "default"})
@@ -203,11 +199,10 @@ class RunConfig:
                 resolve_protocol(self.protocol, self.protocol_args)
             except ProtocolError as error:
                 raise located(source, str(error), field="protocol" if "switch" not in str(error) else "protocol_args")
-        if self.buckets is not None and not isinstance(self.buckets, str):
-            if isinstance(self.buckets, (list, tuple)):
-                self.buckets = ",".join(str(b) for b in self.buckets)
-            else:
-                self.buckets = str(self.buckets)
+        if isinstance(self.buckets, (list, tuple)):
+            self.buckets = ",".join(str(b) for b in self.buckets)
+        elif self.buckets is not None:
+            self.buckets = str(self.buckets)
         if self.buckets in ("", "none", "None", "off"):
             self.buckets = None
         for name, choices in (

@@ -250,28 +250,15 @@ class LLMJudge:
         reason = short_circuit(answer)
         if reason is not None:
             return Verdict(AnswerStatus.Unsolved, reason)
-        text = query.query or answer.query
-        reply, problem = self.call(
-            "check_answer_status",
-            render("check_answer_status", query=text, answer=answer.final_answer_raw),
-            round=round,
-        )
-        if reply is None:
-            return Verdict(AnswerStatus.Unsure, f"malformed judge reply: {problem}", malformed=True)
-        status = AnswerStatus(reply["answer_status"])
-        if status is AnswerStatus.Unsure:
-            reply, problem = self.call(
-                "parse_answer_status",
-                render(
-                    "parse_answer_status",
-                    query=text,
-                    answer=json.dumps(answer.converted(), ensure_ascii=False),
-                ),
-                round=round,
-            )
+        # The final answer first; when that leaves it Unsure, the whole answer record decides.
+        for name, shown in (("check_answer_status", answer.final_answer_raw),
+                            ("parse_answer_status", json.dumps(answer.converted(), ensure_ascii=False))):
+            reply, problem = self.call(name, render(name, query=query.query or answer.query, answer=shown), round=round)
             if reply is None:
                 return Verdict(AnswerStatus.Unsure, f"malformed judge reply: {problem}", malformed=True)
             status = AnswerStatus(reply["answer_status"])
+            if status is not AnswerStatus.Unsure:
+                break
         return Verdict(status, str(reply.get("reason", "")))
 
     @staticmethod

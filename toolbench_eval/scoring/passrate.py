@@ -31,7 +31,7 @@ import csv
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -84,27 +84,16 @@ def label_queries(
         qid, round_index = task
         return qid, round_index, judge.judge(queries[qid], answers[qid], round=round_index)
 
-    progress = tqdm(total=len(pending), desc=description, unit="judgement", disable=not pending, leave=False)
-    if judge.concurrency > 1 and len(pending) > 1:
-        with ThreadPoolExecutor(max_workers=judge.concurrency) as pool:
-            futures = [pool.submit(run_one, task) for task in pending]
-            results = []
-            for future in as_completed(futures):
-                results.append(future.result())
-                progress.update()
-    else:
-        results = []
-        for task in pending:
-            results.append(run_one(task))
+    with (
+        tqdm(total=len(pending), desc=description, unit="judgement", disable=not pending, leave=False) as progress,
+        ThreadPoolExecutor(max_workers=max(1, judge.concurrency)) as pool,
+    ):
+        for qid, round_index, verdict in pool.map(run_one, pending):
             progress.update()
-    progress.close()
-
-    for qid, round_index, verdict in results:
-        rounds = range(evaluate_times) if judge.deterministic else [round_index]
-        for r in rounds:
-            labels[qid].statuses[r] = verdict.status
-            labels[qid].reasons[r] = verdict.reason
-            labels[qid].malformed += int(verdict.malformed)
+            for r in range(evaluate_times) if judge.deterministic else [round_index]:
+                labels[qid].statuses[r] = verdict.status
+                labels[qid].reasons[r] = verdict.reason
+                labels[qid].malformed += int(verdict.malformed)
     return labels
 
 
@@ -291,7 +280,7 @@ def infrastructure_failures(run_dir: Path) -> dict[str, dict[str, str]]:
     return {group: marks for group, marks in failures.items() if marks}
 
 
-def _plain_query(qid: str, group: str, answer: AnswerRecord | None) -> Query:
+def plain_query(qid: str, group: str, answer: AnswerRecord | None) -> Query:
     return Query(query_id=qid, query=answer.query if answer else "", group=group, api_list=())
 
 
@@ -338,12 +327,12 @@ def score_run(
             group_queries = benchmark.get(group, {})
             ids = run.manifest.selected_query_ids(group, list(group_queries))
             queries = {
-                qid: group_queries.get(qid) or _plain_query(qid, group, answers.get(qid)) for qid in ids
+                qid: group_queries.get(qid) or plain_query(qid, group, answers.get(qid)) for qid in ids
             }
         else:
             universe_kind = "answers and events.jsonl (benchmark not loadable)"
             ids = sorted(set(answers) | _events_query_ids(run, group), key=_id_order)
-            queries = {qid: _plain_query(qid, group, answers.get(qid)) for qid in ids}
+            queries = {qid: plain_query(qid, group, answers.get(qid)) for qid in ids}
         unexpected[group] = [qid for qid in answers if qid not in queries]
         labels_by_group[group] = label_queries(
             queries, answers, judge, evaluate_times=evaluate_times, description=f"{run.run_id} {group}"
@@ -419,7 +408,7 @@ def score_converted(
         ids = list(group_queries)
     else:
         ids = list(answers)
-    queries = {qid: group_queries.get(qid) or _plain_query(qid, group, answers.get(qid)) for qid in ids}
+    queries = {qid: group_queries.get(qid) or plain_query(qid, group, answers.get(qid)) for qid in ids}
     labels = label_queries(queries, answers, judge, evaluate_times=evaluate_times, description=f"{path.name}")
     return build_report(
         {group: labels},

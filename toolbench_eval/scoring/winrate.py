@@ -33,7 +33,7 @@ from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS, Query
 from toolbench_eval.errors import UserError
 from toolbench_eval.scoring.judges import Judge
 from toolbench_eval.scoring.labels import STATUS_RANK, AnswerRecord, AnswerStatus
-from toolbench_eval.scoring.passrate import score_run
+from toolbench_eval.scoring.passrate import plain_query, score_run
 from toolbench_eval.scoring.passrate_report import PassRateReport, QueryLabels, load_report
 from toolbench_eval.scoring.rundir import RunInfo, load_queries, load_run
 
@@ -69,12 +69,11 @@ def decide_query(
     else:
         rounds = []
         for r in range(1 if judge.deterministic else evaluate_times):
+            shown = [("candidate", candidate), ("reference", reference)]
             if round_swaps(seed, group, query.query_id, r):
-                choice = judge.prefer(query, reference, candidate, round=r)
-                rounds.append({"a": "reference", "b": "candidate", "tie": "tie"}[choice])
-            else:
-                choice = judge.prefer(query, candidate, reference, round=r)
-                rounds.append({"a": "candidate", "b": "reference", "tie": "tie"}[choice])
+                shown.reverse()
+            choice = judge.prefer(query, shown[0][1], shown[1][1], round=r)
+            rounds.append({"a": shown[0][0], "b": shown[1][0], "tie": "tie"}[choice])
         if judge.deterministic:
             rounds = rounds * evaluate_times
         decided_by = "judge"
@@ -123,11 +122,8 @@ def _compare_group(
 
     def run_query(qid: str) -> tuple[str, dict[str, Any]]:
         answer = candidate_answers.get(qid) or reference_answers.get(qid)
-        query = truth.get(qid) or Query(
-            query_id=qid, query=answer.query if answer else "", group=group, api_list=()
-        )
         return qid, decide_query(
-            query,
+            truth.get(qid) or plain_query(qid, group, answer),
             candidate_answers.get(qid),
             reference_answers.get(qid),
             query_status(candidate_labels.get(qid)),
@@ -212,16 +208,8 @@ def compare_runs(
     report = {
         "kind": REPORT_KIND,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "candidate": {
-            "run_id": candidate.run_id,
-            "run_dir": str(candidate.path),
-            "model_name": candidate.model_name,
-        },
-        "reference": {
-            "run_id": reference.run_id,
-            "run_dir": str(reference.path),
-            "model_name": reference.model_name,
-        },
+        **{side: {"run_id": run.run_id, "run_dir": str(run.path), "model_name": run.model_name}
+           for side, run in (("candidate", candidate), ("reference", reference))},
         "judge": judge.describe(),
         "judge_id": judge.id,
         "evaluate_times": evaluate_times,
