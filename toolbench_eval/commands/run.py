@@ -43,6 +43,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add("--prompt-style", choices=PROMPT_STYLES, help="toolllama (default) or the model's chat template")
     add("--buckets", help="Attention Buckets: auto:N (base search for this model) or b1,b2,... ('none' = off)")
     add("--fusion", help="bucket fusion rule (default max_logit)")
+    add("--record-bucket-weights", action="store_true", default=None,
+        help="write each finished query's per-token bucket weights to <run>/bucket_weights/<group>/<qid>.json "
+             "(needs --buckets; hf engine)")
     add("--executor", choices=EXECUTORS, help="local (asyncio, one process) or ray")
     add("--concurrency", type=int, help="trajectories in flight (per agent worker with ray); default 8")
     add("--limit", type=int, help="first N queries of each group (smoke runs)")
@@ -85,8 +88,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     overrides: dict[str, Any] = {
         name: getattr(args, name, None)
         for name in ("benchmark", "groups", "method", "model", "model_name", "prompt_style", "buckets", "fusion",
-                     "executor", "concurrency", "limit", "seed", "single_chain_max_step", "max_query_count",
-                     "width", "out", "run_id", "max_infra_failures", "protocol")
+                     "record_bucket_weights", "executor", "concurrency", "limit", "seed", "single_chain_max_step",
+                     "max_query_count", "width", "out", "run_id", "max_infra_failures", "protocol")
     }
     if getattr(args, "model_args", None) is not None:
         overrides["model_args"] = parse_key_values(args.model_args)

@@ -44,11 +44,14 @@ class SamplingParams(DecodeParams):
 @dataclass(frozen=True)
 class ChatReply:
     """One native function-calling turn (`Engine.chat`): the assistant message as StableToolBench records it
-    (`content, refusal, role, function_call, tool_calls`), and the turn's token usage."""
+    (`content, refusal, role, function_call, tool_calls`), the turn's token usage and, where the engine returns
+    them, its bucket weights."""
 
     message: dict[str, Any]
     prompt_tokens: int
     completion_tokens: int
+    # Per generated token, per bucket (engines with Attention Buckets that were asked to return them).
+    bucket_weights: list[list[float]] | None = field(default=None, repr=False)
 
 
 def assistant_message(message: Any) -> dict[str, Any]:

@@ -214,7 +214,7 @@ async def chat_through_template(engine: Any, messages: Sequence[dict[str, Any]],
     [completion] = await engine.generate([prompt], dataclasses.replace(params, stop=(), grammar=grammar))
     rng = random.Random(f"{params.seed}/{len(prompt)}/{prompt[-200:]}")
     return ChatReply(assistant_turn(completion.text, family, rng), completion.prompt_tokens,
-                     completion.completion_tokens)
+                     completion.completion_tokens, completion.bucket_weights)
 
 
 def assistant_turn(text: str, family: str, rng: random.Random) -> dict[str, Any]:

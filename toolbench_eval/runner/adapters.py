@@ -24,6 +24,7 @@ from reasoning.protocols import InfrastructureError, ModelOutput, ToolResult
 from reasoning.step import TOOL_INPUT_PARSE_ERROR, error_observation
 from toolbench_eval.engines.base import Engine, SamplingParams
 from toolbench_eval.errors import UserError
+from toolbench_eval.runner.bucket_weights import CallWeights
 from toolbench_eval.tools.base import (
     MAX_OBSERVATION_LENGTH,
     Observation,
@@ -68,12 +69,13 @@ class EngineModelClient:
     step inside the ReAct grammar of the call's functions."""
 
     def __init__(self, engine: Engine, params: SamplingParams, render: PromptRenderer, *,
-                 constrain: str = "off") -> None:
+                 constrain: str = "off", weights: CallWeights | None = None) -> None:
         self.engine = engine
         self.params = params
         self.render = render
         self.constrain = check_level(constrain)
         self.calls = 0
+        self.weights = weights  # set: each completion's bucket weights are kept here (`record_bucket_weights`)
 
     async def generate(
         self, messages: list[dict[str, Any]], functions: list[dict[str, Any]], *, trajectory_id: str
@@ -83,7 +85,10 @@ class EngineModelClient:
         params = self.params
         if self.constrain != "off":
             params = dataclasses.replace(params, grammar=react_action_grammar(bare_functions(functions), self.constrain))
+        call = self.weights.begin() if self.weights is not None else None
         [completion] = await self.engine.generate([prompt], params, cache_keys=[trajectory_id])
+        if self.weights is not None:
+            self.weights.record(call, completion.bucket_weights)
         return ModelOutput(
             text=completion.text,
             prompt_tokens=completion.prompt_tokens,
@@ -99,12 +104,13 @@ class NativeToolsClient:
     reasoner already left out invalid ones), without `function_call`."""
 
     def __init__(self, engine: Engine, params: SamplingParams, *, upstream_request: bool,
-                 constrain: str = "off") -> None:
+                 constrain: str = "off", weights: CallWeights | None = None) -> None:
         self.engine = engine  # one with `chat` (`Agent` checks that before any query runs)
         self.params = params
         self.upstream_request = upstream_request
         self.constrain = check_level(constrain)
         self.calls = 0
+        self.weights = weights  # as `EngineModelClient.weights`
 
     async def generate(
         self, messages: list[dict[str, Any]], functions: list[dict[str, Any]], *, trajectory_id: str
@@ -112,8 +118,11 @@ class NativeToolsClient:
         tools = [{"type": "function", "function": function} for function in bare_functions(functions)]
         sent = [{key: value for key, value in message.items() if key != "function_call"} for message in messages]
         self.calls += 1
+        call = self.weights.begin() if self.weights is not None else None
         reply = await self.engine.chat(sent, tools, self.params, upstream_request=self.upstream_request,
                                        constrain=self.constrain)
+        if self.weights is not None:
+            self.weights.record(call, reply.bucket_weights)
         content = reply.message.get("content")
         return ModelOutput(text=content if isinstance(content, str) else "", prompt_tokens=reply.prompt_tokens,
                            completion_tokens=reply.completion_tokens, message=dict(reply.message))

@@ -25,6 +25,7 @@ from toolbench_eval.runner.adapters import (
     sampling_params,
     toolllama_renderer,
 )
+from toolbench_eval.runner.bucket_weights import CallWeights
 from toolbench_eval.runner.config import METHODS, RunConfig
 from toolbench_eval.tools.base import ToolBackend
 
@@ -45,6 +46,9 @@ class SolveResult:
     answer: dict[str, Any]  # the StableToolBench answer JSON
     outcome: str  # "answered" | "gave_up" | "no_answer" (step limit or budget reached without Finish)
     encoding: str = "utf8_newline"  # the protocol's `answer_file_encoding`
+    # `record_bucket_weights`: each model call's `[tokens][N]` fused bucket weights, in call order (else None).
+    # Kept beside the answer, never in it: answer files are upstream's format.
+    bucket_weights: list[list[list[float]]] | None = None
 
 
 def outcome_of(trajectory: Any) -> str:
@@ -113,12 +117,13 @@ class Agent:
         descriptions = tool_descriptions(query, self.tools)
         seed = query_seed(config.seed, query.group, query.query_id)
         params = sampling_params(config.decoding, protocol=protocol, seed=seed)
+        weights = CallWeights() if config.record_bucket_weights else None
         if config.tool_format == "native":
             client = NativeToolsClient(self.engine, params, upstream_request=protocol.native_request == "upstream",
-                                       constrain=config.decoding.get("constrain", "off"))
+                                       constrain=config.decoding.get("constrain", "off"), weights=weights)
         else:
             client = EngineModelClient(self.engine, params, self._render,
-                                       constrain=config.decoding.get("constrain", "off"))
+                                       constrain=config.decoding.get("constrain", "off"), weights=weights)
         env = BackendToolEnvironment(self.backend.for_trajectory(), index, protocol=protocol)
         common = {
             "single_chain_max_step": config.max_step,
@@ -132,4 +137,4 @@ class Agent:
         if trajectory.error is not None:
             raise TrajectoryFailed(trajectory.error)
         return SolveResult(answer_json(trajectory, protocol=protocol), outcome_of(trajectory),
-                           protocol.answer_file_encoding)
+                           protocol.answer_file_encoding, weights.calls() if weights is not None else None)

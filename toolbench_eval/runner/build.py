@@ -122,6 +122,8 @@ def build_engine(config: RunConfig, bucket_spec: BucketSpec | None, *, loaded: t
         raise UserError("--model openai: an API model cannot run Attention Buckets; drop --buckets")
     engine = ENGINES.lookup(config.model)
     arguments = engine_arguments(config, engine)  # before a model loads
+    if config.record_bucket_weights and config.model == "hf":
+        arguments["return_weights"] = True  # the scripted engine reports its uniform weights unasked
     return engine(*engine_inputs(config, loaded), bucket_spec=bucket_spec, **arguments)
 
 

@@ -45,9 +45,10 @@ TOOL_FORMATS = ("react", "native")  # model_args tool_format: ReAct text, or the
 RAY_OPTIONS = ("address", "num_cpus", "num_gpus", "object_store_memory", "temp_dir", "num_engines", "num_workers",
                "cpus_per_engine", "gpus_per_engine", "cpus_per_worker")
 
-# Fields that do not change what a query's answer is; resuming with other values is allowed.
+# Fields that do not change what a query's answer is; resuming with other values is allowed. Recording bucket
+# weights leaves answer files byte-identical, and runs made before the option existed must stay resumable.
 EXECUTION_ONLY_FIELDS = frozenset({"executor", "concurrency", "limit", "ray", "out", "run_id",
-                                   "max_infra_failures"})
+                                   "max_infra_failures", "record_bucket_weights"})
 
 
 def parse_key_values(text: str | Mapping[str, Any] | None, *, flag: str = "--model-args") -> dict[str, Any]:
@@ -127,6 +128,9 @@ class RunConfig:
     buckets: str | None = None  # None | "auto:N" | "b1,b2,..."
     fusion: str = "max_logit"
     bucket_search: dict[str, Any] = field(default_factory=dict)  # extra arguments for `auto:N` base search
+    # Write each finished query's fused bucket weights to `<run>/bucket_weights/<group>/<qid>.json`
+    # (`runner.bucket_weights`); needs buckets and an engine that reports weights (hf, scripted).
+    record_bucket_weights: bool = False
     executor: str = "local"
     concurrency: int = 8  # trajectories in flight (per agent worker with Ray)
     limit: int | None = None  # first N queries of each group
@@ -238,6 +242,7 @@ class RunConfig:
             raise located(source, "needs a 'name', e.g. tool_backend: {name: local}", field="tool_backend")
         if self.buckets is not None:
             parse_bucket_request(self.buckets, source=source)
+        self.check_record_bucket_weights(source)
         from buckets.fusion import FUSION_RULES  # checked with or without buckets: the manifest records it
 
         if self.fusion not in FUSION_RULES:
@@ -249,6 +254,24 @@ class RunConfig:
         if constrain not in CONSTRAIN_LEVELS:
             raise located(source, f"decoding.constrain: {constrain!r} is not one of {list(CONSTRAIN_LEVELS)}",
                           field="decoding")
+
+    def check_record_bucket_weights(self, source: str | Path) -> None:
+        """`record_bucket_weights` is a flag, and only asked of a bucketed run on an engine that reports weights."""
+        from toolbench_eval.runner.bucket_weights import ENGINES_WITH_WEIGHTS
+
+        value = self.record_bucket_weights
+        if not isinstance(value, bool):
+            raise located(source, f"must be true or false, got {value!r}", field="record_bucket_weights")
+        if not value:
+            return
+        if self.buckets is None:
+            raise located(source, "recording bucket weights needs Attention Buckets: add --buckets auto:N "
+                                  "(or b1,b2,...), or drop --record-bucket-weights", field="record_bucket_weights")
+        if self.model not in ENGINES_WITH_WEIGHTS:
+            why = {"vllm": "vLLM fuses the buckets inside the model's forward and hands back tokens only",
+                   "openai": "an API model runs no Attention Buckets"}.get(self.model, "it returns none")
+            raise located(source, f"the {self.model} engine cannot report bucket weights ({why}); use --model hf, "
+                                  "or drop --record-bucket-weights", field="record_bucket_weights")
 
     # ---- derived values -----------------------------------------------------------------------
     @property

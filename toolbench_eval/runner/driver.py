@@ -155,9 +155,11 @@ class Recorder:
     """Writes outcomes to the run directory and keeps the progress display current."""
 
     def __init__(self, rundir: RunDir, method: str, plan: WorkPlan, *, progress: bool = True,
-                 max_infra_failures: int | None = None) -> None:
+                 max_infra_failures: int | None = None, bucket_spec: Any = None) -> None:
         self.rundir = rundir
         self.method = method
+        # The run's `engines.base.BucketSpec`: the bases and fusion rule written into each weights sidecar.
+        self.bucket_spec = bucket_spec
         self.max_infra_failures = max_infra_failures
         self.summary = RunSummary(counts={g: Counter() for g in plan.totals})
         self.progress = RunProgress(len(plan.todo), enabled=progress)
@@ -197,6 +199,11 @@ class Recorder:
         # The answer file first: once it exists the query is finished, whatever happens next.
         self.rundir.write_answer(item.group, item.query.query_id, self.method, result.answer,
                                  encoding=result.encoding)
+        if result.bucket_weights is not None and self.bucket_spec is not None:
+            from toolbench_eval.runner.bucket_weights import sidecar
+
+            self.rundir.write_bucket_weights(item.group, item.query.query_id, sidecar(
+                self.bucket_spec.bases, self.bucket_spec.fusion, result.bucket_weights))
         seconds = self._ended(item)
         outcome = result.outcome
         generation = result.answer.get("answer_generation", {})

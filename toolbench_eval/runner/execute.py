@@ -205,6 +205,10 @@ def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: boo
         bucket_spec, block = resolve_buckets(config, model, groups=groups, tokenizer=tokenizer)
     manifest = rundir.prepare(build_manifest(config, path, root, block, query_ids), force_config=force_config)
     manifest = manifest.replace(query_ids=query_ids)
+    if config.record_bucket_weights and not manifest.config.get("record_bucket_weights"):
+        # A resumed run that starts recording: the manifest says this folder holds weight sidecars (for the
+        # queries answered while recording was on; the option leaves answers unchanged, so resuming is allowed).
+        manifest = manifest.replace(config={**manifest.config, "record_bucket_weights": True})
     if force_config and manifest.weights != weights_id(config):
         manifest = manifest.with_weights(weights_id(config))
     rundir.write_manifest(manifest)
@@ -218,11 +222,13 @@ def _execute(config: RunConfig, path: Path, *, force_config: bool, progress: boo
         retriever = build_retriever(config, groups)
         report_retrieval(config, groups, rundir, retriever, log=log)
     rundir.log("run_started", executor=config.executor, concurrency=config.concurrency, todo=len(plan.todo),
-               skipped=skipped, limit=config.limit, argv=sys.argv[1:])
+               skipped=skipped, limit=config.limit, record_bucket_weights=config.record_bucket_weights,
+               argv=sys.argv[1:])
     if skipped:
         log(f"{path}: resuming; {skipped} queries already answered, {len(plan.todo)} to go")
     recorder = Recorder(rundir, config.method_name, plan, progress=progress,
-                        max_infra_failures=config.max_infra_failures)
+                        max_infra_failures=config.max_infra_failures,
+                        bucket_spec=bucket_spec if config.record_bucket_weights else None)
     facts: dict[str, Any] = {}
     try:
         if config.executor == "ray":

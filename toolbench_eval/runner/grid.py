@@ -108,6 +108,9 @@ def expand_grid(spec: Mapping[str, Any], *, source: str | Path = "grid") -> list
         raise located(source, f"unknown key(s) {unknown}; known: {list(TOP_LEVEL_KEYS)}", field=unknown[0])
     base = dict(load_yaml_mapping(spec["base_config"]) if spec.get("base_config") else {})
     base.update(spec.get("base") or {})
+    # Recording bucket weights is asked of the whole grid and applies to its cells with buckets only, so the base
+    # (which may have none) is checked without it.
+    record_weights = base.pop("record_bucket_weights", False)
     base_config = RunConfig.from_mapping(base, source=source)
     grid = spec.get("grid") or {}
     bad_axes = sorted(set(grid) - set(GRID_AXES))
@@ -154,6 +157,7 @@ def expand_grid(spec: Mapping[str, Any], *, source: str | Path = "grid") -> list
             source=source,
         )
         config.buckets = buckets
+        config.record_bucket_weights = record_weights if buckets is not None else False
         config.normalize(source=source)
         runs.append(GridRun(name, config))
     return runs

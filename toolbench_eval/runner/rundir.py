@@ -5,6 +5,8 @@ Layout (the contract scoring and export read):
     <run>/manifest.json                      what ran (`manifest.Manifest`): config, versions, seeds, bases
     <run>/<group>/<qid>_<method>.json        StableToolBench raw answer JSON, written atomically
     <run>/events.jsonl                       one JSON object per line
+    <run>/bucket_weights/<group>/<qid>.json  with `record_bucket_weights`: the query's fused bucket weights
+                                             (`runner.bucket_weights`), written atomically after its answer
 
 A query is finished iff its answer file exists. Answer files appear by `os.replace` of a fully
 written temporary file, so a `kill -9` at any moment leaves either the whole file or none; a
@@ -30,6 +32,7 @@ from toolbench_eval.runner.manifest import Manifest
 
 MANIFEST = "manifest.json"
 EVENTS = "events.jsonl"
+BUCKET_WEIGHTS = "bucket_weights"  # a folder no benchmark group is named after (groups hold answer files)
 
 
 def now_iso() -> str:
@@ -156,6 +159,14 @@ class RunDir:
         from reasoning.answer import write_answer_file
 
         return write_answer_file(self.answer_path(group, query_id, method), redact_value(answer), encoding=encoding)
+
+    def bucket_weights_path(self, group: str, query_id: str) -> Path:
+        return self.root / BUCKET_WEIGHTS / group / f"{query_id}.json"
+
+    def write_bucket_weights(self, group: str, query_id: str, document: Mapping[str, Any]) -> Path:
+        """Atomic, like an answer file; compact JSON (per-token weights make up most of it)."""
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return write_text_atomic(self.bucket_weights_path(group, query_id), text)
 
     def has_answers(self) -> bool:
         return self.root.is_dir() and any(path.is_file() for path in self.root.glob("*/*.json"))
