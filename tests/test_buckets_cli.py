@@ -165,3 +165,24 @@ def test_plot_with_a_model_config(tmp_path):
             "4883", "--out", str(out)]
     assert main(argv) == 0
     assert_a_drawn_png(out)
+
+
+def test_waveform_figure_sorts_bases_writes_three_formats_and_same_bytes_twice(tmp_path, monkeypatch):
+    import buckets.plot
+
+    figures = []
+    real = buckets.plot.save_figure
+    monkeypatch.setattr(buckets.plot, "save_figure", lambda f, p: figures.append(f) or real(f, p))
+    args = {"head_dim": 128, "position_scale": 2, "window": (1000, 2000)}
+    first = buckets.plot.plot_waveforms([18000, 10000, 20500], out_png=tmp_path / "a" / "w.png", **args)
+    second = buckets.plot.plot_waveforms([18000, 10000, 20500], out_png=tmp_path / "b" / "w.png", **args)
+    _curve_axes, strip_axes = figures[0].axes[:2]
+    # Bases in increasing order: legend first, strip rows top to bottom (the strip's y grows upwards).
+    legend = [t.get_text() for t in figures[0].legends[0].get_texts()]
+    assert legend[:3] == ["base 10000", "base 18000", "base 20500"]
+    rows = [t.get_text().split()[0] for t in strip_axes.get_yticklabels()]
+    assert rows == ["20500", "18000", "10000"]
+    assert figures[0].get_size_inches()[0] == pytest.approx(6.5)
+    for fmt in ("png", "svg", "pdf"):
+        assert first.with_suffix(f".{fmt}").read_bytes() == second.with_suffix(f".{fmt}").read_bytes(), fmt
+    assert_a_drawn_png(first)

@@ -228,6 +228,7 @@ def test_cli_writes_csv_png_summary_and_resumes(tiny_checkpoint, tmp_path, capsy
         assert row["n"] == "2" and 0 <= float(row["accuracy"]) <= 1
         assert float(row["mean_target_distance"]) < float(row["mean_prompt_tokens"])
     assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "accuracy.pdf").read_bytes()[:4] == b"%PDF" and (out / "accuracy.svg").is_file()
     summary = (out / "summary.md").read_text()
     assert "## Accuracy" in summary and "buckets {10k, 20k}" in summary and "## Automatic reading" in summary
     records = (out / "records.jsonl").read_text().splitlines()
@@ -254,3 +255,78 @@ def test_cli_rejects_bad_arguments_before_loading_a_model(tmp_path, capsys):
     assert "at least two" in capsys.readouterr().err
     assert main(["probe", "kv", "--fusion", "median", "--out", str(tmp_path)]) == 2
     assert "unknown rule" in capsys.readouterr().err
+
+
+# ---- the accuracy figure: Wilson intervals on every point, n shown, three formats, redrawn from records ----
+FIGURE_CONFIGS = [ProbeConfig("10000", (10000.0,), own=True), ProbeConfig("auto:2", (20000.0, 10000.0))]
+
+
+def figure_records() -> list[dict]:
+    """2 K x 3 positions x 2 configs x 10 samples; config i gets (position + i) of 10 right."""
+    records = []
+    for num_pairs in (4, 6):
+        for position in (0, 1, num_pairs - 1):
+            for index, config in enumerate(FIGURE_CONFIGS):
+                for sample in range(10):
+                    records.append({"config": config.key, "num_pairs": num_pairs, "position": position,
+                                    "sample": sample, "correct": sample < position + index, "prompt_tokens": 200,
+                                    "target_distance": 150 - 20 * position, "prediction": "x", "value": "x"})
+    return records
+
+
+def test_accuracy_figure_draws_a_wilson_interval_on_every_point(tmp_path, monkeypatch):
+    import buckets.figure_style
+    from toolbench_eval.probe.report import aggregate, plot_accuracy
+    from toolbench_eval.probe.scoring import wilson_interval
+
+    figures = []
+    real = buckets.figure_style.save_figure
+    monkeypatch.setattr(buckets.figure_style, "save_figure", lambda f, p: figures.append(f) or real(f, p))
+    rows = aggregate(figure_records(), FIGURE_CONFIGS, "tiny")
+    png = plot_accuracy(rows, tmp_path / "accuracy.png", own_base=10000, head_dim=64, troughs={4: [], 6: []})
+    panels = [ax for ax in figures[0].axes if ax.get_title(loc="left")]
+    assert len(panels) == 2 and "n = 10 prompts per point" in panels[0].get_title(loc="left")
+    from matplotlib.container import ErrorbarContainer
+
+    for panel in panels:
+        bars = [c for c in panel.containers if isinstance(c, ErrorbarContainer)]
+        assert len(bars) == 2  # one per config, 3 points each
+        for index, container in enumerate(bars):
+            segments = container.lines[2][0].get_segments()
+            assert len(segments) == 3
+            # Whisker ends are the Wilson interval of (position + index)/10 correct; positions sorted.
+            expected = [wilson_interval(min(10, p + index), 10) for p in (0, 1, 3 if panel is panels[0] else 5)]
+            drawn = [end for s in segments for end in (s[0][1], s[1][1])]
+            assert drawn == pytest.approx([end for pair in expected for end in pair], abs=1e-4)
+    legend = [t.get_text() for t in figures[0].legends[0].get_texts()]
+    assert legend[:2] == ["base 10k (own)", "buckets auto:2 {20k, 10k}"]
+    for fmt in ("png", "svg", "pdf"):
+        assert png.with_suffix(f".{fmt}").stat().st_size > 1000
+
+
+def _probe_folder(path):
+    from toolbench_eval.probe.report import aggregate, write_csv
+
+    path.mkdir()
+    records = figure_records()
+    (path / "records.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    write_csv(aggregate(records, FIGURE_CONFIGS, "tiny"), path / "results.csv")
+    (path / "summary.md").write_text("- `rope`: base 10000, head_dim 64, position scale 1, max positions 512\n")
+    (path / "probe.json").write_text(json.dumps({"settings": {"dtype": "float32", "prompt_style": "plain"}}))
+    return path
+
+
+def test_replot_redraws_from_records_identically_and_refuses_records_that_changed(tmp_path):
+    from toolbench_eval.probe.replot import replot_accuracy
+
+    folder = _probe_folder(tmp_path / "probe")
+    first = replot_accuracy(folder)
+    drawn = {fmt: first.with_suffix(f".{fmt}").read_bytes() for fmt in ("png", "svg", "pdf")}
+    assert replot_accuracy(folder) == folder / "accuracy.png"
+    assert {fmt: first.with_suffix(f".{fmt}").read_bytes() for fmt in drawn} == drawn  # same bytes twice
+
+    records = (folder / "records.jsonl").read_text().splitlines()
+    changed = json.loads(records[0]) | {"correct": not json.loads(records[0])["correct"]}
+    (folder / "records.jsonl").write_text("\n".join([json.dumps(changed), *records[1:]]) + "\n")
+    with pytest.raises(UserError, match="no longer gives results.csv"):
+        replot_accuracy(folder)

@@ -20,6 +20,7 @@ from toolbench_eval.scoring.labels import AnswerStatus
 from toolbench_eval.scoring.passrate import score_run
 from toolbench_eval.scoring.passrate_report import QueryLabels, load_report
 from toolbench_eval.scoring.reference import reference_rows
+from toolbench_eval.scoring.rows import Cell, LeaderboardRow
 from toolbench_eval.scoring.winrate import compare_runs
 
 GOLDEN = Path(__file__).parent / "fixtures" / "scoring" / "golden"
@@ -256,6 +257,9 @@ def test_export_matches_the_golden_tables_and_draws_plots(tmp_path):
     for key in ("pass_rate_png", "buckets_png"):
         data = written[key].read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
+        # The same figure as SVG and PDF beside the PNG, for papers.
+        assert written[key].with_suffix(".svg").read_bytes().startswith(b"<?xml")
+        assert written[key].with_suffix(".pdf").read_bytes().startswith(b"%PDF")
     rows = json.loads((out / "leaderboard.json").read_text())["rows"]
     assert [r["published"] for r in rows] == [False, False, True, True]
 
@@ -294,3 +298,116 @@ def test_a_run_limited_to_the_first_queries_is_scored_on_those_only(tmp_path):
     )
     group = score_run(run, RuleJudge(), evaluate_times=1, save=False).groups["G1_instruction"]
     assert sorted(group.labels) == ["1", "2"] and group.n_missing == 1 and group.sopr == 50.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures: paper-sized, every bar with an interval and N, 0 visible, bases sorted, three formats, same bytes
+
+
+def capture_figures(monkeypatch, module) -> list:
+    """Keep every figure `module` saves (drawn state to inspect), still writing its files."""
+    figures = []
+    real = module.save_figure
+
+    def keep(figure, path):
+        figures.append(figure)
+        return real(figure, path)
+
+    monkeypatch.setattr(module, "save_figure", keep)
+    return figures
+
+
+def figure_row(run: str, bases: str, means: dict[str, float], *, n: int = 4) -> LeaderboardRow:
+    cells = {g: Cell(m, 0.0, (max(0.0, m - 25), min(100.0, m + 25)), n=n, n_missing=0) for g, m in means.items()}
+    average = sum(means.values()) / len(means)
+    return LeaderboardRow(
+        source="this project", run=run, method="react", model=f"m-{run}", bases=bases, judge="rule",
+        pass_rate=cells, average=Cell(average, 0.0, (max(0.0, average - 10), average + 10), n=n * len(means)),
+        has_buckets=bases != "none",
+    )
+
+
+FIGURE_ROWS = [
+    figure_row("none", "none", {"G1_instruction": 50.0, "G2_category": 0.0}),
+    figure_row("three", "100000, 180000, 120000", {"G1_instruction": 75.0, "G2_category": 25.0}),
+    figure_row("two", "150000, 100000", {"G1_instruction": 0.0, "G2_category": 25.0}),
+]
+
+
+def _bars(axes) -> list:
+    from matplotlib.container import BarContainer
+
+    return [bar for c in axes.containers if isinstance(c, BarContainer) for bar in c]
+
+
+def _whiskers(axes) -> list:
+    from matplotlib.container import ErrorbarContainer
+
+    return [c for c in axes.containers if isinstance(c, ErrorbarContainer)]
+
+
+def test_pass_rate_figure_has_a_bar_interval_and_n_per_cell_and_shows_zeros(tmp_path, monkeypatch):
+    from toolbench_eval.scoring import export
+
+    figures = capture_figures(monkeypatch, export)
+    png = export.plot_pass_rates(FIGURE_ROWS, tmp_path / "pass_rate.png")
+    axes = figures[0].axes[0]
+    assert figures[0].get_size_inches()[0] == pytest.approx(6.5)
+    # 3 runs x (2 groups + Average), each bar with a whisker reaching its interval's ends.
+    assert len(_bars(axes)) == 9
+    whiskers = _whiskers(axes)
+    assert len(whiskers) == 3
+    first_run_segments = whiskers[0].lines[2][0].get_segments()
+    assert [(s[0][1], s[1][1]) for s in first_run_segments] == [(25.0, 75.0), (0.0, 25.0), (15.0, 35.0)]
+    # N under each group, since every run has the same N there.
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["I1-Inst\nn=4", "I2-Cat\nn=4", "Average\nn=8"]
+    # Each of the two zero cells has a visible stub on the baseline and its number.
+    stubs = [line for line in axes.lines if list(line.get_ydata()) == [0, 0] and line.get_linewidth() >= 2]
+    assert len(stubs) == 2
+    assert [t.get_text() for t in axes.texts].count("0") == 2
+    # The legend sits below the axes (a figure legend), with the bases sorted and short.
+    labels = [t.get_text() for t in figures[0].legends[0].get_texts()]
+    assert "m-three · react · buckets 100k, 120k, 180k" in labels
+    for fmt, magic in (("png", b"\x89PNG"), ("svg", b"<?xml"), ("pdf", b"%PDF")):
+        assert png.with_suffix(f".{fmt}").read_bytes().startswith(magic)
+
+
+def test_buckets_figure_sorts_base_sets_numerically_with_intervals_and_n(tmp_path, monkeypatch):
+    from toolbench_eval.scoring import export
+
+    figures = capture_figures(monkeypatch, export)
+    shuffled = [FIGURE_ROWS[1], FIGURE_ROWS[0], FIGURE_ROWS[2]]
+    assert export.plot_buckets(shuffled, tmp_path / "b.png") is not None
+    axes = figures[0].axes[0]
+    labels = [t.get_text() for t in axes.get_yticklabels()]
+    # No buckets first, then by set size; each set's bases in increasing order.
+    assert labels == ["m-none · react\nno buckets", "m-two · react\nbuckets 100k, 150k",
+                      "m-three · react\nbuckets 100k, 120k, 180k"]
+    assert len(_bars(axes)) == 3 and len(_whiskers(axes)) == 1
+    values = [t.get_text() for t in axes.texts]
+    assert values[0] == "25.0 [15.0–35.0], n=8"
+    assert all("n=8" in v for v in values)
+    for fmt in ("svg", "pdf"):
+        assert (tmp_path / f"b.{fmt}").stat().st_size > 1000
+
+
+def test_figures_are_byte_identical_when_drawn_twice(tmp_path):
+    from toolbench_eval.scoring.export import plot_buckets, plot_pass_rates
+
+    for name, plot in (("pass_rate", plot_pass_rates), ("buckets", plot_buckets)):
+        first = plot(FIGURE_ROWS, tmp_path / "a" / f"{name}.png")
+        second = plot(FIGURE_ROWS, tmp_path / "b" / f"{name}.png")
+        for fmt in ("png", "svg", "pdf"):
+            assert first.with_suffix(f".{fmt}").read_bytes() == second.with_suffix(f".{fmt}").read_bytes(), fmt
+
+
+def test_rows_read_back_from_leaderboard_json_redraw_the_same_figure(tmp_path):
+    from toolbench_eval.scoring.export import json_rows, plot_pass_rates
+    from toolbench_eval.scoring.saved_rows import rows_from_leaderboard_json
+
+    saved = tmp_path / "leaderboard.json"
+    saved.write_text(json.dumps({"rows": json_rows(FIGURE_ROWS)}))
+    assert rows_from_leaderboard_json(saved) == FIGURE_ROWS
+    direct = plot_pass_rates(FIGURE_ROWS, tmp_path / "direct.png")
+    again = plot_pass_rates(rows_from_leaderboard_json(saved), tmp_path / "again.png")
+    assert direct.read_bytes() == again.read_bytes()

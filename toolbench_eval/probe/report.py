@@ -9,6 +9,7 @@ sees the distance between the answer's query and the target pair, and that is wh
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -89,6 +90,13 @@ def own_base_troughs(
     return troughs
 
 
+def _interval(row: dict[str, Any]) -> tuple[float, float]:
+    """The row's 95% Wilson interval (recomputed from correct/n when a row read back lacks it)."""
+    if row.get("ci_low") is not None and row.get("ci_high") is not None:
+        return float(row["ci_low"]), float(row["ci_high"])
+    return wilson_interval(int(row["correct"]), int(row["n"]))
+
+
 def plot_accuracy(
     rows: Sequence[dict[str, Any]],
     path: Path,
@@ -99,70 +107,96 @@ def plot_accuracy(
     troughs: dict[int, list[int]] | None = None,
     title: str | None = None,
 ) -> Path:
-    """Accuracy vs target index, one panel per K, with the own-base waveform and its troughs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Accuracy vs target index, one panel per K (stacked, so each gets the page's width), every point
+    with its 95% Wilson interval and n, the own-base waveform and its troughs behind. Writes PNG, SVG and
+    PDF (`buckets.figure_style`); returns the PNG path."""
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
+    from buckets.figure_style import (
+        PALETTE,
+        interval_errors,
+        new_figure,
+        paper_style,
+        save_figure,
+    )
     from buckets.waveform import attention_upper_bound
 
     ks = sorted({r["num_pairs"] for r in rows})
     troughs = troughs if troughs is not None else own_base_troughs(rows, own_base, head_dim, position_scale)
     configs = list(dict.fromkeys(r["config"] for r in rows))
-    fig, axes = plt.subplots(1, len(ks), figsize=(6.2 * len(ks), 4.6), squeeze=False)
-    for ax, num_pairs in zip(axes[0], ks):
-        cell_rows = [r for r in rows if r["num_pairs"] == num_pairs]
-        positions = sorted({r["position"] for r in cell_rows})
-        distance = {r["position"]: r["mean_target_distance"] for r in cell_rows}
-        for index, config in enumerate(configs):
-            line = sorted((r["position"], r["accuracy"]) for r in cell_rows if r["config"] == config)
-            if not line:
-                continue
-            own = config.endswith("(own)")
-            ax.plot([p for p, _ in line], [a for _, a in line], marker="o" if own else "s^vDP*"[index % 6],
-                    linewidth=2.6 if own else 1.4, color="black" if own else None, label=config, zorder=3)
-        ax.set_ylim(-0.03, 1.03)
-        ax.set_xlabel("target pair index (0 = first in the JSON object)")
-        ax.set_ylabel("accuracy (exact value match)")
-        n = max(r["n"] for r in cell_rows)
-        ax.set_title(f"K = {num_pairs} pairs, n = {n} per point")
-        ax.grid(alpha=0.3)
-        # Index <-> mean token distance from the answer, interpolated between measured positions.
-        xs = np.array(positions, dtype=float)
-        ds = np.array([distance[p] for p in positions], dtype=float)
-        if len(xs) >= 2:
-            grid = np.linspace(xs.min(), xs.max(), 400)
-            wave = attention_upper_bound(np.interp(grid, xs, ds), own_base, head_dim, position_scale)
-            twin = ax.twinx()
-            twin.plot(grid, wave, color="grey", alpha=0.45, linewidth=1, label=f"waveform, base {own_base:g}")
-            twin.set_ylabel(f"RoPE upper bound, own base {own_base:g} (grey)", color="grey")
-            twin.tick_params(axis="y", colors="grey")
-            order = np.argsort(ds)
-            for trough in troughs.get(num_pairs, []):
-                if ds.min() <= trough <= ds.max():
-                    x = float(np.interp(trough, ds[order], xs[order]))
-                    ax.axvline(x, color="tab:red", linestyle=":", alpha=0.7, zorder=1)
-                    ax.text(x, 1.0, f"trough\nd={trough}", color="tab:red", fontsize=7, ha="center", va="top")
-            secondary = ax.secondary_xaxis(
-                "top",
-                functions=(lambda x, xs=xs, ds=ds: np.interp(x, xs, ds),
-                           lambda d, xs=xs, ds=ds, o=order: np.interp(d, ds[o], xs[o])),
-            )
-            ticks = MaxNLocator(6).tick_values(ds.min(), ds.max())
-            secondary.set_xticks([t for t in ticks if ds.min() <= t <= ds.max()])  # no extrapolated labels
-            secondary.set_xlabel("mean token distance from the answer to the target")
-        ax.set_zorder(2)
-        ax.patch.set_visible(False)
-    axes[0][0].legend(fontsize=8, loc="lower left")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    others = [c for c in configs if not c.endswith("(own)")]
+    drawn_troughs: set[int] = set()
+    with paper_style():
+        fig = new_figure(0.8 + 2.45 * len(ks))
+        axes = fig.subplots(len(ks), 1, squeeze=False)[:, 0]
+        for ax, num_pairs in zip(axes, ks):
+            cell_rows = [r for r in rows if r["num_pairs"] == num_pairs]
+            positions = sorted({r["position"] for r in cell_rows})
+            distance = {r["position"]: r["mean_target_distance"] for r in cell_rows}
+            gap = min((b - a for a, b in itertools.pairwise(positions)), default=1)
+            for index, config in enumerate(configs):
+                line = sorted(((r["position"], r) for r in cell_rows if r["config"] == config), key=lambda pr: pr[0])
+                if not line:
+                    continue
+                own = config.endswith("(own)")
+                # Side by side around each index, so the intervals of configs with equal accuracy stay apart.
+                shift = (index - (len(configs) - 1) / 2) * 0.09 * gap
+                xs = [p + shift for p, _ in line]
+                accuracy = [float(r["accuracy"]) for _, r in line]
+                lows, highs = zip(*(_interval(r) for _, r in line))
+                color = "black" if own else PALETTE[others.index(config) % len(PALETTE)]
+                ax.errorbar(xs, accuracy, yerr=interval_errors(accuracy, lows, highs), color=color,
+                            marker="o" if own else "s^vDP*"[others.index(config) % 6], markersize=4,
+                            linewidth=2.0 if own else 1.1, elinewidth=0.7, capsize=2, label=config, zorder=3)
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_ylabel("accuracy (exact match)")
+            sizes = sorted({int(r["n"]) for r in cell_rows})
+            n_text = f"n = {sizes[0]}" if len(sizes) == 1 else f"n = {sizes[0]}–{sizes[-1]}"
+            ax.set_title(f"K = {num_pairs} pairs · {n_text} prompts per point · whiskers: 95% Wilson interval",
+                         loc="left")
+            ax.grid(alpha=0.3)
+            # Index <-> mean token distance from the answer, interpolated between measured positions.
+            xs = np.array(positions, dtype=float)
+            ds = np.array([distance[p] for p in positions], dtype=float)
+            if len(xs) >= 2:
+                grid = np.linspace(xs.min(), xs.max(), 400)
+                wave = attention_upper_bound(np.interp(grid, xs, ds), own_base, head_dim, position_scale)
+                twin = ax.twinx()
+                twin.plot(grid, wave, color="grey", alpha=0.35, linewidth=0.8)
+                twin.set_ylabel(f"RoPE bound, base {own_base:g}", color="grey")
+                twin.tick_params(axis="y", colors="grey")
+                twin.spines["right"].set_visible(True)
+                order = np.argsort(ds)
+                for trough in troughs.get(num_pairs, []):
+                    if ds.min() <= trough <= ds.max():
+                        # Named in the legend, not beside the line: text here collides with the top axis.
+                        drawn_troughs.add(trough)
+                        x = float(np.interp(trough, ds[order], xs[order]))
+                        ax.axvline(x, color="tab:red", linestyle=":", linewidth=1, alpha=0.8, zorder=1)
+                secondary = ax.secondary_xaxis(
+                    "top",
+                    functions=(lambda x, xs=xs, ds=ds: np.interp(x, xs, ds),
+                               lambda d, xs=xs, ds=ds, o=order: np.interp(d, ds[o], xs[o])),
+                )
+                ticks = MaxNLocator(6).tick_values(ds.min(), ds.max())
+                secondary.set_xticks([t for t in ticks if ds.min() <= t <= ds.max()])  # no extrapolated labels
+                secondary.set_xlabel("mean token distance from the answer to the target", labelpad=10)
+            ax.set_xlabel("target pair index (0 = first in the JSON object)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_zorder(2)
+            ax.patch.set_visible(False)
+        handles, labels = axes[0].get_legend_handles_labels()
+        handles += [Line2D([], [], color="grey", alpha=0.5, linewidth=0.8)]
+        labels += ["own-base RoPE bound (right axis)"]
+        if drawn_troughs:
+            handles += [Line2D([], [], color="tab:red", linestyle=":", linewidth=1)]
+            labels += ["its troughs, distance " + ", ".join(str(t) for t in sorted(drawn_troughs))]
+        fig.legend(handles, labels, loc="outside lower center", ncol=3, handlelength=1.6,
+                   columnspacing=1.2)
+        if title:
+            fig.suptitle(title)
+        return save_figure(fig, path)
 
 
 # ---- the Markdown summary -----------------------------------------------------------------------

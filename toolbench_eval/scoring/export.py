@@ -20,6 +20,21 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+from buckets.figure_style import (
+    BUCKETS_COLOR,
+    INTERVAL_COLOR,
+    NO_BUCKETS_COLOR,
+    PALETTE,
+    SMALL_FONT_PT,
+    bases_sort_key,
+    interval_errors,
+    mark_zero,
+    new_figure,
+    paper_style,
+    parse_bases,
+    save_figure,
+    sorted_bases_text,
+)
 from toolbench_eval.atomic import write_text_atomic
 from toolbench_eval.benchmark.model import GROUP_LABELS, GROUPS
 from toolbench_eval.errors import UserError
@@ -58,11 +73,6 @@ def check_one_protocol(rows: Sequence[LeaderboardRow], *, mix_protocols: bool) -
         raise UserError(f"these runs used different protocols ({listing}); their pass and win rates are not "
                         "comparable. Export them separately, or pass --mix-protocols to put them in one table "
                         "anyway (the Protocol column then tells them apart)")
-
-
-def run_label(row: LeaderboardRow) -> str:
-    bases = "" if row.bases in ("none", DASH) else f" [{row.bases}]"
-    return f"{row.model} {row.method}{bases}"
 
 
 def _saved_or_scored(run: RunInfo, judge: Judge, evaluate_times: int) -> PassRateReport:
@@ -377,72 +387,163 @@ def markdown_text(rows: Sequence[LeaderboardRow], *, title: str, notes: Sequence
 # Plots
 
 
-def _pyplot():
-    import matplotlib
+# Every figure: a 6.5 in wide page, fonts of 8 pt and more, PNG + SVG + PDF (`buckets.figure_style`).
 
-    matplotlib.use("Agg")  # files only; never a window
-    import matplotlib.pyplot as plt
 
-    return plt
+def _figure_run_label(row: LeaderboardRow) -> str:
+    """`model · method · buckets 100k, 120k, 180k`: the bases sorted and short, as a reader compares them."""
+    bases = parse_bases(row.bases) if row.bases != DASH else ()
+    return f"{row.model} · {row.method}" + (f" · buckets {sorted_bases_text(bases)}" if bases else "")
+
+
+def _cell_for(row: LeaderboardRow, column: str) -> Cell | None:
+    cell = row.average if column == "Average" else row.pass_rate.get(column)
+    return cell if cell is not None and cell.mean is not None else None
+
+
+def _interval_kind(cells: Sequence[Cell]) -> str | None:
+    """What the whiskers show: the bootstrap interval when every cell has one, else ± std when every
+    cell has one, else nothing (never a mix, so one caption describes every whisker)."""
+    if cells and all(c.ci95 for c in cells):
+        return "ci95"
+    if cells and all(c.std is not None for c in cells):
+        return "std"
+    return None
+
+
+def _interval(cell: Cell, kind: str | None) -> tuple[float, float]:
+    if kind == "ci95" and cell.ci95:
+        return cell.ci95[0], cell.ci95[1]
+    if kind == "std" and cell.std is not None:
+        return max(0.0, cell.mean - cell.std), min(100.0, cell.mean + cell.std)
+    return cell.mean, cell.mean
+
+
+INTERVAL_CAPTIONS = {
+    "ci95": "whiskers: 95% bootstrap CI over queries",
+    "std": "whiskers: ± std over evaluation rounds",
+    None: "no interval recorded",
+}
+
+
+def _sizes_text(sizes: Sequence[int | None]) -> str:
+    """`n=20`, `n=10/20` for differing sizes, `n=?` where the rows do not record N."""
+    if not sizes or any(s is None for s in sizes):
+        return "n=?"
+    return "n=" + "/".join(str(s) for s in sorted(set(sizes)))
 
 
 def plot_pass_rates(rows: Sequence[LeaderboardRow], path: Path) -> Path:
-    """Grouped bars: one cluster per group (plus Average), one bar per run, 95% CI whiskers."""
-    plt = _pyplot()
+    """Grouped bars: one cluster per group (plus Average), one bar per run, an interval whisker on every
+    bar, 0 drawn as a stub with its number, N under each group (or per run in the legend when runs
+    differ), the legend below the axes. Writes PNG, SVG and PDF; returns the PNG path."""
     ours = [r for r in rows if not r.published]
-    columns = [*[g for g in GROUPS if any(g in r.pass_rate for r in ours)], "Average"]
-    width = 0.8 / max(1, len(ours))
-    figure, axes = plt.subplots(figsize=(max(6, 1.3 * len(columns) + 0.4 * len(ours)), 4.2))
-    for index, row in enumerate(ours):
-        positions, heights, low, high = [], [], [], []
-        for column_index, column in enumerate(columns):
-            cell = row.average if column == "Average" else row.pass_rate.get(column)
-            if cell is None or cell.mean is None:
-                continue  # a group this run did not include: no bar
-            ci = cell.ci95 or (cell.mean, cell.mean)
-            positions.append(column_index + (index - (len(ours) - 1) / 2) * width)
-            heights.append(cell.mean)
-            low.append(max(0.0, cell.mean - ci[0]))
-            high.append(max(0.0, ci[1] - cell.mean))
-        axes.bar(positions, heights, width, yerr=[low, high], capsize=3, label=run_label(row))
-    axes.set_xticks(range(len(columns)), [GROUP_LABELS.get(c, c) for c in columns])
-    axes.set_ylabel("pass rate (SoPR, %)")
-    axes.set_ylim(0, 100)
-    axes.set_title("Pass rate by group (whiskers: 95% bootstrap CI)")
-    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    figure.tight_layout()
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    columns = [g for g in GROUPS if any(g in r.pass_rate for r in ours)]
+    columns += ["Average"] if any(r.average is not None for r in ours) else []
+    kind = _interval_kind([c for r in ours for c in (_cell_for(r, col) for col in columns) if c])
+    # N per column when every run has the same N there; else each run's N goes into its legend entry.
+    column_sizes = {col: {(_cell_for(r, col) or Cell(None)).n for r in ours if _cell_for(r, col)} for col in columns}
+    uniform = all(len(sizes) == 1 and None not in sizes for sizes in column_sizes.values())
+    unknown = all(sizes == {None} for sizes in column_sizes.values())  # rows read back from an old export
+    width = min(0.3, 0.82 / max(1, len(ours)))  # few runs: narrow bars rather than slabs
+    with paper_style():
+        figure = new_figure(2.7 + 0.17 * len(ours))
+        axes = figure.add_subplot()
+        for index, row in enumerate(ours):
+            color = PALETTE[index % len(PALETTE)]
+            positions, heights, lows, highs = [], [], [], []
+            for column_index, column in enumerate(columns):
+                cell = _cell_for(row, column)
+                if cell is None:
+                    continue  # a group this run did not include: no bar
+                low, high = _interval(cell, kind)
+                positions.append(column_index + (index - (len(ours) - 1) / 2) * width)
+                heights.append(cell.mean)
+                lows.append(low)
+                highs.append(high)
+            label = _figure_run_label(row)
+            if not uniform and not unknown:
+                sizes = [c.n for c in (_cell_for(row, g) for g in columns if g != "Average") if c]
+                label += f" ({_sizes_text(sizes)} per group)"
+            axes.bar(positions, heights, width * 0.92, color=color, label=label, zorder=2)
+            if kind:
+                axes.errorbar(positions, heights, yerr=interval_errors(heights, lows, highs), fmt="none",
+                              ecolor=INTERVAL_COLOR, elinewidth=0.8, zorder=3)
+            for x, height in zip(positions, heights):
+                if height == 0:
+                    mark_zero(axes, x, width * 0.92, color)
+                    axes.text(x, 1.5, "0", ha="center", va="bottom", fontsize=SMALL_FONT_PT, zorder=4)
+        labels = [GROUP_LABELS.get(c, c) for c in columns]
+        if uniform:
+            labels = [f"{label}\n{_sizes_text(sorted(column_sizes[c]))}" for label, c in zip(labels, columns)]
+        axes.set_xticks(range(len(columns)), labels)
+        if "Average" in columns and len(columns) > 1:
+            axes.axvline(len(columns) - 1.5, color="#BBBBBB", linewidth=0.6, zorder=1)
+        axes.set_xlim(-0.55, len(columns) - 0.45)
+        axes.set_ylim(0, 104)  # a little above 100, so an interval ending at 100 shows its cap
+        axes.set_yticks(range(0, 101, 20))
+        axes.spines["left"].set_bounds(0, 100)
+        axes.grid(axis="y", zorder=0)
+        axes.set_ylabel("pass rate (SoPR, %)")
+        sizes_note = "; n not recorded" if unknown else ""
+        axes.set_title(f"Pass rate by group ({INTERVAL_CAPTIONS[kind]}{sizes_note})", loc="left")
+        longest = max((len(_figure_run_label(r)) for r in ours), default=0)
+        figure.legend(loc="outside lower center", ncol=2 if longest <= 45 and len(ours) > 1 else 1,
+                      handlelength=1.2, columnspacing=1.5)
+        return save_figure(figure, path)
+
+
+def _buckets_sort_key(row: LeaderboardRow) -> tuple:
+    """Method first, then no buckets before buckets, then base sets by size and value (numerically)."""
+    return (row.method, bases_sort_key(row.bases if row.bases != DASH else ()), row.model, row.run)
 
 
 def plot_buckets(rows: Sequence[LeaderboardRow], path: Path) -> Path | None:
-    """Average pass rate per run, runs with Attention Buckets next to runs without; None if the runs
-    are not a mix of both."""
-    ours = [r for r in rows if not r.published and r.average is not None]
+    """Average pass rate per run as horizontal bars (long run names stay readable), runs with Attention
+    Buckets next to runs without, base sets sorted numerically, each bar with its interval, value and N.
+    None if the runs are not a mix of both. Writes PNG, SVG and PDF; returns the PNG path."""
+    ours = [r for r in rows if not r.published and r.average is not None and r.average.mean is not None]
     if not (any(r.has_buckets for r in ours) and any(not r.has_buckets for r in ours)):
         return None
-    plt = _pyplot()
-    ours.sort(key=lambda r: (r.model, r.method, r.has_buckets, r.bases))
-    figure, axes = plt.subplots(figsize=(max(6, 1.1 * len(ours)), 4.2))
-    means = [r.average.mean for r in ours]
-    errors = [
-        [max(0.0, r.average.mean - (r.average.ci95 or (r.average.mean,) * 2)[0]) for r in ours],
-        [max(0.0, (r.average.ci95 or (r.average.mean,) * 2)[1] - r.average.mean) for r in ours],
+    ours.sort(key=_buckets_sort_key)
+    cells = [r.average for r in ours]
+    kind = _interval_kind(cells)
+    means = [c.mean for c in cells]
+    intervals = [_interval(c, kind) for c in cells]
+    colors = [BUCKETS_COLOR if r.has_buckets else NO_BUCKETS_COLOR for r in ours]
+    labels = [
+        f"{r.model} · {r.method}\n" + (f"buckets {sorted_bases_text(r.bases)}" if r.has_buckets else "no buckets")
+        for r in ours
     ]
-    colors = ["tab:orange" if r.has_buckets else "tab:gray" for r in ours]
-    bars = axes.bar(range(len(ours)), means, yerr=errors, capsize=3, color=colors)
-    # The value on top of each bar, so a 0.0 reads as a measurement rather than a missing bar.
-    axes.bar_label(bars, labels=[f"{m:.1f}" for m in means], padding=2, fontsize="small")
-    labels = [run_label(r).replace(" [", "\n[") for r in ours]
-    axes.set_xticks(range(len(ours)), labels, fontsize="small")
-    axes.set_ylabel("average pass rate (SoPR, %)")
-    axes.set_ylim(0, 105)
-    axes.set_title("Attention Buckets (orange) vs no buckets (gray)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    from matplotlib.patches import Patch
+
+    with paper_style():
+        figure = new_figure(1.0 + 0.42 * len(ours))
+        axes = figure.add_subplot()
+        positions = list(range(len(ours)))
+        axes.barh(positions, means, 0.7, color=colors, zorder=2)
+        if kind:
+            axes.errorbar(means, positions, xerr=interval_errors(means, *zip(*intervals)), fmt="none",
+                          ecolor=INTERVAL_COLOR, elinewidth=0.8, zorder=3)
+        for y, (mean, (low, high), cell, color) in enumerate(zip(means, intervals, cells, colors)):
+            if mean == 0:
+                mark_zero(axes, y, 0.7, color, horizontal=True)
+            interval = f" [{low:.1f}–{high:.1f}]" if kind == "ci95" else ""
+            axes.text(max(high, mean) + 1.5, y, f"{mean:.1f}{interval}, {_sizes_text([cell.n])}",
+                      va="center", fontsize=SMALL_FONT_PT)
+        axes.set_yticks(positions, labels)
+        axes.invert_yaxis()  # first run on top, as in the table
+        axes.set_xlim(0, 130)  # room right of 100 for the value text
+        axes.set_xticks(range(0, 101, 20))
+        axes.spines["bottom"].set_bounds(0, 100)
+        axes.grid(axis="x", zorder=0)
+        axes.set_xlabel(f"average pass rate over the groups run (SoPR, %)\n{INTERVAL_CAPTIONS[kind]}; n = queries")
+        # A figure title, left-aligned: an axes title would start at the bars and run off the page.
+        figure.suptitle("Average pass rate with and without Attention Buckets", x=0.01, ha="left")
+        figure.legend(handles=[Patch(color=BUCKETS_COLOR, label="with Attention Buckets"),
+                               Patch(color=NO_BUCKETS_COLOR, label="without")],
+                      loc="outside lower center", ncol=2)
+        return save_figure(figure, path)
 
 
 # ---------------------------------------------------------------------------------------------
