@@ -43,7 +43,7 @@ TOOL_FORMATS = ("react", "native")  # model_args tool_format: ReAct text, or the
 
 # Keys of the `ray` block: ray.init options, then the actor layout.
 RAY_OPTIONS = ("address", "num_cpus", "num_gpus", "object_store_memory", "temp_dir", "num_engines", "num_workers",
-               "cpus_per_engine", "gpus_per_engine", "cpus_per_worker")
+               "cpus_per_engine", "gpus_per_engine", "cpus_per_worker", "max_restarts", "max_task_retries")
 
 # Fields that do not change what a query's answer is; resuming with other values is allowed. Recording bucket
 # weights leaves answer files byte-identical, and runs made before the option existed must stay resumable.
