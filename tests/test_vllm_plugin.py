@@ -447,52 +447,26 @@ class TestQwen2ThreeBuckets:
         assert result["max_abs_delta_logprob"] <= TOLERANCE
 
 
-class TestQwen2YarnThreeBuckets:
-    """A scaled RoPE through the engine, not only the tables: YaRN's blended frequencies and attention factor."""
-
-    @pytest.fixture(scope="class")
-    def expected(self, qwen2_yarn_checkpoint, figures):
-        expected = make_reference(qwen2_yarn_checkpoint)(BASES)
-        figures["qwen2_yarn_reference"] = reference_spread(expected)
-        return expected
-
-    @pytest.fixture(scope="class")
-    def engine(self, loop, qwen2_yarn_checkpoint):
-        engine = start_engine(loop, qwen2_yarn_checkpoint, BASES, eager=True)
-        yield engine
-        stop_engine(loop, engine)
-
-    def test_parity_with_transformers(self, loop, engine, expected, figures):
-        assert_informative(reference_spread(expected))
-        assert engine.bucket_architecture == "BucketQwen2ForCausalLM"
+@pytest.mark.parametrize("label, checkpoint_fixture, architecture", [
+    # A scaled RoPE through the engine, not only the tables: YaRN's blended frequencies and attention factor.
+    ("qwen2_yarn", "qwen2_yarn_checkpoint", "BucketQwen2ForCausalLM"),
+    # Full-attention Mistral runs through the Llama bucket model (vLLM's MistralForCausalLM is its Llama).
+    ("mistral", "mistral_checkpoint", "BucketLlamaForCausalLM"),
+])
+def test_family_parity_with_transformers(label, checkpoint_fixture, architecture, loop, figures, request):
+    path = request.getfixturevalue(checkpoint_fixture)
+    expected = make_reference(path)(BASES)
+    figures[f"{label}_reference"] = spread = reference_spread(expected)
+    assert_informative(spread)
+    engine = start_engine(loop, path, BASES, eager=True)
+    try:
+        assert engine.bucket_architecture == architecture
         result = compare(loop, engine, expected)
-        figures["qwen2_yarn_n3_eager"] = result
-        assert result["tokens_equal"] == result["tokens_compared"]
-        assert result["max_abs_delta_logprob"] <= TOLERANCE
-
-
-class TestMistralThreeBuckets:
-    """Full-attention Mistral runs through the Llama bucket model (vLLM's MistralForCausalLM is its Llama)."""
-
-    @pytest.fixture(scope="class")
-    def expected(self, mistral_checkpoint, figures):
-        expected = make_reference(mistral_checkpoint)(BASES)
-        figures["mistral_reference"] = reference_spread(expected)
-        return expected
-
-    @pytest.fixture(scope="class")
-    def engine(self, loop, mistral_checkpoint):
-        engine = start_engine(loop, mistral_checkpoint, BASES, eager=True)
-        yield engine
+    finally:
         stop_engine(loop, engine)
-
-    def test_parity_with_transformers(self, loop, engine, expected, figures):
-        assert_informative(reference_spread(expected))
-        assert engine.bucket_architecture == "BucketLlamaForCausalLM"
-        result = compare(loop, engine, expected)
-        figures["mistral_n3_eager"] = result
-        assert result["tokens_equal"] == result["tokens_compared"]
-        assert result["max_abs_delta_logprob"] <= TOLERANCE
+    figures[f"{label}_n3_eager"] = result
+    assert result["tokens_equal"] == result["tokens_compared"]
+    assert result["max_abs_delta_logprob"] <= TOLERANCE
 
 
 class TestOneBucketIsPlainLlama:
