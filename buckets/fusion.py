@@ -46,10 +46,16 @@ from torch import Tensor
 FusionRule = Callable[[Tensor], tuple[Tensor, Tensor]]
 
 
+def _pooled(weights: Tensor, logits: Tensor) -> Tensor:
+    """``Σ_k w_k logits_k`` (unnormalised): the weighted sum as a [1 x N] @ [N x V] product per row, which reads
+    the logits once instead of writing an [..., N, V] product first (64 contexts x 6 buckets x 49k vocabulary:
+    29 vs 57-84 ms per decode step on 2 CPU cores)."""
+    return torch.matmul(weights.unsqueeze(-2), logits).squeeze(-2)
+
+
 def _max_logit(logits: Tensor) -> tuple[Tensor, Tensor]:
     weights = torch.softmax(logits.amax(dim=-1), dim=-1)  # [..., N]
-    fused_logits = (weights.unsqueeze(-1) * logits).sum(dim=-2)  # [..., V]
-    return torch.log_softmax(fused_logits, dim=-1), weights
+    return _pooled(weights, logits), weights
 
 
 def _prob_mixture(logits: Tensor) -> tuple[Tensor, Tensor]:
@@ -67,8 +73,7 @@ def _entropy(logits: Tensor) -> tuple[Tensor, Tensor]:
     plogp = torch.where(probs > 0, probs * bucket_logprobs, torch.zeros_like(probs))
     entropy = -plogp.sum(dim=-1)  # [..., N]
     weights = torch.softmax(-entropy, dim=-1)
-    fused = (weights.unsqueeze(-1) * bucket_logprobs).sum(dim=-2)
-    return torch.log_softmax(fused, dim=-1), weights
+    return _pooled(weights, bucket_logprobs), weights
 
 
 FUSION_RULES: dict[str, FusionRule] = {
@@ -86,10 +91,17 @@ def check_fusion_rule(rule: str) -> str:
     return rule
 
 
-def fuse(logits: Tensor, rule: str = "max_logit") -> tuple[Tensor, Tensor]:
+# Rules whose pooled scores are already log-probabilities (the others' are, up to a constant per row).
+_NORMALISED_RULES = frozenset({"prob_mixture"})
+
+
+def fuse(logits: Tensor, rule: str = "max_logit", *, normalize: bool = True) -> tuple[Tensor, Tensor]:
     """Fuse per-bucket logits `[..., N, V]` into float32 `(log-probabilities [..., V], weights [..., N])`.
 
-    A single bucket (N=1) returns its own `log_softmax` and a weight of 1.
+    A single bucket (N=1) returns its own `log_softmax` and a weight of 1. With ``normalize=False`` the
+    scores are the log-probabilities plus an unspecified constant per row, which is all that choosing a
+    token needs (argmax, and softmax with a temperature, are shift-invariant); the decode loop uses that to
+    skip a pass over [contexts, V] per step.
 
     >>> import torch
     >>> same = torch.randn(2, 1, 7).expand(2, 3, 7)              # batch 2, three identical buckets
@@ -102,6 +114,10 @@ def fuse(logits: Tensor, rule: str = "max_logit") -> tuple[Tensor, Tensor]:
         raise ValueError(f"fuse() needs logits shaped [..., N, V], got shape {tuple(logits.shape)}")
     logits = logits.float()
     if logits.shape[-2] == 1:
+        scores = logits[..., 0, :]
         weights = torch.ones(logits.shape[:-1], dtype=torch.float32, device=logits.device)
-        return torch.log_softmax(logits[..., 0, :], dim=-1), weights
-    return apply(logits)
+    else:
+        scores, weights = apply(logits)
+    if normalize and (logits.shape[-2] == 1 or rule not in _NORMALISED_RULES):
+        scores = torch.log_softmax(scores, dim=-1)
+    return scores, weights

@@ -489,7 +489,8 @@ class ContinuousDecoder:
         gen, contexts = self.generator, batch.contexts
         columns = logits.shape[1]
         per_bucket = logits.view(len(contexts), gen.n, columns, logits.shape[-1]).transpose(1, 2)
-        fused, weights = fuse(per_bucket, gen.fusion)  # [contexts, columns, V], [contexts, columns, N]
+        # Unnormalised: choosing a token is shift-invariant, so the log_softmax pass over [contexts, V] is skipped.
+        fused, weights = fuse(per_bucket, gen.fusion, normalize=False)  # [contexts, columns, V], [.., N]
         # Constrained contexts never have drafts, so their token always comes from column 0.
         first = choose_tokens(mask_logits(fused[:, 0], [ctx.matcher for ctx in contexts]),
                               [ctx.sampler for ctx in contexts]).tolist()

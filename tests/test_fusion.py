@@ -42,6 +42,16 @@ def test_single_bucket_is_its_own_log_softmax(rule, logits):
     assert torch.equal(weights, torch.ones(3, 1))
 
 
+@pytest.mark.parametrize("buckets", [1, 4])
+@pytest.mark.parametrize("rule", RULES)
+def test_unnormalised_scores_differ_from_log_probabilities_by_one_constant_per_row(rule, buckets, logits):
+    normalised, weights = fuse(logits[:, :buckets], rule)
+    scores, same_weights = fuse(logits[:, :buckets], rule, normalize=False)
+    shift = scores - normalised
+    torch.testing.assert_close(shift, shift[:, :1].expand_as(shift))  # so argmax and softmax(x / T) agree
+    assert torch.equal(scores.argmax(-1), normalised.argmax(-1)) and torch.equal(weights, same_weights)
+
+
 def test_max_logit_matches_the_official_formula_by_hand():
     # Two buckets over three tokens. Official: w = softmax(max logits); z = w @ logits.
     logits = torch.tensor([[4.0, 1.0, 0.0], [0.0, 2.0, 3.0]])
