@@ -408,6 +408,15 @@ class ContinuousDecoder:
         """Prompts in flight."""
         return 0 if self._batch is None else len(self._batch.contexts)
 
+    def span(self, prompt_tokens: int, params: DecodeParams) -> int:
+        """The most KV columns a prompt can reach: its tokens, its new tokens and one step's drafts."""
+        return prompt_tokens + params.max_new_tokens + self.generator.prompt_lookup
+
+    def spans(self) -> list[int]:
+        """`span` of each prompt in flight (`buckets.memory_budget` sizes batches with them)."""
+        contexts = [] if self._batch is None else self._batch.contexts
+        return [self.span(len(ctx.prompt_ids), ctx.params) for ctx in contexts]
+
     def handles(self) -> list[object]:
         """The handles of the prompts in flight."""
         return [] if self._batch is None else [ctx.handle for ctx in self._batch.contexts]

@@ -35,6 +35,18 @@ import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
 MIN_SPARE = 64  # tokens of head room on the first allocation (a typical reasoning step's output)
+LEFT_MARGIN, RIGHT_MARGIN = 4, 2  # a regrown buffer's spare columns: width // 4 on the left, width // 2 on the right
+SPARE_ROWS = 4  # a regrown buffer's spare rows: rows // 4 (at least the newcomer's)
+
+
+def peak_buffer_tokens(rows: int, width: int) -> int:
+    """The most token slots (rows x columns) a layer's key buffer holds for a `rows` x `width` window: the
+    buffer with its spare rows and margins, plus the old window while a regrowth copies it.
+    `buckets.memory_budget` sizes batches with it."""
+    if rows <= 0 or width <= 0:
+        return 0
+    columns = width + max(MIN_SPARE, width // LEFT_MARGIN) + max(MIN_SPARE, width // RIGHT_MARGIN) + 1
+    return (rows + max(1, rows // SPARE_ROWS)) * columns + rows * width
 
 
 def compacting_order(keep: list[int]) -> list[int]:
@@ -91,7 +103,7 @@ class GrowingLayer(DynamicLayer):
         window, with room for `incoming` more columns on the right and margins on both sides."""
         old_rows, old_width = (self.keys.shape[0], self.width) if self.width else (0, 0)
         total = width + incoming
-        left, right = max(MIN_SPARE, total // 4), incoming + max(MIN_SPARE, total // 2)
+        left, right = max(MIN_SPARE, total // LEFT_MARGIN), incoming + max(MIN_SPARE, total // RIGHT_MARGIN)
         shape = (max(row_capacity, old_rows), like.shape[1], left + width + right, like.shape[-1])
         key_buffer, value_buffer = like.new_empty(shape), like.new_empty(shape)
         start, end = left, left + width
@@ -130,7 +142,7 @@ class GrowingLayer(DynamicLayer):
         fits = (self.width and self._owns_window() and rows + new_rows <= self.row_capacity
                 and widen <= self._start)
         if not fits:  # spare rows for the next newcomers: continuous batching admits one context at a time
-            self._reallocate(width, other.keys, row_capacity=rows + new_rows + max(new_rows, rows // 4))
+            self._reallocate(width, other.keys, row_capacity=rows + new_rows + max(new_rows, rows // SPARE_ROWS))
         elif widen:
             for buffer in (self._key_buffer, self._value_buffer):
                 buffer[:rows, :, self._start - widen : self._start].zero_()

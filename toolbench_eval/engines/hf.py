@@ -2,8 +2,9 @@
 
 Many coroutines (one per trajectory) call `await engine.generate(...)` at once. Each prompt
 becomes a request on a queue; one background task runs a `buckets.generation.ContinuousDecoder`:
-before every decode step it admits waiting prompts (up to `max_batch_size` in flight) and it hands
-each prompt back the moment it finishes, so a trajectory runs its tool call and queues its next
+before every decode step it admits waiting prompts (up to `max_batch_size` in flight, and only while the
+batch's estimated peak memory stays within the engine's budget, `buckets.memory_budget`; a prompt too
+large to fit even alone fails its own call) and it hands each prompt back the moment it finishes, so a trajectory runs its tool call and queues its next
 step while the others decode. Steps run on one dedicated thread, so the event loop (tool calls,
 other trajectories) stays live while torch computes.
 
@@ -21,12 +22,14 @@ Example (inside a coroutine)::
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
 from buckets.generation import BucketedGenerator, DecodeParams, GenerationResult
+from buckets.memory_budget import MemoryBudget, MemoryBudgetError
 from buckets.prefix_cache import PrefixCache
 from buckets.sampling import row_seed
 from toolbench_eval.engines.base import (
@@ -73,6 +76,8 @@ class HFEngine:
         prompt_lookup: int = 0,
         tool_parser: str = "auto",
         chat_template: str | None = None,
+        memory_fraction: float = 0.9,
+        memory_budget_gib: float | None = None,
     ) -> None:
         self.tool_parser = str(tool_parser)  # tool_format=native: hermes | llama3_json | mistral | auto
         if chat_template is not None:
@@ -96,6 +101,17 @@ class HFEngine:
             add_special_tokens=as_bool(add_special_tokens),
             prompt_lookup=int(prompt_lookup),
         )
+        # The batch's peak memory cap: `memory_budget_gib` if given, else `memory_fraction` of what is free now
+        # less what the prefix cache may grow to.
+        buckets = len(bucket_spec.bases) if bucket_spec else 1
+        if memory_budget_gib is not None:
+            self.memory_budget = MemoryBudget.for_config(
+                model.config, buckets=buckets, dtype_bytes=next(model.parameters()).element_size(),
+                limit_bytes=int(float(memory_budget_gib) * 2**30), device=self.generator.device)
+        else:
+            self.memory_budget = MemoryBudget.for_model(model, buckets=buckets, fraction=float(memory_fraction),
+                                                        reserved_bytes=int(prefix_cache_bytes))
+        self.budget_waits = 0  # engine steps at which a waiting prompt stayed out because of the memory budget
         self.batch_sizes: list[int] = []  # prompts in flight at each engine step (admitted ones included)
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
@@ -165,26 +181,28 @@ class HFEngine:
 
     async def _serve(self, queue: asyncio.Queue) -> None:
         """Continuous batching: between two decode steps, waiting prompts join (up to `max_batch_size` in
-        flight) and finished ones leave, so nobody waits for a batch's longest member."""
+        flight, within the memory budget) and finished ones leave, so nobody waits for a batch's longest member."""
         decoder = self.generator.continuous(return_weights=self.return_weights)
+        waiting: deque[_Request] = deque()
         closing = False
         while True:
-            joining: list[_Request] = []
-            if decoder.active == 0:
+            if decoder.active == 0 and not waiting:
                 if closing:
                     return
                 first = await queue.get()
                 if first is None:
                     return
                 await asyncio.sleep(0)  # let coroutines scheduled in the same tick enqueue as well
-                joining.append(first)
-            while not closing and decoder.active + len(joining) < self.max_batch_size and not queue.empty():
+                waiting.append(first)
+            while not closing and not queue.empty():
                 request = queue.get_nowait()
                 if request is None:
-                    closing = True  # finish what is in flight, then stop
+                    closing = True  # finish what is queued and in flight, then stop
                 else:
-                    joining.append(request)
-            joining = [r for r in joining if not r.future.cancelled()]
+                    waiting.append(request)
+            joining = self._admit(decoder, waiting)
+            if decoder.active == 0 and not joining:
+                continue  # everything waiting was cancelled or refused
             self.batch_sizes.append(decoder.active + len(joining))
             try:
                 finished = await asyncio.get_running_loop().run_in_executor(
@@ -197,6 +215,32 @@ class HFEngine:
             for request, result in finished:
                 if not request.future.done():
                     request.future.set_result(result)
+
+    def _admit(self, decoder, waiting: deque[_Request]) -> list[_Request]:
+        """Take waiting prompts in order while the batch stays within `max_batch_size` and the memory budget.
+        First come, first served: a prompt that does not fit yet waits for contexts to finish and nobody
+        overtakes it (a long prompt is not starved by short ones). One that would not fit even alone fails."""
+        spans, joining = decoder.spans(), []
+        while waiting and decoder.active + len(joining) < self.max_batch_size:
+            request = waiting[0]
+            if request.future.cancelled():
+                waiting.popleft()
+                continue
+            span = decoder.span(len(request.prompt_ids), request.params)
+            if not self.memory_budget.admits([*spans, span], prefill_tokens=len(request.prompt_ids)):
+                if spans:
+                    self.budget_waits += 1
+                    break
+                waiting.popleft()
+                request.future.set_exception(MemoryBudgetError(
+                    f"prompt of {len(request.prompt_ids)} tokens with max_new_tokens={request.params.max_new_tokens} "
+                    f"does not fit alone: {self.memory_budget.describe([span], len(request.prompt_ids))} (raise "
+                    "memory_fraction or memory_budget_gib, or lower max_new_tokens)"))
+                continue
+            waiting.popleft()
+            joining.append(request)
+            spans.append(span)
+        return joining
 
     @staticmethod
     def _completion(result: GenerationResult) -> Completion:
