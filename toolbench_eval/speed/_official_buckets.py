@@ -10,13 +10,16 @@ attention-buckets/modeling_llama.py), not its code:
   ``_set_cos_sin_cache``) and then indexes it by position;
 - fusion: ``weight = softmax(max logits)`` in float32, ``logits = weight @ all_logits``; greedy.
 
-Batch size one (the official code serves one prompt at a time).
+Batch size one (the official code serves one prompt at a time). `OfficialBucketsEngine` puts it behind
+our `Engine` contract the way ToolBench's loop uses a model: one prompt at a time, the whole conversation
+prefilled again on every call, stop strings checked on the decoded text after every token (its
+`generate_stream`), so `bench runner --buckets N` can time whole trajectories the official way.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -67,7 +70,9 @@ class OfficialStyleBuckets:
                 handle.remove()
 
     @torch.inference_mode()
-    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int) -> list[int]:
+    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int,
+                 finished: Callable[[list[int]], bool] | None = None) -> list[int]:
+        """Greedy tokens after `prompt_ids`: `max_new_tokens` of them, or fewer once `finished(tokens)` is true."""
         from transformers import DynamicCache
 
         device = next(self.model.parameters()).device
@@ -92,6 +97,57 @@ class OfficialStyleBuckets:
             fused = torch.mm(weight.unsqueeze(0), all_logits)
             token = int(fused.argmax(dim=-1))
             generated.append(token)
+            if finished is not None and finished(generated):
+                break
             feed = torch.tensor([[token]], device=device)
             positions = positions[:, -1:] + 1
         return generated
+
+
+class OfficialBucketsEngine:
+    """ToolBench's loop around the official-style decoder: prompts one by one, no KV kept between calls,
+    EOS and stop strings checked after every token. Greedy only (as the official decoder)."""
+
+    name = "official-buckets"
+    bucket_spec = None
+
+    def __init__(self, model, tokenizer, bases: Sequence[float], chunk_size: int = 2) -> None:
+        self.decoder = OfficialStyleBuckets(model, bases, chunk_size)
+        self.tokenizer = tokenizer
+        eos = getattr(tokenizer, "eos_token_id", None)
+        self.eos_ids = {eos} if isinstance(eos, int) else set(eos or ())
+        self.calls = 0
+        self.generated_tokens = 0
+
+    async def generate(self, prompts, params, *, cache_keys=None):
+        from buckets.generation import encode_prompt
+        from toolbench_eval.engines.base import Completion, truncate_prompt
+
+        completions = []
+        for prompt in prompts:
+            ids = truncate_prompt(encode_prompt(self.tokenizer, prompt), params)
+            stop = tuple(params.stop or ())
+
+            def finished(tokens: list[int], params=params, stop=stop) -> bool:
+                if tokens[-1] in self.eos_ids and len(tokens) > params.min_new_tokens:
+                    return True
+                return bool(stop) and any(s in self._text(tokens) for s in stop)
+
+            tokens = self.decoder.generate(ids, params.max_new_tokens, finished)
+            text = self._text(tokens)
+            cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+            stopped = cut >= 0 or bool(tokens) and tokens[-1] in self.eos_ids
+            self.calls += 1
+            self.generated_tokens += len(tokens)
+            completions.append(Completion(text[:cut] if cut >= 0 else text, len(ids), len(tokens),
+                                          "stop" if stopped else "length"))
+        return completions
+
+    def _text(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode([t for t in tokens if t not in self.eos_ids], skip_special_tokens=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    async def close(self) -> None:
+        return None

@@ -11,6 +11,12 @@ process, one after the other:
 - **runner + prompt lookup** (unless `--prompt-lookup 0`): the same, each decode step also verifying up to
   `--prompt-lookup` draft tokens found in the trajectory's own context (`buckets.prompt_lookup`).
 
+With `--buckets N` (N > 1) every side decodes with N Attention Buckets (the model's base times
+`RATIOS_6`/`RATIOS_3`, as `bench buckets`), and the baseline is the official pipeline's way instead:
+ToolBench's sequential loop around the official-style decoder (`_official_buckets.OfficialBucketsEngine`:
+buckets in sequential chunks of 2, each with its own forward and KV, cos/sin tables rebuilt in every
+layer on every forward, the whole conversation prefilled again on every call).
+
 Writes a Markdown table to `results/benchmarks/runner.md` (trajectories/minute, speed-up, model
 calls, tokens, engine steps and prompts per step) with the command line and machine facts. A tiny smoke setting:
 
@@ -30,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from toolbench_eval.paths import RESULTS_DIR
+from toolbench_eval.speed._official_buckets import OfficialBucketsEngine
 
 
 def register(subparsers) -> None:
@@ -44,8 +51,11 @@ def register(subparsers) -> None:
     parser.add_argument("--max-batch-size", type=int, default=16, help="the runner engine's batch limit")
     parser.add_argument("--prompt-lookup", type=int, default=2,
                         help="draft tokens per step for a third side, the runner with prompt lookup (0: skip it)")
+    parser.add_argument("--buckets", type=int, default=1,
+                        help="Attention Buckets per side (1: none; N > 1: the baseline is the official pipeline)")
     parser.add_argument("--tool-backend", default="local")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "benchmarks" / "runner.md")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Markdown path (default results/benchmarks/runner.md, runner_buckets.md with --buckets)")
     parser.set_defaults(func=run)
 
 
@@ -119,7 +129,10 @@ async def _measure(label: str, agent: Any, engine: Any, items: list, concurrency
         if event["event"] == "query_finished":
             calls += int(event.get("query_count") or 0)
             prompt += int(event.get("total_tokens") or 0)
-    sizes = list(getattr(engine, "batch_sizes", []))
+    if isinstance(engine, OfficialBucketsEngine):  # one prompt per step, one step per generated token
+        return Measurement(label, len(items), seconds, calls, prompt, completion, engine.generated_tokens, 1.0,
+                           summary.total("answered"), summary.total("errors"))
+    sizes = list(engine.batch_sizes)
     mean_in_flight = sum(sizes) / len(sizes) if sizes else 0.0
     stats = engine.generator.stats
     return Measurement(label, len(items), seconds, calls, prompt, completion, len(sizes), mean_in_flight,
@@ -129,11 +142,18 @@ async def _measure(label: str, agent: Any, engine: Any, items: list, concurrency
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from buckets.generation import DecodeStats
+    from buckets.generation import DecodeStats, model_base
+    from toolbench_eval.engines.base import BucketSpec
     from toolbench_eval.engines.hf import HFEngine
+    from toolbench_eval.errors import UserError
     from toolbench_eval.runner.build import benchmark_root, build_agent, load_groups, load_hf_model
     from toolbench_eval.runner.config import RunConfig
+    from toolbench_eval.speed.buckets import RATIOS_3, RATIOS_6
 
+    if not 1 <= args.buckets <= len(RATIOS_6):
+        raise UserError(f"bench runner: --buckets must be between 1 and {len(RATIOS_6)}, got {args.buckets}")
+    if args.out is None:
+        args.out = RESULTS_DIR / "benchmarks" / ("runner.md" if args.buckets == 1 else "runner_buckets.md")
     config = RunConfig.from_mapping({
         "benchmark": args.benchmark, "method": "react", "model": "hf", "model_args": args.model_args,
         "decoding": {"max_new_tokens": args.max_new_tokens, "temperature": 0.0},
@@ -150,26 +170,39 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     model, tokenizer = load_hf_model(config)
     load_seconds = time.perf_counter() - started
+    ratios = RATIOS_3 if args.buckets == 3 else RATIOS_6[: args.buckets]
+    bases = [model_base(model) * ratio for ratio in ratios] if args.buckets > 1 else None
+    spec = BucketSpec(bases=tuple(bases)) if bases else None
+    args.bases = bases
+
+    def baseline():
+        if bases:
+            return ((f"official pipeline (ToolBench loop, {len(bases)} buckets in chunks of 2, per-layer cos/sin "
+                    "rebuild)"), OfficialBucketsEngine(model, tokenizer, bases), 1)
+        return ("sequential (ToolBench loop)", _NoPrefixCache(HFEngine(model, tokenizer, None, max_batch_size=1,
+                                                                        prefix_cache_entries=1)), 1)
 
     async def both() -> list[Measurement]:
         results = []
+        in_flight = f"runner ({args.concurrency} in flight{f', {len(bases)} buckets' if bases else ''})"
         with tempfile.TemporaryDirectory(prefix="bench-runner-") as scratch:
             sides = (
-                ("sequential (ToolBench loop)", _NoPrefixCache(HFEngine(model, tokenizer, None, max_batch_size=1,
-                                                                         prefix_cache_entries=1)), 1),
-                (f"runner ({args.concurrency} in flight)",
-                 HFEngine(model, tokenizer, None, max_batch_size=args.max_batch_size), args.concurrency),
+                baseline(),
+                (in_flight, HFEngine(model, tokenizer, spec, max_batch_size=args.max_batch_size), args.concurrency),
             )
             if args.prompt_lookup > 0:
-                sides += ((f"runner ({args.concurrency} in flight) + prompt lookup ({args.prompt_lookup})",
-                           HFEngine(model, tokenizer, None, max_batch_size=args.max_batch_size,
+                sides += ((f"{in_flight} + prompt lookup ({args.prompt_lookup})",
+                           HFEngine(model, tokenizer, spec, max_batch_size=args.max_batch_size,
                                     prompt_lookup=args.prompt_lookup), args.concurrency),)
             for index, (label, engine, concurrency) in enumerate(sides):
                 agent = build_agent(config, engine, groups=groups, root=root)
                 await engine.generate(["warm-up"], _params(config))  # first-call costs stay out of the timing
                 inner = getattr(engine, "engine", engine)
-                inner.batch_sizes.clear()
-                inner.generator.stats = DecodeStats()  # the warm-up call is not measured
+                if isinstance(inner, OfficialBucketsEngine):
+                    inner.calls = inner.generated_tokens = 0
+                else:
+                    inner.batch_sizes.clear()
+                    inner.generator.stats = DecodeStats()  # the warm-up call is not measured
                 print(f"measuring: {label}")
                 results.append(await _measure(label, agent, inner, items, concurrency,
                                               Path(scratch) / f"side-{index}"))
@@ -195,15 +228,21 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
     import torch
 
     base = measurements[0]
+    bases = getattr(args, "bases", None)
+    title = ("the official Attention Buckets pipeline" if bases else "the sequential ToolBench loop")
+    buckets = f" --buckets {args.buckets}" if bases else ""
     lines = [
-        "# Runner benchmark: concurrent trajectories vs the sequential ToolBench loop",
+        f"# Runner benchmark: concurrent trajectories vs {title}",
         "",
         (f"Command: `toolbench-eval bench runner --queries {args.queries} --concurrency {args.concurrency} "
-        f"--max-new-tokens {args.max_new_tokens} --prompt-lookup {args.prompt_lookup} "
+        f"--max-new-tokens {args.max_new_tokens} --prompt-lookup {args.prompt_lookup}{buckets} "
         f"--model-args {args.model_args}`"),
         "",
         (f"{queries} LocalToolBench queries (round-robin over the groups), ReAct (CoT@1), greedy, same loaded model "
-        f"and engine class (`HFEngine`) on both sides, measured one after the other in one process. "
+        f"on every side, measured one after the other in one process. "
+        + (f"Buckets: bases {', '.join(f'{b:,.0f}' for b in bases)} (max-logit fusion) on every side. " if bases
+           else "")
+        + 
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads. Model load (not timed below): {load_seconds:.1f} s."),
         "",
@@ -217,10 +256,20 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
         lines.append(f"| {m.label} | {m.queries} | {m.seconds:.1f} | {m.per_minute:.2f} | {speedup:.2f}x | "
                      f"{m.model_calls} | {m.prompt_tokens} | {m.batches} | {m.mean_in_flight:.2f} | {drafts} | "
                      f"{m.answered} | {m.errors} |")
+    if bases:
+        lines += ["", ("Official pipeline: ToolBench's loop (one query at a time) around a decoder with the official "
+                       "code's cost structure (`toolbench_eval/speed/_official_buckets.py`): the buckets run in "
+                       "sequential chunks of 2, each chunk its own forward and KV cache, every attention layer "
+                       "rebuilding its chunk's full cos/sin tables on every forward, every call prefilling the whole "
+                       "conversation again, stop strings checked on the decoded text after each token. An engine "
+                       "step there is one generated token (3 chunk forwards at N=6). Fusion and greedy choice are "
+                       "the same rule on both sides; their float arithmetic differs (batched vs not), so paths may "
+                       "differ: compare trajectories/minute with the model calls and tokens.")]
+    sequential = ("" if bases else "Sequential: one query at a time, `max_batch_size=1`, cache keys dropped (every "
+                  "step re-prefills the whole conversation). ")
     lines += [
         "",
-        ("Sequential: one query at a time, `max_batch_size=1`, cache keys dropped (every step re-prefills the whole "
-        "conversation). Runner: trajectories in flight share decode steps (continuous batching: a finished call "
+        (sequential + "Runner: trajectories in flight share decode steps (continuous batching: a finished call "
         "leaves and a waiting one joins between two steps; each new prompt is prefilled on its own), and each "
         "keeps its KV prefix between its calls. An engine step is one decode forward plus the prefill of "
         "the prompts that joined before it. Tokens are prompt + completion tokens as the answer files count them "
