@@ -4,8 +4,8 @@ Many coroutines (one per trajectory) call `await engine.generate(...)` at once. 
 becomes a request on a queue; one background task runs a `buckets.generation.ContinuousDecoder`:
 before every decode step it admits waiting prompts (up to `max_batch_size` in flight, and only while the
 batch's estimated peak memory stays within the engine's budget, `buckets.memory_budget`; a prompt too
-large to fit even alone fails its own call) and it hands each prompt back the moment it finishes, so a trajectory runs its tool call and queues its next
-step while the others decode. Steps run on one dedicated thread, so the event loop (tool calls,
+large to fit even alone fails its own call) and it hands each prompt back the moment it finishes, so a
+trajectory runs its tool call and queues its next step while the others decode. Steps run on one dedicated thread, so the event loop (tool calls,
 other trajectories) stays live while torch computes.
 
 Every decode setting is per prompt inside the generator (temperature, top-p, stop strings, max
