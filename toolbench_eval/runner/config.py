@@ -41,14 +41,27 @@ EXECUTORS = ("local", "ray")
 PROMPT_STYLES = ("toolllama", "chat_template")
 TOOL_FORMATS = ("react", "native")  # model_args tool_format: ReAct text, or the model's own function calling
 
-# Keys of the `ray` block: ray.init options, then the actor layout.
-RAY_OPTIONS = ("address", "num_cpus", "num_gpus", "object_store_memory", "temp_dir", "num_engines", "num_workers",
-               "cpus_per_engine", "gpus_per_engine", "cpus_per_worker", "max_restarts", "max_task_retries")
+# Keys of the `ray` block: ray.init options, then the actor layout (docs/multinode.md).
+RAY_OPTIONS = ("address", "num_cpus", "num_gpus", "object_store_memory", "temp_dir", "runtime_env", "num_engines",
+               "num_workers", "cpus_per_engine", "gpus_per_engine", "cpus_per_worker", "max_restarts",
+               "max_task_retries")
 
 # Fields that do not change what a query's answer is; resuming with other values is allowed. Recording bucket
 # weights leaves answer files byte-identical, and runs made before the option existed must stay resumable.
 EXECUTION_ONLY_FIELDS = frozenset({"executor", "concurrency", "limit", "ray", "out", "run_id",
                                    "max_infra_failures", "record_bucket_weights"})
+
+
+def check_runtime_env_secrets(runtime_env: Any, source: str | Path) -> None:
+    """Refuse credentials in `ray.runtime_env.env_vars`: the config is recorded in manifest.json, in the clear."""
+    from toolbench_eval.redaction import CREDENTIAL_NAME
+
+    env_vars = runtime_env.get("env_vars") if isinstance(runtime_env, Mapping) else None
+    secrets = sorted(name for name in (env_vars or {}) if CREDENTIAL_NAME.search(str(name)))
+    if secrets:
+        raise located(source, f"ray.runtime_env.env_vars {secrets} look like credentials, and the config is written "
+                      "into the run's manifest.json; fix: export them in the shell on each node before `ray start` "
+                      "(actors inherit the node's environment) instead", field="ray")
 
 
 def parse_key_values(text: str | Mapping[str, Any] | None, *, flag: str = "--model-args") -> dict[str, Any]:
@@ -236,6 +249,7 @@ class RunConfig:
         unknown_ray = sorted(set(self.ray or {}) - set(RAY_OPTIONS))
         if unknown_ray:
             raise located(source, f"unknown ray option(s) {unknown_ray}; known: {list(RAY_OPTIONS)}", field="ray")
+        check_runtime_env_secrets((self.ray or {}).get("runtime_env"), source)
         if isinstance(self.tool_backend, str):
             self.tool_backend = {"name": self.tool_backend}
         if "name" not in self.tool_backend:

@@ -217,6 +217,10 @@ class Recorder:
         self._bars[item.group].update(1)
         self._show(item.group)
 
+    def requeued(self, item: WorkItem, reason: str) -> None:
+        """The query's worker was lost before it finished; it stays in flight and runs again elsewhere."""
+        self.rundir.log("query_requeued", group=item.group, query_id=item.query.query_id, reason=reason[-1000:])
+
     def failed(self, item: WorkItem, error: BaseException, trace: str | None = None) -> None:
         seconds = self._ended(item)
         kind = INFRASTRUCTURE if is_infrastructure_failure(error) else "errors"

@@ -2,7 +2,8 @@
 
 Shape (after verl's agent loop, see `../shared/research/engines.md` §5.4):
 
-- **Engine actors**, one per GPU (or `ray.num_engines` on CPU). Each loads the model once and
+- **Engine actors**, one per `gpus_per_engine` GPUs (or `ray.num_engines` on CPU), each in its own
+  placement group so its GPUs are on one node (`ray_placement`). Each loads the model once and
   serves `generate`; the engine merges requests from many trajectories into batched forwards itself
   (the `hf` engine's continuous batching, vLLM's scheduler).
 - **Agent workers** (async actors), each running up to `concurrency` trajectories as coroutines,
@@ -10,7 +11,8 @@ Shape (after verl's agent loop, see `../shared/research/engines.md` §5.4):
   first call goes to the least-loaded engine and later calls stick to it (so that engine's prefix
   cache for the trajectory is hit).
 - **The driver** (this process) hands out queries to the least-busy worker and writes answer
-  files and events itself, exactly as the `local` executor does, so resume is identical.
+  files and events itself, exactly as the `local` executor does, so resume is identical; a query
+  whose worker is lost (node gone) runs again on a live one (`ray_dispatch`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,19 @@ from toolbench_eval.errors import UserError
 from toolbench_eval.runner.config import RunConfig
 from toolbench_eval.runner.driver import Recorder, WorkItem
 from toolbench_eval.runner.local import batch_stats, recorded_batch_sizes
+from toolbench_eval.runner.ray_dispatch import AgentDispatcher, actor_gone, await_ref
+from toolbench_eval.runner.ray_placement import (
+    engine_bundle,
+    engine_count,
+    multi_gpu_engine_config,
+    release_groups,
+    reserve_engine_groups,
+)
+
+_engine_count = engine_count  # the name tests and older callers use
+# The end-of-run calls to actors (facts, close) give up after this: a call to an actor Ray cannot restart
+# (no room left on the cluster) would wait forever.
+CLOSE_TIMEOUT_S = 10.0
 
 
 def ray_init_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -39,9 +54,11 @@ def ray_init_options(options: Mapping[str, Any]) -> dict[str, Any]:
     starts with `num_cpus` / `num_gpus` / `object_store_memory`, no dashboard, and a temp dir under
     the system temp folder (or `temp_dir`).
     """
-    if options.get("address"):
-        return {"address": options["address"], "include_dashboard": False}
     kwargs: dict[str, Any] = {"include_dashboard": False}
+    if options.get("runtime_env") is not None:
+        kwargs["runtime_env"] = _runtime_env(options["runtime_env"])
+    if options.get("address"):
+        return {"address": options["address"], **kwargs}
     for key in ("num_cpus", "num_gpus", "object_store_memory"):
         if options.get(key) is not None:
             kwargs[key] = options[key]
@@ -50,13 +67,13 @@ def ray_init_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _actor_gone(error: BaseException) -> bool:
-    """True for Ray's actor-died errors (`RayActorError` and its `ActorDiedError` / `ActorUnavailableError`)."""
-    try:
-        from ray.exceptions import RayActorError
-    except ImportError:
-        return False
-    return isinstance(error, RayActorError)
+def _runtime_env(value: Any) -> dict[str, Any]:
+    """`ray.runtime_env` as `ray.init` takes it (what every actor of the job gets: `working_dir`,
+    `py_modules`, `env_vars`, ...); Ray checks the keys themselves when the job starts."""
+    if not isinstance(value, Mapping):
+        raise UserError(f"ray.runtime_env must be a mapping such as {{working_dir: ., env_vars: {{HF_HOME: /data/hf}}}}, "
+                        f"got {type(value).__name__} {value!r}")
+    return dict(value)
 
 
 class EngineRouter:
@@ -133,7 +150,7 @@ class EngineRouter:
                     [prompts[p] for p in positions], params, [keys[p] for p in positions]
                 )
             except Exception as error:
-                if not _actor_gone(error):
+                if not actor_gone(error):
                     raise
                 # Re-sent once per dead engine: each failure takes one engine out of the live set, so a
                 # request tries every engine at most once and ends in InfrastructureError when none is left.
@@ -206,37 +223,15 @@ class AgentWorker:
         async with self._semaphore:
             return await self.agent.solve(query)
 
+    def ready(self) -> bool:
+        """Answers once the actor is up: the driver's probe for a worker Ray is restarting."""
+        return True
+
     def engines_down(self) -> list[int]:
         return sorted(self.router.down)
 
     async def close(self) -> None:
         await self.agent.backend.close()
-
-
-def _engine_count(config: RunConfig) -> tuple[int, float]:
-    """How many engine actors, and GPUs for each.
-
-    `num_engines` fixes the count; otherwise one engine per `gpus_per_engine` GPUs of the cluster
-    (default 1), or one CPU engine on a cluster without GPUs. A layout the cluster cannot hold is
-    refused here rather than left to hang with engine actors Ray can never schedule.
-    """
-    import ray
-
-    options = config.ray
-    gpus = float(ray.cluster_resources().get("GPU", 0))
-    asked = options.get("gpus_per_engine")
-    if options.get("num_engines"):
-        count = int(options["num_engines"])
-        per_engine = float(asked if asked is not None else (1 if gpus >= count and gpus > 0 else 0))
-    else:
-        per_engine = float(asked if asked is not None else (1 if gpus > 0 else 0))
-        count = max(1, int(gpus // per_engine)) if per_engine > 0 else 1
-    if per_engine < 0:
-        raise UserError(f"ray.gpus_per_engine must be >= 0, got {asked}")
-    if per_engine > 0 and gpus < count * per_engine:
-        raise UserError(f"ray: {count} engine(s) x {per_engine:g} GPU(s) each need {count * per_engine:g} GPUs, "
-                        f"but the cluster has {gpus:g}; lower gpus_per_engine or num_engines, or add GPUs")
-    return count, per_engine
 
 
 async def run_ray(config: RunConfig, bucket_spec: BucketSpec | None, items: Sequence[WorkItem],
@@ -252,71 +247,74 @@ async def run_ray(config: RunConfig, bucket_spec: BucketSpec | None, items: Sequ
         ray.init(**ray_init_options(config.ray), log_to_driver=False)
     engines: list[Any] = []
     workers: list[Any] = []
+    groups: list[Any] = []
     try:
         if not items:
             return {"engines": 0, "workers": 0}
         config_dict = config.as_dict()
-        count, gpus_each = _engine_count(config)
-        # Ray's fault tolerance: a dead engine actor is restarted (`max_restarts`) and the calls in
-        # flight on it are re-sent to the restarted actor (`max_task_retries`; -1 = while restarts
-        # remain). Generation is a pure function of the prompt, so a retried call is safe. Past that,
-        # the routers mark the engine down and re-route (`EngineRouter`).
-        engine_options = {
-            "num_cpus": float(config.ray.get("cpus_per_engine", 1)), "num_gpus": gpus_each, "max_concurrency": 1000,
-            "max_restarts": int(config.ray.get("max_restarts", 1)),
-            "max_task_retries": int(config.ray.get("max_task_retries", -1)),
-        }
-        engine_cls = ray.remote(EngineActor)
+        count, gpus_each = engine_count(config)
+        cpus_each = float(config.ray.get("cpus_per_engine", 1))
         tag = uuid.uuid4().hex[:8]  # named, so an operator (or a test) can find them: ray.util.list_named_actors
-        engines = [engine_cls.options(name=f"toolbench-engine-{tag}-{i}", **engine_options)
-                   .remote(config_dict, bucket_spec) for i in range(count)]
-        worker_count = int(config.ray.get("num_workers") or 1)
-        worker_cls = ray.remote(AgentWorker).options(
-            num_cpus=float(config.ray.get("cpus_per_worker", 0)), max_concurrency=1000
-        )
-        workers = [worker_cls.remote(config_dict, engines) for _ in range(worker_count)]
-
-        busy = [0] * len(workers)
-        capacity = config.concurrency * len(workers)
-        pending: dict[asyncio.Future, tuple[WorkItem, int]] = {}
-        queue = list(items)
-        queue.reverse()  # pop() from the end keeps plan order
-        while (queue and not recorder.abort_reason) or pending:
-            while queue and len(pending) < capacity and not recorder.abort_reason:
-                item = queue.pop()
-                index = min(range(len(workers)), key=busy.__getitem__)
-                busy[index] += 1
-                recorder.started(item)
-                future = asyncio.ensure_future(_await_ref(workers[index].solve.remote(item.query)))
-                pending[future] = (item, index)
-            done, _ = await asyncio.wait(list(pending), return_when=asyncio.FIRST_COMPLETED)
-            for future in done:
-                item, index = pending.pop(future)
-                busy[index] -= 1
-                error = future.exception()
-                if error is None:
-                    recorder.finished(item, future.result())
-                else:
-                    recorder.failed(item, error, trace=str(error))
-        batch_sizes = []
-        for engine in engines:
-            with contextlib.suppress(Exception):  # an engine that died (for good) took its counts with it
-                batch_sizes.extend(await _await_ref(engine.batch_sizes.remote()))
-        down: set[int] = set()  # engines some worker's router gave up on (dead after Ray's restarts)
-        for worker in workers:
-            with contextlib.suppress(Exception):
-                down.update(await _await_ref(worker.engines_down.remote()))
+        max_restarts = int(config.ray.get("max_restarts", 1))
+        if gpus_each > 0:
+            groups = await reserve_engine_groups(count, engine_bundle(gpus_each, cpus_each),
+                                                 name_prefix=f"toolbench-engines-{tag}")
+        engines = [_engine_actor(i, groups[i] if groups else None, tag=tag, gpus_each=gpus_each, cpus_each=cpus_each,
+                                 max_restarts=max_restarts, max_task_retries=int(config.ray.get("max_task_retries", -1)))
+                   .remote(multi_gpu_engine_config(config_dict, gpus_each), bucket_spec) for i in range(count)]
+        # Agent workers spread over the nodes (their tool backends share the load, and a lost node takes only
+        # its share). Ray restarts a lost one (`max_restarts`) but never re-runs its calls: the driver requeues
+        # those itself, to whichever worker is live first (`AgentDispatcher`).
+        worker_options = {"num_cpus": float(config.ray.get("cpus_per_worker", 0)), "max_concurrency": 1000,
+                          "scheduling_strategy": "SPREAD", "max_restarts": max_restarts, "max_task_retries": 0}
+        worker_cls = ray.remote(AgentWorker)
+        workers = [worker_cls.options(name=f"toolbench-worker-{tag}-{i}", **worker_options).remote(config_dict, engines)
+                   for i in range(int(config.ray.get("num_workers") or 1))]
+        dispatch_facts = await AgentDispatcher(workers, config.concurrency, recorder).run(items)
+        batch_sizes = [size for sizes in await _ask_each(engines, "batch_sizes") for size in sizes]
+        # engines some worker's router gave up on (dead after Ray's restarts)
+        down = {index for indexes in await _ask_each(workers, "engines_down") for index in indexes}
         return {"engines": len(engines), "workers": len(workers), "engines_down": len(down),
-                **batch_stats(batch_sizes)}
+                "gpus_per_engine": gpus_each, **dispatch_facts, **batch_stats(batch_sizes)}
     finally:
         for actor in [*workers, *engines]:
             # Closing is best effort (an actor may have died); the actors are killed next anyway.
+            await _ask_each([actor], "close")
             with contextlib.suppress(Exception):
-                await _await_ref(actor.close.remote())
-            ray.kill(actor)
+                ray.kill(actor)
+        release_groups(groups)
         if started_here:
             ray.shutdown()
 
 
-async def _await_ref(ref: Any) -> Any:
-    return await asyncio.wrap_future(ref.future())
+async def _ask_each(actors: Sequence[Any], method: str) -> list[Any]:
+    """`method()` of each actor that answers within `CLOSE_TIMEOUT_S`: one that died for good took its facts
+    with it, and one Ray cannot restart (no room left on the cluster) would never answer."""
+    answers = []
+    for actor in actors:
+        with contextlib.suppress(Exception):
+            answers.append(await asyncio.wait_for(await_ref(getattr(actor, method).remote()), CLOSE_TIMEOUT_S))
+    return answers
+
+
+def _engine_actor(index: int, group: Any, *, tag: str, gpus_each: float, cpus_each: float, max_restarts: int,
+                  max_task_retries: int) -> Any:
+    """The engine actor class, options set: in its placement group when it has GPUs.
+
+    Ray's fault tolerance: a dead engine actor is restarted (`max_restarts`; in its placement group,
+    which Ray moves to a live node when the node is lost) and the calls in flight on it are re-sent to
+    the restarted actor (`max_task_retries`; -1 = while restarts remain). Generation is a pure function of
+    the prompt, so a retried call is safe. Past that, the routers mark the engine down and re-route
+    (`EngineRouter`).
+    """
+    import ray
+
+    options: dict[str, Any] = {"name": f"toolbench-engine-{tag}-{index}", "num_cpus": cpus_each,
+                               "num_gpus": gpus_each, "max_concurrency": 1000, "max_restarts": max_restarts,
+                               "max_task_retries": max_task_retries}
+    if group is not None:
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+            placement_group=group, placement_group_bundle_index=0)
+    return ray.remote(EngineActor).options(**options)
