@@ -293,7 +293,7 @@ def _start(args):
     return thread, result
 
 
-def _wait_until(condition, thread, seconds=60):
+def _wait_until(condition, thread, seconds=180):
     deadline = time.monotonic() + seconds
     while thread.is_alive() and time.monotonic() < deadline:
         found = condition()
@@ -354,7 +354,7 @@ def test_engine_killed_mid_run_answers_every_query_once(cluster, setup_and_local
         return None
 
     killed = _wait_until(kill_a_busy_engine, thread)
-    thread.join(timeout=120)
+    thread.join(timeout=300)  # generous: actors restart slowly on a loaded 2-core machine
     assert killed is not None, "no engine was seen busy before the run ended"
     assert not thread.is_alive() and result["rc"] == 0
     facts = _check_once(out, local)
@@ -421,7 +421,7 @@ def test_node_lost_mid_run_answers_every_query_once(cluster, setup_and_local, tm
     cluster.nodes.remove(node)
     if replaced:
         cluster.nodes.append(cluster.cluster.add_node(**NODE))
-    thread.join(timeout=120)
+    thread.join(timeout=300)  # generous: actors restart slowly on a loaded 2-core machine
     if not replaced:
         cluster.nodes.append(cluster.cluster.add_node(**NODE))  # the next test gets the cluster it expects
     assert not thread.is_alive() and result["rc"] == 0
