@@ -11,6 +11,12 @@ across the object, and compare single RoPE bases with bucket sets. Example (the 
 Writes ``results.csv``, ``accuracy.png``, ``summary.md``, and the resumable ``records.jsonl`` and
 ``probe.json`` into --out. `auto:N` is the greedy base search from the model's own base over the span of
 token distances between the answer and the targets of this probe (override with --search-window).
+
+Context extension: ``--rope-scaling none,linear:2,dynamic:2,yarn:2`` repeats every base and bucket set under
+each method (factor x the trained context); ``--position-gap G`` moves the question G positions after the
+data, so RoPE sees distances past the trained context while only the real prompt is computed. Dense
+positions: ``--positions all`` (every pair) or ``troughs`` (the pairs nearest the own base's troughs and
+peaks), joinable with '+'. ``probe needles`` runs the multi-needle task with the same options.
 """
 
 from __future__ import annotations
@@ -35,6 +41,19 @@ def register(subparsers) -> None:
         description="Key-value retrieval accuracy per (K, target position) for each single RoPE base and "
         "each Attention Buckets set; writes results.csv, accuracy.png and summary.md.",
     )
+    _add_arguments(kv, "kv")
+    needles = probes.add_parser(
+        "needles",
+        help="multi-needle retrieval: list every code hidden in filler text",
+        description="Multi-needle retrieval: --num-pairs needles (codes of named doors) spread through "
+        "--positions filler sentences; the model lists every code. Scored per needle and all-needles exact.",
+    )
+    _add_arguments(needles, "needles")
+
+
+def _add_arguments(kv: argparse.ArgumentParser, task: str) -> None:
+    """The options of `probe kv` and `probe needles` (the same runner; for needles --num-pairs counts needles
+    and --positions lists filler-sentence counts)."""
     model = kv.add_argument_group("model")
     model.add_argument("--model", default="hf", choices=["hf"], help="engine: hf (transformers, bucketed)")
     model.add_argument("--model-args", "--model_args", default="pretrained=default",
@@ -43,9 +62,20 @@ def register(subparsers) -> None:
                        help="overrides dtype= in --model-args (auto: float32 on CPU, bfloat16 on GPU)")
     model.add_argument("--device", help="overrides device= in --model-args (auto|cpu|cuda)")
     cells = kv.add_argument_group("prompts")
-    cells.add_argument("--num-pairs", default="10,20", metavar="K1,K2", help="pairs per prompt (default 10,20)")
-    cells.add_argument("--positions", default="8", metavar="P|I1,I2,...",
-                       help="a count (evenly spaced target indices from first to last) or explicit indices")
+    if task == "needles":
+        cells.add_argument("--num-pairs", "--needles", default="4", metavar="N1,N2",
+                           help="needles per prompt (default 4)")
+        cells.add_argument("--positions", "--sentences", default="30", metavar="S1,S2",
+                           help="filler sentences per prompt, ~13 tokens each (default 30)")
+    else:
+        cells.add_argument("--num-pairs", default="10,20", metavar="K1,K2", help="pairs per prompt (default 10,20)")
+        cells.add_argument("--positions", default="8", metavar="P|I1,I2,...|all|troughs",
+                           help="a count (evenly spaced target indices from first to last), explicit indices, all "
+                           "(every index), troughs (the indices nearest each trough and peak of the own base's "
+                           "waveform); join with '+', e.g. 3+troughs")
+    cells.add_argument("--position-gap", type=int, default=0, metavar="G",
+                       help="skip G positions between the data and the question: RoPE then sees distances G "
+                       "tokens longer at the cost of the real prompt (default 0)")
     cells.add_argument("--samples", type=int, default=30, help="prompts per (K, position) cell (default 30)")
     cells.add_argument("--seed", type=int, default=0, help="prompt generator seed (default 0)")
     cells.add_argument("--prompt-style", choices=["chat", "plain"], default="chat",
@@ -62,6 +92,10 @@ def register(subparsers) -> None:
     configs.add_argument("--buckets", metavar="auto:N;B1,B2,...",
                          help="bucket sets separated by ';': auto:N (searched) or explicit bases")
     configs.add_argument("--fusion", default="max_logit", help="fusion rule for bucket sets (default max_logit)")
+    configs.add_argument("--rope-scaling", default="none", metavar="none,linear:F,dynamic:F,yarn:F",
+                         help="context-extension methods, each repeating every base and bucket set: none, "
+                         "linear:F (position interpolation), dynamic:F (dynamic NTK), yarn:F; F x the trained "
+                         "context (default none)")
     configs.add_argument("--search-window", metavar="LO:HI",
                          help="effective-position window of the auto:N search (default: the targets' distances)")
     run = kv.add_argument_group("run")
@@ -71,7 +105,7 @@ def register(subparsers) -> None:
                      help="let single-base runs prefill themselves instead of reusing a bucket set's rows")
     run.add_argument("--notes", type=Path, metavar="FILE.md", help="Markdown appended to summary.md as Notes")
     run.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
-    kv.set_defaults(func=run_kv)
+    kv.set_defaults(func=run_kv, task=task)
 
 
 def run_kv(args: argparse.Namespace) -> int:
@@ -94,6 +128,7 @@ def run_kv(args: argparse.Namespace) -> int:
         resolve_configs,
         run_probe,
     )
+    from toolbench_eval.probe.scaling import parse_rope_scaling, trained_context
     from toolbench_eval.registry import check_arguments
     from toolbench_eval.runner.config import parse_key_values
 
@@ -102,6 +137,9 @@ def run_kv(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise UserError(f"--samples must be >= 1, got {args.samples}")
     num_pairs = _int_list(args.num_pairs, "--num-pairs")
+    if args.position_gap < 0:
+        raise UserError(f"--position-gap must be >= 0, got {args.position_gap}")
+    scalings = [s.name for s in parse_rope_scaling(args.rope_scaling)]
     bases = parse_base_list(args.bases)
     bucket_sets = parse_bucket_sets(args.buckets)
     notes = _read_notes(args.notes)
@@ -120,12 +158,14 @@ def run_kv(args: argparse.Namespace) -> int:
         model=spec, dtype=str(next(model.parameters()).dtype).removeprefix("torch."), num_pairs=num_pairs,
         positions=args.positions, seed=args.seed, prompt_style=args.prompt_style, cue=not args.no_cue,
         key_digits=args.key_digits, value_digits=args.value_digits, max_new_tokens=args.max_new_tokens,
+        position_gap=args.position_gap, task=args.task,
     )
-    items = build_items(tokenizer, settings, args.samples)
+    items = build_items(tokenizer, settings, args.samples, extrema=_extrema(rope))
     window = (parse_window(args.search_window, "--search-window", "50:600") if args.search_window
               else distance_window(items, rope.position_scale))
     searched: dict[int, dict] = {}
-    configs = resolve_configs(rope.rope_theta, bases, bucket_sets, _searcher(rope, window, searched), args.fusion)
+    configs = resolve_configs(rope.rope_theta, bases, bucket_sets, _searcher(rope, window, searched), args.fusion,
+                              scalings)
     log.info("probe kv: %d cells x %d samples x %d configs: %s", len(items), args.samples, len(configs),
              "; ".join(f"{c.label}" for c in configs))
 
@@ -138,16 +178,32 @@ def run_kv(args: argparse.Namespace) -> int:
     })
 
     rows = report.aggregate(result.records, configs, model_name)
-    troughs = report.own_base_troughs(rows, rope.rope_theta, rope.head_dim, rope.position_scale)
+    sections = None
+    plot_rows, plot_text = rows, {}
+    if args.task == "needles":
+        from toolbench_eval.probe.needles import needle_rows
+
+        # The figure and a second table show accuracy per needle slot (a curve over distance, like KV's).
+        plot_rows = needle_rows(result.records, configs, model_name)
+        plot_text = {"panel": "{} filler sentences", "xlabel": "needle slot (0 = first in the passage, farthest)",
+                     "unit": "needles"}
+        report.write_csv(plot_rows, args.out / "needles.csv")
+        sections = ("## Per needle\n\nAccuracy of each needle slot (correct needles / n) per filler length "
+                    "(column K); the table above counts a prompt right only when every needle is.\n\n"
+                    + report.accuracy_table(plot_rows))
+    troughs = report.own_base_troughs(plot_rows, rope.rope_theta, rope.head_dim, rope.position_scale)
     csv_path = report.write_csv(rows, args.out / "results.csv")
+    task_name = "Multi-needle retrieval" if args.task == "needles" else "KV retrieval"
     png_path = report.plot_accuracy(
-        rows, args.out / "accuracy.png", own_base=rope.rope_theta, head_dim=rope.head_dim,
+        plot_rows, args.out / "accuracy.png", own_base=rope.rope_theta, head_dim=rope.head_dim,
         position_scale=rope.position_scale, troughs=troughs,
-        title=f"KV retrieval, {model_name} ({settings.dtype}, {settings.prompt_style} prompt), greedy",
+        title=f"{task_name}, {model_name} ({settings.dtype}, {settings.prompt_style} prompt), greedy", **plot_text,
     )
     summary_settings = {
         "model": f"{model_name} ({spec})", "rope": f"base {rope.rope_theta:g}, head_dim {rope.head_dim}, "
-        f"position scale {rope.position_scale:g}, max positions {rope.max_position_embeddings}",
+        f"position scale {rope.position_scale:g}, max positions {rope.max_position_embeddings}, "
+        f"trained context {trained_context(model.config)}",
+        "rope scaling": ", ".join(scalings),
         **{k: v for k, v in settings.identity().items() if k != "model"},
         "samples": args.samples, "fusion": args.fusion,
         "decoding": f"greedy, max_new_tokens {result.extra['max_new_tokens']}, stop {result.extra['stop']}",
@@ -163,9 +219,23 @@ def run_kv(args: argparse.Namespace) -> int:
     }
     summary_path = report.write_summary(args.out / "summary.md", rows=rows, records=result.records,
                                         configs=configs, troughs=troughs, settings=summary_settings,
-                                        run_info=run_info, notes=notes)
+                                        run_info=run_info, notes=notes, sections=sections,
+                                        title=f"{task_name} probe")
     print(f"wrote {csv_path}, {png_path}, {summary_path}")
     return 0
+
+
+def _extrema(rope):
+    """`extrema(low, high)`: trough and peak distances of the own base's waveform inside [low, high]."""
+    from buckets.extrema import find_peaks, find_troughs
+
+    def extrema(low: int, high: int) -> list[int]:
+        window = (max(1, int(low)), max(int(low) + 2, int(high)))
+        found = [*find_troughs(rope.rope_theta, head_dim=rope.head_dim, window=window),
+                 *find_peaks(rope.rope_theta, head_dim=rope.head_dim, window=window)]
+        return sorted(int(d) for d in found)
+
+    return extrema
 
 
 def _searcher(rope, window: tuple[int, int], searched: dict[int, dict]):

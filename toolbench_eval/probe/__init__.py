@@ -2,6 +2,8 @@
 
 Attention Buckets' first experiment (Chen et al., arXiv 2312.04455, after Liu et al.'s "Lost in the
 Middle" KV retrieval): K key-value pairs in a JSON object, ask for one key's value, move the target pair
-across positions and compare RoPE bases and bucket sets. Modules: `kv` (seeded prompts), `scoring`
-(exact match), `runner` (resumable cells on the bucketed engine), `report` (CSV, PNG, Markdown).
+across positions and compare RoPE bases and bucket sets. Modules: `kv` (seeded prompts), `needles`
+(multi-needle prompts and per-needle scoring), `scoring` (exact match), `scaling` (context extension:
+linear PI, dynamic NTK, YaRN), `engine` (the bucketed generator with that extension and a position gap),
+`runner` (resumable cells), `report` (CSV, PNG, Markdown).
 """

@@ -28,6 +28,7 @@ from toolbench_eval.errors import UserError
 INSTRUCTION = "Extract the value corresponding to the specified key in the JSON object below."
 PROMPT_STYLES = ("chat", "plain")
 HEX_DIGITS = "0123456789abcdef"
+QUESTION_MARKER = "\n\nKey: "  # what follows the JSON data; nothing before it contains this text
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,16 @@ class KVSample:
     @property
     def text(self) -> str:
         """The whole user message: instruction, JSON data and the query key."""
-        return f'{INSTRUCTION}\n\nJSON data:\n{self.data}\n\nKey: "{self.key}"\nCorresponding value:'
+        return f'{INSTRUCTION}\n\nJSON data:\n{self.data}{QUESTION_MARKER}"{self.key}"\nCorresponding value:'
 
     def target_char_offset(self) -> int:
         """Character offset of the target pair's line (its opening quote) inside `text`."""
         offset = self.text.index(f'"{self.key}": ')
         return offset
+
+    def question_char_offset(self) -> int:
+        """Character offset of the text after the JSON data (the blank line before the query key)."""
+        return self.text.index(QUESTION_MARKER)
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class RenderedPrompt:
     token_ids: tuple[int, ...]
     text: str
     target_token: int  # index of the first token of the target pair's line
+    question_token: int = 0  # index of the first token after the data (where a position gap goes)
 
     @property
     def target_distance(self) -> int:
@@ -96,7 +102,7 @@ def random_hex(rng: np.random.Generator, digits: int, group: int) -> str:
     """`digits` random hex digits with a dash every `group` of them.
 
     >>> random_hex(np.random.default_rng(0), 8, 4)
-    '8630-52a1'
+    'da84-4010'
     """
     chars = "".join(HEX_DIGITS[i] for i in rng.integers(0, 16, size=digits))
     return "-".join(chars[i : i + group] for i in range(0, digits, group))
@@ -190,11 +196,12 @@ def render_prompt(sample: KVSample, tokenizer, style: str = "chat", cue: bool = 
         add_special = True
     if cue:
         text += answer_cue(sample.key)
-    start = text.index(body) + sample.target_char_offset()
+    body_start = text.index(body)
     encoded = tokenizer(text, add_special_tokens=add_special, return_offsets_mapping=True)
     ids = list(encoded["input_ids"])
-    target = _token_at(encoded["offset_mapping"], start)
-    return RenderedPrompt(tuple(ids), text, target)
+    target = _token_at(encoded["offset_mapping"], body_start + sample.target_char_offset())
+    question = _token_at(encoded["offset_mapping"], body_start + sample.question_char_offset())
+    return RenderedPrompt(tuple(ids), text, target, question)
 
 
 def answer_cue(key: str) -> str:

@@ -106,6 +106,9 @@ def plot_accuracy(
     position_scale: float = 1.0,
     troughs: dict[int, list[int]] | None = None,
     title: str | None = None,
+    panel: str = "K = {} pairs",
+    xlabel: str = "target pair index (0 = first in the JSON object)",
+    unit: str = "prompts",
 ) -> Path:
     """Accuracy vs target index, one panel per K (stacked, so each gets the page's width), every point
     with its 95% Wilson interval and n, the own-base waveform and its troughs behind. Writes PNG, SVG and
@@ -153,7 +156,7 @@ def plot_accuracy(
             ax.set_ylabel("accuracy (exact match)")
             sizes = sorted({int(r["n"]) for r in cell_rows})
             n_text = f"n = {sizes[0]}" if len(sizes) == 1 else f"n = {sizes[0]}–{sizes[-1]}"
-            ax.set_title(f"K = {num_pairs} pairs · {n_text} prompts per point · whiskers: 95% Wilson interval",
+            ax.set_title(f"{panel.format(num_pairs)} · {n_text} {unit} per point · whiskers: 95% Wilson interval",
                          loc="left")
             ax.grid(alpha=0.3)
             # Index <-> mean token distance from the answer, interpolated between measured positions.
@@ -182,7 +185,7 @@ def plot_accuracy(
                 ticks = MaxNLocator(6).tick_values(ds.min(), ds.max())
                 secondary.set_xticks([t for t in ticks if ds.min() <= t <= ds.max()])  # no extrapolated labels
                 secondary.set_xlabel("mean token distance from the answer to the target", labelpad=10)
-            ax.set_xlabel("target pair index (0 = first in the JSON object)")
+            ax.set_xlabel(xlabel)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_zorder(2)
             ax.patch.set_visible(False)
@@ -336,9 +339,12 @@ def write_summary(
     settings: dict[str, Any],
     run_info: dict[str, Any],
     notes: str | None = None,
+    title: str = "KV-retrieval probe",
+    sections: str | None = None,
 ) -> Path:
-    """The Markdown summary: settings, configurations, the table, timing, versions and the reading."""
-    lines = [f"# KV-retrieval probe: {settings.get('model')}", ""]
+    """The Markdown summary: settings, configurations, the table, timing, versions and the reading
+    (`sections`: more Markdown, placed after the reading)."""
+    lines = [f"# {title}: {settings.get('model')}", ""]
     lines += ["## Settings", ""]
     lines += [f"- `{key}`: {value}" for key, value in settings.items()]
     lines += ["", "## Configurations", ""]
@@ -353,6 +359,8 @@ def write_summary(
               f"own base's waveform (troughs: {troughs})."), "", accuracy_table(rows, troughs)]
     lines += ["## Automatic reading", ""]
     lines += [f"- {line}" for line in automatic_reading(rows, records, configs, troughs)]
+    if sections:
+        lines += ["", sections.strip()]
     if notes:
         lines += ["", "## Notes", "", notes.strip()]
     lines += ["", "## Run", ""]

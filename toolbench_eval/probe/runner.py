@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,8 @@ class ProbeConfig:
     name: str  # what the user asked for: "100000", "auto:3", "100000,150000"
     bases: tuple[float, ...]
     fusion: str = "max_logit"
-    own: bool = False  # the model's own base, the reference
+    own: bool = False  # the model's own base without RoPE scaling: the reference
+    scaling: str = "none"  # context extension (`toolbench_eval.probe.scaling`): none | linear:F | dynamic:F | yarn:F
 
     @property
     def kind(self) -> str:
@@ -49,17 +50,21 @@ class ProbeConfig:
 
     @property
     def key(self) -> str:
-        """Identity in the record cache: the bases (and the fusion rule when it matters)."""
+        """Identity in the record cache: the bases (and the fusion rule when it matters, the scaling when
+        there is one: unscaled keys are those of earlier runs, so their records still count)."""
         bases = ",".join(_fmt_base(b) for b in self.bases)
-        return f"base={bases}" if self.kind == "base" else f"buckets={bases}|{self.fusion}"
+        key = f"base={bases}" if self.kind == "base" else f"buckets={bases}|{self.fusion}"
+        return key if self.scaling == "none" else f"{key}|rope={self.scaling}"
 
     @property
     def label(self) -> str:
         bases = ", ".join(_short_base(b) for b in self.bases)
         if self.kind == "base":
-            return f"base {bases}" + (" (own)" if self.own else "")
-        prefix = f"{self.name} " if self.name.startswith("auto:") else ""
-        return f"buckets {prefix}{{{bases}}}"
+            label = f"base {bases}" + (" (own)" if self.own else "")
+        else:
+            prefix = f"{self.name} " if self.name.startswith("auto:") else ""
+            label = f"buckets {prefix}{{{bases}}}"
+        return label if self.scaling == "none" else f"{label} · {self.scaling}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,10 @@ class ProbeItem:
     sample: int
     value: str
     token_ids: tuple[int, ...]
-    target_distance: int
+    target_distance: int  # RoPE distance from the last prompt token to the target (position gap included)
+    gap_start: int = 0  # first token after the data: where a position gap goes
+    needles: tuple[tuple[str, str], ...] = ()  # needles task: (door, code) in order
+    needle_distances: tuple[int, ...] = ()  # needles task: RoPE distance of each needle
 
 
 @dataclass
@@ -89,13 +97,21 @@ class ProbeSettings:
     value_digits: int = 8
     group: int = 4
     max_new_tokens: int = 0  # 0: value tokens + 4, decided per run from the longest value
+    position_gap: int = 0  # positions skipped between the data and the question (`probe.engine.GappedRotary`)
+    task: str = "kv"  # kv: one value per prompt; needles: every needle (`probe.needles`), positions = sentences
 
     @property
     def kv_format(self) -> KVFormat:
         return KVFormat(self.key_digits, self.value_digits, self.group)
 
     def identity(self) -> dict[str, Any]:
-        return asdict(self)
+        identity = asdict(self)
+        # Folders written before these fields existed keep resuming.
+        if not self.position_gap:
+            del identity["position_gap"]
+        if self.task == "kv":
+            del identity["task"]
+        return identity
 
 
 @dataclass
@@ -112,20 +128,81 @@ class ProbeRun:
 
 
 # ---- prompts ------------------------------------------------------------------------------------
-def build_items(tokenizer, settings: ProbeSettings, samples: int) -> dict[tuple[int, int], list[ProbeItem]]:
-    """Render every prompt: ``{(K, position): [item for sample 0..samples-1]}``."""
+def build_items(tokenizer, settings: ProbeSettings, samples: int, extrema=None) -> dict[tuple[int, int], list[ProbeItem]]:
+    """Render every prompt: ``{(K, position): [item for sample 0..samples-1]}``.
+
+    `extrema(low, high)` gives the waveform's trough and peak distances inside a distance window; it is
+    needed only when --positions names ``troughs`` (see `target_positions`).
+    """
     items: dict[tuple[int, int], list[ProbeItem]] = {}
-    fmt = settings.kv_format
+    if settings.task == "needles":
+        return _needle_items(tokenizer, settings, samples)
     for num_pairs in settings.num_pairs:
-        for position in spread_positions(settings.positions, num_pairs):
+        for position in target_positions(settings, tokenizer, num_pairs, extrema):
+            items[(num_pairs, position)] = [_item(tokenizer, settings, num_pairs, position, sample)
+                                            for sample in range(samples)]
+    return items
+
+
+def _item(tokenizer, settings: ProbeSettings, num_pairs: int, position: int, sample: int) -> ProbeItem:
+    kv = make_sample(num_pairs, position, sample, settings.seed, settings.kv_format)
+    rendered = render_prompt(kv, tokenizer, settings.prompt_style, cue=settings.cue)
+    return ProbeItem(num_pairs, position, sample, kv.value, rendered.token_ids,
+                     rendered.target_distance + settings.position_gap, rendered.question_token)
+
+
+def _needle_items(tokenizer, settings: ProbeSettings, samples: int) -> dict[tuple[int, int], list[ProbeItem]]:
+    """Needles task: cells are (needles, filler sentences); --positions lists the sentence counts."""
+    from toolbench_eval.probe.needles import answer_cue, expected_answer, make_needle_sample, render_needles
+
+    try:
+        lengths = sorted({int(p) for p in str(settings.positions).split(",") if p.strip()})
+    except ValueError:
+        raise UserError(f"--positions: for needles, filler sentence counts (e.g. 20,60), got {settings.positions!r}") from None
+    items: dict[tuple[int, int], list[ProbeItem]] = {}
+    for num_needles in settings.num_pairs:
+        for sentences in lengths:
             cell = []
             for sample in range(samples):
-                kv = make_sample(num_pairs, position, sample, settings.seed, fmt)
-                rendered = render_prompt(kv, tokenizer, settings.prompt_style, cue=settings.cue)
-                cell.append(ProbeItem(num_pairs, position, sample, kv.value, rendered.token_ids,
-                                      rendered.target_distance))
-            items[(num_pairs, position)] = cell
+                drawn = make_needle_sample(num_needles, sentences, sample, settings.seed, settings.kv_format)
+                rendered = render_needles(drawn, tokenizer, settings.prompt_style)
+                distances = tuple(d + settings.position_gap for d in rendered.distances())
+                cell.append(ProbeItem(num_needles, sentences, sample,
+                                      expected_answer(drawn.needles)[len(answer_cue(drawn.needles)):],
+                                      rendered.token_ids, distances[0], rendered.question_token, drawn.needles,
+                                      distances))
+            items[(num_needles, sentences)] = cell
     return items
+
+
+def target_positions(settings: ProbeSettings, tokenizer, num_pairs: int, extrema=None) -> list[int]:
+    """The target indices of --positions for K pairs: parts joined by '+', each a count ("8"), explicit
+    indices ("0,4,9"), ``all`` (every index: dense, one pair ~22 tokens apart) or ``troughs`` (for each
+    trough and peak of the own base's waveform between the first and last target distance of sample 0,
+    the index whose target sits nearest to it)."""
+    chosen: set[int] = set()
+    for part in filter(None, (p.strip() for p in str(settings.positions).split("+"))):
+        if part == "all":
+            chosen.update(range(num_pairs))
+        elif part == "troughs":
+            if extrema is None:
+                raise UserError("--positions troughs: needs the model's RoPE (not available here)")
+            distances = [_item(tokenizer, settings, num_pairs, index, 0).target_distance for index in range(num_pairs)]
+            chosen.update(nearest_indices(distances, extrema(min(distances), max(distances))))
+        else:
+            chosen.update(spread_positions(part, num_pairs))
+    if not chosen:
+        raise UserError(f"--positions: {settings.positions!r} selects no target index")
+    return sorted(chosen)
+
+
+def nearest_indices(distances: Sequence[int], targets: Iterable[float]) -> list[int]:
+    """For each target distance, the index whose distance is nearest (ties: the lower index).
+
+    >>> nearest_indices([300, 250, 200, 150], [260, 140, 199])
+    [1, 2, 3]
+    """
+    return sorted({min(range(len(distances)), key=lambda i: (abs(distances[i] - t), i)) for t in targets})
 
 
 def distance_window(items: dict[tuple[int, int], list[ProbeItem]], position_scale: float = 1.0) -> tuple[int, int]:
@@ -134,7 +211,8 @@ def distance_window(items: dict[tuple[int, int], list[ProbeItem]], position_scal
     Taken from sample 0 of every cell, so that asking for more --samples later keeps the window, the
     searched bases, and with them the records already computed.
     """
-    distances = [cell[0].target_distance for cell in items.values() if cell]
+    # A needles prompt has several targets: its window spans all of them.
+    distances = [d for cell in items.values() if cell for d in (cell[0].needle_distances or (cell[0].target_distance,))]
     low = max(1, math.floor(min(distances) / position_scale))
     high = max(low + 2, math.ceil(max(distances) / position_scale))
     return low, high
@@ -179,8 +257,10 @@ def resolve_configs(
     bucket_sets: Sequence[str | tuple[float, ...]],
     search,
     fusion: str = "max_logit",
+    scalings: Sequence[str] = ("none",),
 ) -> list[ProbeConfig]:
-    """Single-base configs (own base first) then bucket sets; `search(n)` returns the auto:N bases."""
+    """Single-base configs (own base first) then bucket sets, repeated for each RoPE scaling (by name,
+    e.g. "yarn:2"); `search(n)` returns the auto:N bases."""
     singles: list[float] = [float(own_base)]
     for item in bases:
         for base in (search(int(item[5:])) if isinstance(item, str) else [item]):
@@ -197,7 +277,7 @@ def resolve_configs(
             continue
         seen.add(found)
         configs.append(ProbeConfig(name, found, fusion))
-    return configs
+    return [replace(c, scaling=scaling, own=c.own and scaling == "none") for scaling in scalings for c in configs]
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -275,19 +355,23 @@ def run_probe(
     """Decode every missing (config, item) greedily, score it and append it to the record file."""
     from tqdm.auto import tqdm
 
-    from buckets.generation import BucketedGenerator, DecodeParams
+    from buckets.generation import DecodeParams
     from buckets.prefix_cache import PrefixCache
+    from toolbench_eval.probe.engine import ProbeGenerator
+    from toolbench_eval.probe.scaling import parse_rope_scaling
 
     if batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {batch_size}")
     check_settings(out_dir, settings)
     store = RecordStore(out_dir / RECORDS_FILE)
     budget = max_new_tokens(tokenizer, settings, items)
-    params = DecodeParams(max_new_tokens=budget, temperature=0.0,
-                          stop=('"', "\n") if settings.cue else ("\n",))
+    # KV answers end at the value's closing quote or line; a needle list ends at a blank line.
+    stop = ("\n\n",) if settings.task == "needles" else ('"', "\n") if settings.cue else ("\n",)
+    params = DecodeParams(max_new_tokens=budget, temperature=0.0, stop=stop)
     generators = {
-        c.key: BucketedGenerator(model, tokenizer, bases=list(c.bases), fusion=c.fusion,
-                                 prefix_cache=PrefixCache(max_entries=batch_size), add_special_tokens=False)
+        c.key: ProbeGenerator(model, tokenizer, bases=list(c.bases), fusion=c.fusion,
+                              scaling=parse_rope_scaling(c.scaling)[0], gap=settings.position_gap,
+                              prefix_cache=PrefixCache(max_entries=batch_size), add_special_tokens=False)
         for c in configs
     }
     donors = _donor_sets(configs) if share_prefill else {}
@@ -301,17 +385,18 @@ def run_probe(
                 block = cell[block_start : block_start + batch_size]
                 # Sets first: their prompt KV feeds the single-base runs of their members.
                 for config in sorted(configs, key=lambda c: c.kind != "buckets"):
-                    pending = [item for item in block if not store.done(config, item)]
-                    if not pending:
-                        continue
                     generator = generators[config.key]
-                    keys = [f"{num_pairs}:{position}:{item.sample}" for item in pending]
                     donor = donors.get(config.key)
-                    if donor is not None:
-                        _borrow_prefill(generators[donor.key], donor, generator, config.bases[0], keys, pending)
-                    results = generator.generate([list(i.token_ids) for i in pending], params, cache_keys=keys)
-                    store.append(_record(config, item, result.text) for item, result in zip(pending, results))
-                    bar.update(len(pending))
+                    # One generate call per gap start: the gap is one position for every row of a call.
+                    todo_here = [i for i in block if not store.done(config, i)]
+                    for gap_start, pending in _by_gap_start(todo_here, settings.position_gap > 0):
+                        generator.gap_start = gap_start
+                        keys = [f"{num_pairs}:{position}:{item.sample}" for item in pending]
+                        if donor is not None:
+                            _borrow_prefill(generators[donor.key], donor, generator, config.bases[0], keys, pending)
+                        results = generator.generate([list(i.token_ids) for i in pending], params, cache_keys=keys)
+                        store.append(_record(config, item, result.text) for item, result in zip(pending, results))
+                        bar.update(len(pending))
                 for generator in generators.values():
                     generator.clear_prefix_cache()
     finally:
@@ -334,6 +419,16 @@ def max_new_tokens(tokenizer, settings: ProbeSettings, items: dict[tuple[int, in
 
 
 def _record(config: ProbeConfig, item: ProbeItem, text: str) -> dict[str, Any]:
+    if item.needles:
+        from toolbench_eval.probe.needles import score_needles
+
+        hits = score_needles(text, item.needles)
+        return {**_kv_record(config, item, text), "correct": all(hits), "needle_correct": hits,
+                "needle_distances": list(item.needle_distances)}
+    return _kv_record(config, item, text)
+
+
+def _kv_record(config: ProbeConfig, item: ProbeItem, text: str) -> dict[str, Any]:
     return {
         "config": config.key,
         "num_pairs": item.num_pairs,
@@ -347,11 +442,28 @@ def _record(config: ProbeConfig, item: ProbeItem, text: str) -> dict[str, Any]:
     }
 
 
+def _by_gap_start(items: Sequence[ProbeItem], gapped: bool = True) -> list[tuple[int, list[ProbeItem]]]:
+    """Items grouped by gap start, in order of first appearance (prompts of one K usually share it);
+    one group when there is no gap.
+
+    >>> item = lambda start: ProbeItem(10, 0, 0, "v", (1, 2), 5, start)
+    >>> [(start, len(group)) for start, group in _by_gap_start([item(7), item(8), item(7)])]
+    [(7, 2), (8, 1)]
+    """
+    if not gapped:
+        return [(0, list(items))] if items else []
+    groups: dict[int, list[ProbeItem]] = {}
+    for item in items:
+        groups.setdefault(item.gap_start, []).append(item)
+    return list(groups.items())
+
+
 def _donor_sets(configs: Sequence[ProbeConfig]) -> dict[str, ProbeConfig]:
-    """For each single base, the first bucket set that contains it (its prefill donor)."""
+    """For each single base, the first bucket set with the same RoPE scaling that contains it (its prefill
+    donor: its rows of that base hold exactly the KV a single-base run computes)."""
     donors: dict[str, ProbeConfig] = {}
     for single in (c for c in configs if c.kind == "base"):
-        for bucket_set in (c for c in configs if c.kind == "buckets"):
+        for bucket_set in (c for c in configs if c.kind == "buckets" and c.scaling == single.scaling):
             if single.bases[0] in bucket_set.bases:
                 donors[single.key] = bucket_set
                 break
