@@ -24,7 +24,8 @@ from toolbench_eval.cli import main
 from toolbench_eval.engines.base import Completion
 from toolbench_eval.errors import UserError
 from toolbench_eval.runner.driver import is_infrastructure_failure
-from toolbench_eval.runner.ray_executor import EngineRouter, _engine_count, ray_init_options
+from toolbench_eval.runner.ray_executor import EngineRouter, ray_init_options
+from toolbench_eval.runner.ray_placement import engine_count
 
 ray = pytest.importorskip("ray")
 from ray.exceptions import ActorDiedError, RayActorError
@@ -107,14 +108,14 @@ def cluster():
 
 
 def test_engine_count_from_gpus_per_engine(cluster):
-    assert _engine_count(SimpleNamespace(ray={"gpus_per_engine": 2})) == (2, 2.0)
-    assert _engine_count(SimpleNamespace(ray={})) == (4, 1.0)
-    assert _engine_count(SimpleNamespace(ray={"gpus_per_engine": 3})) == (1, 3.0)
-    assert _engine_count(SimpleNamespace(ray={"gpus_per_engine": 0})) == (1, 0.0)
+    assert engine_count(SimpleNamespace(ray={"gpus_per_engine": 2})) == (2, 2.0)
+    assert engine_count(SimpleNamespace(ray={})) == (4, 1.0)
+    assert engine_count(SimpleNamespace(ray={"gpus_per_engine": 3})) == (1, 3.0)
+    assert engine_count(SimpleNamespace(ray={"gpus_per_engine": 0})) == (1, 0.0)
     with pytest.raises(UserError, match="cluster has 4"):
-        _engine_count(SimpleNamespace(ray={"gpus_per_engine": 8}))
+        engine_count(SimpleNamespace(ray={"gpus_per_engine": 8}))
     with pytest.raises(UserError, match="cluster has 4"):
-        _engine_count(SimpleNamespace(ray={"num_engines": 3, "gpus_per_engine": 2}))
+        engine_count(SimpleNamespace(ray={"num_engines": 3, "gpus_per_engine": 2}))
 
 
 def _ray_run(tmp_path, setup, name, delay, extra_ray=""):

@@ -41,7 +41,6 @@ from toolbench_eval.runner.ray_placement import (
     reserve_engine_groups,
 )
 
-_engine_count = engine_count  # the name tests and older callers use
 # The end-of-run calls to actors (facts, close) give up after this: a call to an actor Ray cannot restart
 # (no room left on the cluster) would wait forever.
 CLOSE_TIMEOUT_S = 10.0
