@@ -17,6 +17,9 @@ each method (factor x the trained context); ``--position-gap G`` moves the quest
 data, so RoPE sees distances past the trained context while only the real prompt is computed. Dense
 positions: ``--positions all`` (every pair) or ``troughs`` (the pairs nearest the own base's troughs and
 peaks), joinable with '+'. ``probe needles`` runs the multi-needle task with the same options.
+
+``probe scan`` is the cheap dense alternative: teacher-forced gold-value log-probs per RoPE distance, the
+context prefilled once per base (`toolbench_eval.probe.scan`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ def register(subparsers) -> None:
         "--positions filler sentences; the model lists every code. Scored per needle and all-needles exact.",
     )
     _add_arguments(needles, "needles")
+    scan = probes.add_parser(
+        "scan",
+        help="teacher-forced distance scan: gold-value log-prob and exactness vs RoPE distance (cheap, dense)",
+        description="Prefill each KV prompt's context once per RoPE base, then score the gold value "
+        "teacher-forced with the question moved to every distance of a dense grid plus the own base's "
+        "troughs and peaks; writes records.jsonl, results.csv, scan.{png,svg,pdf} and summary.md.",
+    )
+    _add_scan_arguments(scan)
 
 
 def _add_arguments(kv: argparse.ArgumentParser, task: str) -> None:
@@ -106,6 +117,42 @@ def _add_arguments(kv: argparse.ArgumentParser, task: str) -> None:
     run.add_argument("--notes", type=Path, metavar="FILE.md", help="Markdown appended to summary.md as Notes")
     run.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
     kv.set_defaults(func=run_kv, task=task)
+
+
+def _add_scan_arguments(scan: argparse.ArgumentParser) -> None:
+    scan.add_argument("--model-args", "--model_args", default="pretrained=default",
+                      help="pretrained=default|smollm2|PATH[,dtype=...,device=...]")
+    scan.add_argument("--num-pairs", type=int, default=10, help="pairs per prompt (default 10)")
+    scan.add_argument("--target-index", type=int, default=5, help="index of the target pair (default 5, the middle)")
+    scan.add_argument("--samples", type=int, default=64, help="prompts (default 64)")
+    scan.add_argument("--seed", type=int, default=0, help="prompt generator seed (default 0)")
+    scan.add_argument("--prompt-style", choices=["chat", "plain"], default="chat")
+    scan.add_argument("--grid", default="0:16384:1024", metavar="LO:HI:STEP|D1,D2",
+                      help="distances scanned besides the troughs and peaks (default 0:16384:1024; 0 = native prompt)")
+    scan.add_argument("--extrema-window", metavar="LO:HI",
+                      help="where to take the own base's troughs and peaks (default: native distance .. grid end)")
+    scan.add_argument("--buckets", default="100000,125000,255000", metavar="B1,B2,..;B1,...",
+                      help="bucket sets separated by ';' (default 100000,125000,255000: the searched set of the "
+                      "gap-3,000 extension run); 'none' for the own base alone")
+    scan.add_argument("--fusion", default="max_logit", help="fusion rule for bucket sets (default max_logit)")
+    scan.add_argument("--rope-scaling", default="none", metavar="none,yarn:2",
+                      help="context-extension methods, each repeating the own base and every set (default none)")
+    scan.add_argument("--chunk", type=int, default=16, help="gaps per forward (default 16)")
+    scan.add_argument("--threads", type=int, help="torch CPU threads")
+    scan.add_argument("--max-minutes", type=float,
+                      help="start no new prompt after this many minutes (the report covers what finished)")
+    scan.add_argument("--report-only", action="store_true", help="rewrite the report from records.jsonl")
+    scan.add_argument("--out", required=True, type=Path, help="output folder (resumable)")
+    scan.set_defaults(func=run_scan)
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    """`probe scan`: see `toolbench_eval.probe.scan` (compute) and `toolbench_eval.probe.scan_report` (report)."""
+    import sys
+
+    from toolbench_eval.probe.scan_cli import scan_main
+
+    return scan_main(args, " ".join(["toolbench-eval", *sys.argv[1:]]))
 
 
 def run_kv(args: argparse.Namespace) -> int:
