@@ -163,36 +163,31 @@ def measure_ours(model, tokenizer, contexts: int, buckets: int, args) -> StepTim
 
 
 def measure_generate(model, tokenizer, contexts: int, args) -> StepTimes:
-    """`model.generate` on the same prompts: per-step time and forward time from two lengths' difference."""
+    """`model.generate` on the same prompts. A decode step is the time from one forward's start to the next's
+    (everything generate does between two forwards included); its forward part comes from hooks on the model."""
     import torch
 
     ids = torch.tensor(prompts(contexts, args.prompt_tokens, model.config.vocab_size))
-    forward_seconds: list[float] = []
     started: list[float] = []
+    forward_seconds: list[float] = []
     pre = model.register_forward_pre_hook(lambda *_: started.append(time.perf_counter()))
     post = model.register_forward_hook(lambda *_: forward_seconds.append(time.perf_counter() - started[-1]))
     kwargs = {"attention_mask": torch.ones_like(ids), "do_sample": False, "pad_token_id": 0}
     if args.stop:
         kwargs.update(stop_strings=[args.stop], tokenizer=tokenizer)
-    times = StepTimes("model.generate", contexts, 1)
+    # Forward 0 is the prefill, then `warmup` untimed decode steps, then `steps` timed ones, each closed by the
+    # start of the forward after it (hence two spare tokens).
+    new = args.warmup + args.steps + 2
     try:
         with torch.inference_mode():
-            model.generate(ids, max_new_tokens=args.warmup, min_new_tokens=args.warmup, **kwargs)
-            for new in (args.warmup, args.warmup + args.steps):  # the difference is the timed decode steps
-                forward_seconds.clear()
-                start = time.perf_counter()
-                model.generate(ids, max_new_tokens=new, min_new_tokens=new, **kwargs)
-                total = time.perf_counter() - start
-                times.parts_ms.setdefault("_runs", []).append((total, list(forward_seconds)))
+            model.generate(ids, max_new_tokens=new, min_new_tokens=new, **kwargs)
     finally:
         pre.remove()
         post.remove()
-    (short_total, short_fw), (long_total, long_fw) = times.parts_ms.pop("_runs")
-    steps = args.steps
-    decode_forwards = long_fw[len(short_fw):]  # the extra forwards are decode steps
-    step_ms = (long_total - short_total) * 1e3 / steps
-    times.step_ms = [step_ms]
-    times.parts_ms["forward"] = [sum(decode_forwards) * 1e3 / max(1, len(decode_forwards))]
+    times = StepTimes("model.generate", contexts, 1)
+    for step in range(1 + args.warmup, 1 + args.warmup + args.steps):
+        times.step_ms.append((started[step + 1] - started[step]) * 1e3)
+        times.parts_ms["forward"].append(forward_seconds[step] * 1e3)
     return times
 
 
@@ -264,7 +259,7 @@ def report(args, model, rows: list[StepTimes]) -> str:
         "",
         ("**host** = step - model forward. Ours: medians of per-step timers around `BucketedGenerator.forward`, "
         "`fuse`, `choose_tokens`, `advance` (per token: EOS, stop strings), `feed`/`keep_fed` and `select` "
-        "(compaction). `model.generate`: (time of S+W steps - time of W steps) / S, forward from hooks on the "
+        "(compaction). `model.generate`: from one forward's start to the next's, forward from hooks on the "
         "model."),
         "",
         ("| side | contexts | buckets | step ms | forward ms | host ms | fuse | choose | advance | feed+keep | "
