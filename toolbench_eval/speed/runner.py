@@ -173,7 +173,6 @@ def run(args: argparse.Namespace) -> int:
     ratios = RATIOS_3 if args.buckets == 3 else RATIOS_6[: args.buckets]
     bases = [model_base(model) * ratio for ratio in ratios] if args.buckets > 1 else None
     spec = BucketSpec(bases=tuple(bases)) if bases else None
-    args.bases = bases
 
     def baseline():
         if bases:
@@ -210,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         return results
 
     measurements = asyncio.run(both())
-    text = report(args, measurements, load_seconds, len(items))
+    text = report(args, measurements, load_seconds, len(items), bases)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(text)
@@ -224,11 +223,11 @@ def _params(config):
     return SamplingParams(max_new_tokens=4)
 
 
-def report(args: argparse.Namespace, measurements: list[Measurement], load_seconds: float, queries: int) -> str:
+def report(args: argparse.Namespace, measurements: list[Measurement], load_seconds: float, queries: int,
+           bases: list[float] | None = None) -> str:
     import torch
 
     base = measurements[0]
-    bases = getattr(args, "bases", None)
     title = ("the official Attention Buckets pipeline" if bases else "the sequential ToolBench loop")
     buckets = f" --buckets {args.buckets}" if bases else ""
     lines = [
