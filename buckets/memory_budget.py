@@ -85,14 +85,17 @@ class MemoryBudget:
         return cls(int(limit_bytes), kv, prefill, scores, buckets)
 
     @classmethod
-    def for_model(cls, model, *, buckets: int, fraction: float, reserved_bytes: int = 0) -> MemoryBudget:
-        """The budget of an engine on `model`: `fraction` of the memory free now, less `reserved_bytes`."""
+    def for_model(cls, model, *, buckets: int, fraction: float, reserved_bytes: int = 0,
+                  limit_bytes: int | None = None) -> MemoryBudget:
+        """The budget of an engine on `model`: `limit_bytes` if given, else `fraction` of the memory free now
+        less `reserved_bytes`."""
         if not 0 < fraction <= 1:
             raise ValueError(f"memory_fraction must be in (0, 1], got {fraction}")
         parameter = next(model.parameters())
-        limit = int(free_device_bytes(parameter.device) * fraction) - int(reserved_bytes)
+        if limit_bytes is None:
+            limit_bytes = int(free_device_bytes(parameter.device) * fraction) - int(reserved_bytes)
         return cls.for_config(model.config, buckets=buckets, dtype_bytes=parameter.element_size(),
-                              limit_bytes=max(0, limit), device=parameter.device)
+                              limit_bytes=max(0, limit_bytes), device=parameter.device)
 
     def batch_bytes(self, spans: Sequence[int], prefill_tokens: int = 0) -> int:
         """Estimated peak bytes of contexts with these spans (prompt + max new tokens + drafts) decoding

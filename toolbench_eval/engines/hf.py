@@ -103,14 +103,10 @@ class HFEngine:
         )
         # The batch's peak memory cap: `memory_budget_gib` if given, else `memory_fraction` of what is free now
         # less what the prefix cache may grow to.
-        buckets = len(bucket_spec.bases) if bucket_spec else 1
-        if memory_budget_gib is not None:
-            self.memory_budget = MemoryBudget.for_config(
-                model.config, buckets=buckets, dtype_bytes=next(model.parameters()).element_size(),
-                limit_bytes=int(float(memory_budget_gib) * 2**30), device=self.generator.device)
-        else:
-            self.memory_budget = MemoryBudget.for_model(model, buckets=buckets, fraction=float(memory_fraction),
-                                                        reserved_bytes=int(prefix_cache_bytes))
+        self.memory_budget = MemoryBudget.for_model(
+            model, buckets=len(bucket_spec.bases) if bucket_spec else 1, fraction=float(memory_fraction),
+            reserved_bytes=int(prefix_cache_bytes),
+            limit_bytes=None if memory_budget_gib is None else int(float(memory_budget_gib) * 2**30))
         self.budget_waits = 0  # engine steps at which a waiting prompt stayed out because of the memory budget
         self.batch_sizes: list[int] = []  # prompts in flight at each engine step (admitted ones included)
         self._queue: asyncio.Queue | None = None
