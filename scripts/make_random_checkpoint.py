@@ -36,9 +36,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    # isort: off
     import toolbench_eval  # noqa: F401 - sets the allocator environment before torch loads
     import torch
     import transformers
+    # isort: on
 
     from toolbench_eval.tokenizers import load_tokenizer
 
