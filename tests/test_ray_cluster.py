@@ -383,18 +383,46 @@ def test_the_multinode_example_config_is_valid():
     assert options == {"address": "auto", "include_dashboard": False, "runtime_env": config.ray["runtime_env"]}
 
 
-def _worker_nodes():
-    """Node id of each live agent worker (a killed one may still be listed for a moment: skipped)."""
-    nodes = []
+def _busy_worker_node(nodes):
+    """One of `nodes` that runs an agent worker with a trajectory under way while some worker runs elsewhere
+    (Ray's SPREAD is best effort: all of them can land on one node, whose loss would leave none), or None.
+    Every worker is asked at once, so the answer is as fresh as it can be when the test acts on it (a killed
+    worker may still be listed for a moment: skipped)."""
+    refs = []
     for actor in ray.util.list_named_actors(all_namespaces=True):
         if actor["name"].startswith("toolbench-worker-"):
             try:
                 handle = ray.get_actor(actor["name"], namespace=actor["namespace"])
-                nodes.append(ray.get(handle.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id()),
-                                     timeout=30))
-            except (ray.exceptions.RayError, ValueError):
+            except ValueError:
                 continue
-    return nodes
+            refs.append(handle.__ray_call__.remote(lambda self: (ray.get_runtime_context().get_node_id(), self.load())))
+    where = []
+    for ref in refs:
+        try:
+            where.append(ray.get(ref, timeout=30))
+        except ray.exceptions.RayError:
+            continue
+    for node in nodes:
+        loads = [load for node_id, load in where if node_id == node.node_id]
+        if any(loads) and len(loads) < len(where):
+            return node
+    return None
+
+
+def _lose_node(cluster, node):
+    """The node goes away as a machine would: every process it runs dies at once. (Removing it alone kills
+    its raylet, but a worker process can outlive its raylet long enough to finish a trajectory and answer.)"""
+    import psutil
+
+    raylet = node.all_processes["raylet"][0].process.pid
+    processes = psutil.Process(raylet).children(recursive=True)
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue
+    cluster.cluster.remove_node(node, allow_graceful=False)
+    cluster.nodes.remove(node)
 
 
 @pytest.mark.parametrize("replaced", [True, False], ids=["node-replaced", "node-gone-for-good"])
@@ -403,22 +431,23 @@ def test_node_lost_mid_run_answers_every_query_once(cluster, setup_and_local, tm
     good (`max_restarts: 0`): the routers route around the lost engine, the driver around the lost workers."""
     setup, local = setup_and_local
     restarts = "" if replaced else ", max_restarts: 0"
+    # Half a CPU per worker: the head holds two of the three, so one at least runs on a node with GPUs, and
+    # never all three on one node (Ray's SPREAD alone is best effort).
     out, args = _cluster_run(tmp_path, setup, f"lost-{replaced}", delay=0.3,
-                             ray_block=f"gpus_per_engine: 2, num_workers: 3{restarts}")
+                             ray_block=f"gpus_per_engine: 2, num_workers: 3, cpus_per_worker: 0.5{restarts}")
     thread, result = _start(args)
 
     def a_worker_node_busy():
-        # After the first answer, with queries in flight everywhere: the node of a worker, not the head.
+        # After the first answer: the node (not the head) of a worker with a trajectory under way, so its loss
+        # is seen (a worker that already handed in all its work could go without anyone noticing).
         if not (out / "events.jsonl").exists() or not any(e["event"] == "query_finished" for e in _events(out)):
             return None
-        on = set(_worker_nodes())
-        return next((n for n in cluster.nodes if n.node_id in on), None)
+        return _busy_worker_node(cluster.nodes)
 
     node = _wait_until(a_worker_node_busy, thread)
     assert node is not None, "no worker node was busy before the run ended"
     finished_before = {(e["group"], e["query_id"]) for e in _events(out) if e["event"] == "query_finished"}
-    cluster.cluster.remove_node(node, allow_graceful=False)
-    cluster.nodes.remove(node)
+    _lose_node(cluster, node)
     if replaced:
         cluster.nodes.append(cluster.cluster.add_node(**NODE))
     thread.join(timeout=300)  # generous: actors restart slowly on a loaded 2-core machine

@@ -215,12 +215,21 @@ class AgentWorker:
         self.router = EngineRouter(engine_handles)
         self.agent = build_agent(self.config, self.router)
         self._semaphore: asyncio.Semaphore | None = None
+        self.solving = 0
 
     async def solve(self, query: Any) -> dict[str, Any]:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.config.concurrency)
         async with self._semaphore:
-            return await self.agent.solve(query)
+            self.solving += 1
+            try:
+                return await self.agent.solve(query)
+            finally:
+                self.solving -= 1
+
+    def load(self) -> int:
+        """Trajectories under way on this worker now."""
+        return self.solving
 
     def ready(self) -> bool:
         """Answers once the actor is up: the driver's probe for a worker Ray is restarting."""
