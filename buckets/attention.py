@@ -8,12 +8,16 @@ columns: `repeat_kv` then copies every layer's whole cache each step (SmolLM2: 3
 
 Here the G query heads that share a KV head are folded into the query length instead: queries
 `[B, Hkv*G, T, D]` become `[B, Hkv, G*T, D]`, the mask (shared by all heads) is repeated G times along
-its rows, and one SDPA call attends each KV head once. A one-column step on CPU (a plain decode step)
-instead calls SDPA with `enable_gqa=True`, which the CPU kernel serves without copies too and which is
-faster there for one column (7 contexts x 1,900 columns, 30 layers: 44 ms vs 57 ms) but slower for
-several (3 columns: 91 ms vs 56 ms). CUDA's SDPA takes `enable_gqa` with a mask only in its math
-backend, so on GPUs every step is folded. Both forms give the expanded form's values.
-Without a mask (a fresh causal prefill) the stock function already avoids the copy and is used as is.
+its rows, and one SDPA call attends each KV head once. A float32 one-column step on CPU (a plain decode
+step) instead calls SDPA with `enable_gqa=True`, which the CPU kernel serves without copies too and which
+is faster there for one column (7 contexts x 1,900 columns, 30 layers: 44 ms vs 57 ms) but slower for
+several (3 columns: 91 ms vs 56 ms). In bfloat16 the CPU kernel is slow for a single query row per head
+(1 thread, 6 rows x 600 cached columns, SmolLM2's 9/3 heads: 3.3 ms per layer with `enable_gqa` vs 0.40
+ms folded; a 6-bucket decode step of the default model went from 153 ms to 50 ms), so there every step
+is folded. CUDA's SDPA takes `enable_gqa` with a mask only in its math backend, so on GPUs every step is
+folded. Both forms give the expanded form's values. A one-column step without a mask (one context,
+nothing padded) is folded as well; a multi-column step without one is a fresh causal prefill, which the
+stock function serves without copies, and is left to it.
 
 The mask is converted once per forward, not once per layer: transformers hands every layer the same
 mask tensor, so the first layer turns it into SDPA's additive form (0 where attended, -inf elsewhere, in
@@ -61,19 +65,22 @@ def additive_mask(attention_mask: torch.Tensor, groups: int, dtype: torch.dtype)
 def gqa_folded_sdpa_forward(module, query, key, value, attention_mask, dropout: float = 0.0,
                             scaling: float | None = None, **kwargs):
     groups = getattr(module, "num_key_value_groups", 1)
+    batch, heads, columns, dim = query.shape
+    # A one-column step without a mask (one context, nothing padded) has nothing to be causal about: folded too.
     shared_mask = attention_mask is not None and attention_mask.dim() == 4 and attention_mask.shape[1] == 1
-    if groups == 1 or not shared_mask or kwargs.get("softcap") is not None or kwargs.get("position_bias") is not None:
+    unmasked_step = attention_mask is None and columns == 1
+    if (groups == 1 or not (shared_mask or unmasked_step) or kwargs.get("softcap") is not None
+            or kwargs.get("position_bias") is not None):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
-    batch, heads, columns, dim = query.shape
-    if columns == 1 and query.device.type == "cpu":
+    if columns == 1 and query.device.type == "cpu" and query.dtype == torch.float32:
+        mask = None if attention_mask is None else additive_mask(attention_mask, 1, query.dtype)
         out = torch.nn.functional.scaled_dot_product_attention(
-            query, key, value, attn_mask=additive_mask(attention_mask, 1, query.dtype), dropout_p=dropout,
-            scale=scaling, enable_gqa=True)
+            query, key, value, attn_mask=mask, dropout_p=dropout, scale=scaling, enable_gqa=True)
         return out.transpose(1, 2).contiguous(), None
     kv_heads = key.shape[1]
     folded_query = query.reshape(batch, kv_heads, groups * columns, dim)
-    folded_mask = additive_mask(attention_mask, groups, query.dtype)
+    folded_mask = None if attention_mask is None else additive_mask(attention_mask, groups, query.dtype)
     out = torch.nn.functional.scaled_dot_product_attention(
         folded_query, key, value, attn_mask=folded_mask, dropout_p=dropout, scale=scaling)
     out = out.reshape(out.shape[0], heads, columns, value.shape[-1])

@@ -29,6 +29,34 @@ def test_folded_groups_equal_repeated_keys_and_values_under_a_padding_mask(colum
     assert torch.allclose(out, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("masked", [True, False], ids=["padding-mask", "no-mask"])
+def test_a_one_column_step_equals_the_expanded_form(dtype, masked, monkeypatch):
+    """bfloat16 steps on CPU are folded (SDPA's enable_gqa path costs ~8x there); a step of one unpadded
+    context (no mask) is folded too instead of falling back to transformers' copying `repeat_kv`."""
+    torch.manual_seed(2)
+    query = torch.randn(4, 6, 1, 16, dtype=dtype)
+    key, value = (torch.randn(4, 2, 70, 16, dtype=dtype) for _ in range(2))
+    mask = None
+    if masked:
+        mask = torch.ones(4, 1, 1, 70, dtype=torch.bool)
+        mask[1, ..., :9] = False
+    calls = []
+    monkeypatch.setattr(attention, "sdpa_attention_forward", lambda *a, **k: calls.append(a) or (None, None))
+    out, _ = attention.gqa_folded_sdpa_forward(_Module(), query, key, value, mask)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query.float(), repeat_kv(key, 3).float(), repeat_kv(value, 3).float(), attn_mask=mask).transpose(1, 2)
+    assert not calls and out.shape == (4, 1, 6, 16)
+    assert torch.allclose(out.float(), expected, atol=1e-6 if dtype == torch.float32 else 2e-2)
+
+
+def test_an_unmasked_prefill_keeps_the_stock_causal_path(monkeypatch):
+    calls = []
+    monkeypatch.setattr(attention, "sdpa_attention_forward", lambda *a, **k: calls.append(a) or ("stock", None))
+    query, key = torch.randn(1, 6, 5, 8), torch.randn(1, 2, 5, 8)
+    assert attention.gqa_folded_sdpa_forward(_Module(), query, key, key, None)[0] == "stock" and len(calls) == 1
+
+
 def test_the_additive_mask_is_built_once_per_mask_and_gives_bit_identical_bfloat16_outputs():
     torch.manual_seed(1)
     query = torch.randn(3, 6, 4, 16, dtype=torch.bfloat16)
