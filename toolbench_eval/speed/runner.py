@@ -1,7 +1,7 @@
 """`toolbench-eval bench runner`: our concurrent runner vs ToolBench's one-query-at-a-time loop.
 
-Both sides solve the same LocalToolBench queries with the same loaded model, ReAct, greedy, in one
-process, one after the other:
+Both sides solve the same LocalToolBench queries with the same loaded model, ReAct (or DFSDT with
+`--method dfsdt`, the Attention Buckets paper's setting), greedy, in one process, one after the other:
 
 - **sequential** (the ToolBench baseline): one query at a time, one prompt per forward
   (`HFEngine(max_batch_size=1)`), no prefix cache (cache keys dropped), so every step re-prefills
@@ -44,6 +44,11 @@ def register(subparsers) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmark", default="localtoolbench")
     parser.add_argument("--groups", help="comma-separated groups (default: all groups of the benchmark)")
+    parser.add_argument("--method", choices=("react", "dfsdt"), default="react",
+                        help="reasoning method on every side (dfsdt: more model calls per query, each one a "
+                             "conversation that shares its opening with earlier ones)")
+    parser.add_argument("--max-query-count", type=int, default=None,
+                        help="model calls allowed per query (the run config's max_query_count, default 200)")
     parser.add_argument("--queries", type=int, default=24, help="queries in total, taken round-robin over groups")
     parser.add_argument("--concurrency", type=int, default=8, help="trajectories in flight for the runner")
     parser.add_argument("--model-args", default="pretrained=default,device=cpu,dtype=float32")
@@ -155,9 +160,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         args.out = RESULTS_DIR / "benchmarks" / ("runner.md" if args.buckets == 1 else "runner_buckets.md")
     config = RunConfig.from_mapping({
-        "benchmark": args.benchmark, "method": "react", "model": "hf", "model_args": args.model_args,
+        "benchmark": args.benchmark, "method": args.method, "model": "hf", "model_args": args.model_args,
         "decoding": {"max_new_tokens": args.max_new_tokens, "temperature": 0.0},
         "tool_backend": {"name": args.tool_backend}, "concurrency": args.concurrency,
+        **({"max_query_count": args.max_query_count} if args.max_query_count else {}),
         **({"groups": args.groups} if args.groups else {}),
     })
     root = benchmark_root(config)
@@ -230,14 +236,17 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
     base = measurements[0]
     title = ("the official Attention Buckets pipeline" if bases else "the sequential ToolBench loop")
     buckets = f" --buckets {args.buckets}" if bases else ""
+    method = "DFSDT (DFS_woFilter_w2)" if getattr(args, "method", "react") == "dfsdt" else "ReAct (CoT@1)"
     lines = [
         f"# Runner benchmark: concurrent trajectories vs {title}",
         "",
-        (f"Command: `toolbench-eval bench runner --queries {args.queries} --concurrency {args.concurrency} "
+        (f"Command: `toolbench-eval bench runner --method {getattr(args, 'method', 'react')} --queries {args.queries} "
+        + (f"--max-query-count {args.max_query_count} " if getattr(args, "max_query_count", None) else "")
+        + f"--concurrency {args.concurrency} "
         f"--max-new-tokens {args.max_new_tokens} --prompt-lookup {args.prompt_lookup}{buckets} "
         f"--model-args {args.model_args}`"),
         "",
-        (f"{queries} LocalToolBench queries (round-robin over the groups), ReAct (CoT@1), greedy, same loaded model "
+        (f"{queries} LocalToolBench queries (round-robin over the groups), {method}, greedy, same loaded model "
         f"on every side, measured one after the other in one process. "
         + (f"Buckets: bases {', '.join(f'{b:,.0f}' for b in bases)} (max-logit fusion) on every side. " if bases
            else "")
