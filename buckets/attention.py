@@ -92,15 +92,21 @@ AttentionMaskInterface.register(NAME, sdpa_mask)
 
 
 @contextlib.contextmanager
-def gqa_attention(model):
-    """Run `model`'s attention through `gqa_folded_sdpa_forward` inside the block (SDPA models only)."""
+def sdpa_model_attention(model, implementation: str):
+    """Run an SDPA `model`'s attention as `implementation` (a name transformers' `AttentionInterface` knows)
+    inside the block; a model with another attention implementation runs as it is."""
     config = model.config
     original = getattr(config, "_attn_implementation", None)
     if original != "sdpa":
         yield
         return
-    config._attn_implementation = NAME
+    config._attn_implementation = implementation
     try:
         yield
     finally:
         config._attn_implementation = original
+
+
+def gqa_attention(model):
+    """Run `model`'s attention through `gqa_folded_sdpa_forward` inside the block (SDPA models only)."""
+    return sdpa_model_attention(model, NAME)

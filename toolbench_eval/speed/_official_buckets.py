@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from buckets.attention import sdpa_model_attention
+
 
 def _rebuilt_cos_sin(bases: Sequence[float], head_dim: int, max_positions: int, dtype: torch.dtype,
                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,27 +38,6 @@ def _rebuilt_cos_sin(bases: Sequence[float], head_dim: int, max_positions: int, 
         cos.append(emb.cos()[None].to(dtype))
         sin.append(emb.sin()[None].to(dtype))
     return torch.cat(cos), torch.cat(sin)  # [chunk, max_positions, head_dim]
-
-
-@contextlib.contextmanager
-def _attention(model, implementation: str):
-    """Run `model`'s attention as `implementation` inside the block (an SDPA model only; others as they are).
-
-    The official code's attention is transformers' eager one (matmul, float32 softmax, matmul) throughout.
-    Here the baseline gets the faster kernel of each phase instead, so that it is never slower than the
-    official code for a reason of ours: SDPA's flash kernel for the prefill (eager materialises every
-    score), eager for the one-token decode steps, where the CPU SDPA kernel is slow for a single bfloat16
-    query row (SmolLM2, 6 bases, 1 thread, 600 cached tokens: 527 ms per token with SDPA, 466 ms with eager)."""
-    config = model.config
-    original = getattr(config, "_attn_implementation", None)
-    if original != "sdpa":
-        yield
-        return
-    config._attn_implementation = implementation
-    try:
-        yield
-    finally:
-        config._attn_implementation = original
 
 
 class OfficialStyleBuckets:
@@ -104,7 +85,13 @@ class OfficialStyleBuckets:
         for step in range(max_new_tokens):
             all_logits = []
             for chunk, cache in zip(self.chunks, caches):  # sequential chunks, as upstream
-                with self._per_layer_rebuild(chunk), _attention(self.model, "sdpa" if step == 0 else "eager"):
+                # The official code's attention is transformers' eager one throughout. The baseline gets the
+                # faster kernel of each phase instead, so it is never slower than the official code for a reason
+                # of ours: SDPA's flash kernel for the prefill (eager materialises every score), eager for the
+                # one-token steps, where the CPU SDPA kernel is slow for a single bfloat16 query row (SmolLM2,
+                # 6 bases, 1 thread, 600 cached tokens: 527 ms per token with SDPA, 466 ms with eager).
+                phase = "sdpa" if step == 0 else "eager"
+                with self._per_layer_rebuild(chunk), sdpa_model_attention(self.model, phase):
                     out = self.model(
                         input_ids=feed.expand(len(chunk), -1),
                         position_ids=positions.expand(len(chunk), -1),
