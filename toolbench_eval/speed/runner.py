@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         return results
 
     measurements = asyncio.run(both())
-    text = report(args, measurements, load_seconds, len(items), bases)
+    text = report(args, measurements, load_seconds, len(items), bases, config.method_name)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(text)
@@ -230,18 +230,18 @@ def _params(config):
 
 
 def report(args: argparse.Namespace, measurements: list[Measurement], load_seconds: float, queries: int,
-           bases: list[float] | None = None) -> str:
+           bases: list[float] | None = None, method_name: str = "CoT@1") -> str:
     import torch
 
     base = measurements[0]
     title = ("the official Attention Buckets pipeline" if bases else "the sequential ToolBench loop")
     buckets = f" --buckets {args.buckets}" if bases else ""
-    method = "DFSDT (DFS_woFilter_w2)" if getattr(args, "method", "react") == "dfsdt" else "ReAct (CoT@1)"
+    method = f"{'DFSDT' if args.method == 'dfsdt' else 'ReAct'} ({method_name})"  # e.g. ReAct (CoT@1)
     lines = [
         f"# Runner benchmark: concurrent trajectories vs {title}",
         "",
-        (f"Command: `toolbench-eval bench runner --method {getattr(args, 'method', 'react')} --queries {args.queries} "
-        + (f"--max-query-count {args.max_query_count} " if getattr(args, "max_query_count", None) else "")
+        (f"Command: `toolbench-eval bench runner --method {args.method} --queries {args.queries} "
+        + (f"--max-query-count {args.max_query_count} " if args.max_query_count else "")
         + f"--concurrency {args.concurrency} "
         f"--max-new-tokens {args.max_new_tokens} --prompt-lookup {args.prompt_lookup}{buckets} "
         f"--model-args {args.model_args}`"),
