@@ -292,15 +292,19 @@ class BucketedGenerator:
         if len(keys) != len(prompts):
             raise ValueError(f"got {len(keys)} cache keys for {len(prompts)} prompts")
         encoded = [self.encode(prompt) for prompt in prompts]  # a bad prompt fails before any work
-        decoder = self.continuous(return_weights=return_weights, return_bucket_logits=return_bucket_logits)
+        decoder = self.continuous(return_weights=return_weights, return_bucket_logits=return_bucket_logits,
+                                  reserve_contexts=len(prompts))
         results = dict(decoder.step(list(zip(encoded, per_prompt, keys, range(len(prompts))))))
         while decoder.active:
             results.update(decoder.step())
         return [results[index] for index in range(len(prompts))]
 
-    def continuous(self, *, return_weights: bool = False, return_bucket_logits: bool = False) -> ContinuousDecoder:
-        """A `ContinuousDecoder` on this generator (prompts join and leave between decode steps)."""
-        return ContinuousDecoder(self, return_weights=return_weights, return_bucket_logits=return_bucket_logits)
+    def continuous(self, *, return_weights: bool = False, return_bucket_logits: bool = False,
+                   reserve_contexts: int = 0) -> ContinuousDecoder:
+        """A `ContinuousDecoder` on this generator (prompts join and leave between decode steps); see its
+        `reserve_contexts`."""
+        return ContinuousDecoder(self, return_weights=return_weights, return_bucket_logits=return_bucket_logits,
+                                 reserve_contexts=reserve_contexts)
 
     # -- what the decoder asks of the generator --------------------------------------------------
 
@@ -396,10 +400,13 @@ class ContinuousDecoder:
     """
 
     def __init__(self, generator: BucketedGenerator, *, return_weights: bool = False,
-                 return_bucket_logits: bool = False) -> None:
+                 return_bucket_logits: bool = False, reserve_contexts: int = 0) -> None:
         self.generator = generator
         self.return_weights = return_weights
         self.return_bucket_logits = return_bucket_logits
+        # On CPU a batch's KV buffers get rows for this many contexts from the start: untouched rows cost no
+        # memory there, and contexts joining later are copied into them instead of regrowing the whole batch.
+        self.reserve_contexts = max(0, int(reserve_contexts))
         self._batch: Batch | None = None
         self._lost: list[object] = []
 
@@ -462,7 +469,11 @@ class ContinuousDecoder:
             for ctx in chunk:
                 entry, ctx.cached_len = gen.prefix_cache.lookup(ctx.key, ctx.prompt_ids)
                 prefixes.append((ctx.cached_len, entry.kv if entry is not None else None))
-            cache = growing_dynamic_cache(gen.model.config)  # decode steps append in place (no per-step cat)
+            # Decode steps append in place (no per-step cat). Only the cache that becomes the batch reserves
+            # rows: a newcomer's own buffer is dropped after the merge and is best reused memory.
+            becomes_batch = self._batch is None and start == 0 and gen.device.type == "cpu"
+            reserve_rows = self.reserve_contexts * gen.n if becomes_batch else 0
+            cache = growing_dynamic_cache(gen.model.config, reserve_rows)
             suffixes = [ctx.prompt_ids[ctx.cached_len :] for ctx in chunk]
             mask, positions, input_ids = prefill_inputs(cache, prefixes, suffixes, gen.n, gen.pad_id, gen.device)
             fresh = Batch(chunk, cache, mask, positions[:, -1])

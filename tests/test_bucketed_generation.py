@@ -307,10 +307,11 @@ STAGGERED_PARAMS = [DecodeParams(max_new_tokens=9, stop=()), DecodeParams(max_ne
                     DecodeParams(max_new_tokens=6, temperature=0.9, seed=7)]
 
 
-def run_staggered(generator, tokenizer):
+def run_staggered(generator, tokenizer, reserve_contexts=0, buffers=None):
     """Prompt 0 joins a `ContinuousDecoder` first, 1 and 2 at the third step; returns `(results by prompt index,
-    prompts in flight after each step, the prompts' ids)`."""
-    decoder = generator.continuous(return_bucket_logits=True)
+    prompts in flight after each step, the prompts' ids)`. `buffers` collects the first layer's key buffer
+    after each step."""
+    decoder = generator.continuous(return_bucket_logits=True, reserve_contexts=reserve_contexts)
     ids = [tokenizer(p)["input_ids"] for p in PROMPTS]
     schedule = {0: [0], 2: [1, 2]}
     results, in_flight = {}, []
@@ -318,14 +319,23 @@ def run_staggered(generator, tokenizer):
         admit = [(ids[i], STAGGERED_PARAMS[i], f"t{i}", i) for i in schedule.get(step, [])]
         results.update(decoder.step(admit))
         in_flight.append(decoder.active)
+        if buffers is not None and decoder._batch is not None:
+            buffers.append(decoder._batch.cache.layers[0]._key_buffer)
         if len(results) == 3:
             break
     return results, in_flight, ids
 
 
-def test_continuous_decoder_admits_between_steps_and_matches_separate_calls(divergent_llama, tiny_tokenizer):
+@pytest.mark.parametrize("reserve_contexts", [0, 3])
+def test_continuous_decoder_admits_between_steps_and_matches_separate_calls(divergent_llama, tiny_tokenizer,
+                                                                            reserve_contexts):
     generator = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
-    results, in_flight, ids = run_staggered(generator, tiny_tokenizer)
+    buffers = []
+    results, in_flight, ids = run_staggered(generator, tiny_tokenizer, reserve_contexts, buffers)
+    if reserve_contexts:  # rows for all three from the first prefill: the two newcomers joined without a regrowth
+        assert buffers[0].shape[0] == 3 * len(BASES) and buffers[2] is buffers[0]
+    else:
+        assert buffers[0].shape[0] == len(BASES) and buffers[2] is not buffers[0]
     assert sorted(results) == [0, 1, 2]
     assert in_flight[2] == 3 and results[1].finish_reason == "length"
     assert max(in_flight) == 3 and in_flight[-1] == 0

@@ -178,7 +178,8 @@ class HFEngine:
     async def _serve(self, queue: asyncio.Queue) -> None:
         """Continuous batching: between two decode steps, waiting prompts join (up to `max_batch_size` in
         flight, within the memory budget) and finished ones leave, so nobody waits for a batch's longest member."""
-        decoder = self.generator.continuous(return_weights=self.return_weights)
+        decoder = self.generator.continuous(return_weights=self.return_weights,
+                                             reserve_contexts=self.max_batch_size)
         waiting: deque[_Request] = deque()
         closing = False
         while True:
