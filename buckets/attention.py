@@ -19,6 +19,12 @@ folded. Both forms give the expanded form's values. A one-column step without a 
 nothing padded) is folded as well; a multi-column step without one is a fresh causal prefill, which the
 stock function serves without copies, and is left to it.
 
+A prefill after a cached prefix (one context: every row sees the whole prefix, then the new tokens
+causally) carries a mask, so SDPA serves it with its masked kernel. On CPU it is split instead: the queries
+attend the prefix unmasked (folded) and the new tokens with the causal kernel, and the two halves are
+combined with their log-sum-exps, which is the same softmax (6 rows, 366 cached + 1,019 new tokens, SmolLM2,
+bf16, 1 thread: 291 -> 243 ms per layer).
+
 The mask is converted once per forward, not once per layer: transformers hands every layer the same
 mask tensor, so the first layer turns it into SDPA's additive form (0 where attended, -inf elsewhere, in
 the query dtype, which is what SDPA itself does with a boolean mask in every call), repeated for folding,
@@ -62,10 +68,62 @@ def additive_mask(attention_mask: torch.Tensor, groups: int, dtype: torch.dtype)
     return folded
 
 
+# The CPU flash kernel with its log-sum-exp (a private ATen op; absent in other builds, then nothing is split).
+_flash_with_lse = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+SPLIT_MIN_COLUMNS = 16  # fewer new tokens: the masked kernel is as fast, and decode steps never split
+
+# (mask tensor, cached prefix length or None) of the latest forward, as for `_latest_mask`.
+_latest_prefix: tuple | None = None
+
+
+def prefix_then_causal(attention_mask: torch.Tensor | None) -> int | None:
+    """The cached prefix length P when boolean `attention_mask` `[B, 1, T, P+T]` lets every row's query t see
+    exactly columns ``0 .. P+t`` (a whole prefix, then the new tokens causally: one unpadded context), else
+    None; the answer for the same mask object is reused until another mask comes."""
+    global _latest_prefix
+    latest = _latest_prefix
+    if latest is not None and latest[0] is attention_mask:
+        return latest[1]
+    prefix = None
+    if attention_mask is not None and attention_mask.dtype == torch.bool and attention_mask.dim() == 4:
+        columns, width = attention_mask.shape[-2:]
+        if width > columns:
+            expected = torch.ones(columns, width, dtype=torch.bool, device=attention_mask.device).tril(width - columns)
+            if torch.equal(attention_mask, expected.expand_as(attention_mask)):
+                prefix = width - columns
+    _latest_prefix = (attention_mask, prefix)
+    return prefix
+
+
+def split_prefix_attention(query, key, value, prefix: int, scaling: float | None):
+    """Attention of `query` `[B, H, T, D]` over `prefix` cached columns (all visible) and T new ones (causal),
+    as two flash calls merged by their log-sum-exps; returns `[B, T, H, D]` like the attention functions."""
+    batch, heads, columns, dim = query.shape
+    kv_heads = key.shape[1]
+    groups = heads // kv_heads
+    folded = query.reshape(batch, kv_heads, groups * columns, dim)
+    seen, seen_lse = _flash_with_lse(folded, key[:, :, :prefix], value[:, :, :prefix], 0.0, False, scale=scaling)
+    new_key, new_value = key[:, :, prefix:], value[:, :, prefix:]
+    if groups > 1:  # the causal kernel has no GQA: the new tokens' K/V (a small part) are repeated
+        new_key, new_value = new_key.repeat_interleave(groups, 1), new_value.repeat_interleave(groups, 1)
+    fresh, fresh_lse = _flash_with_lse(query, new_key, new_value, 0.0, True, scale=scaling)
+    seen_lse = seen_lse.reshape(batch, heads, columns)
+    top = torch.maximum(seen_lse, fresh_lse)
+    seen_weight, fresh_weight = (seen_lse - top).exp_().unsqueeze(-1), (fresh_lse - top).exp_().unsqueeze(-1)
+    out = seen.reshape(batch, heads, columns, dim).float() * seen_weight + fresh.float() * fresh_weight
+    out = out.div_(seen_weight + fresh_weight).to(query.dtype)
+    return out.transpose(1, 2).contiguous()
+
+
 def gqa_folded_sdpa_forward(module, query, key, value, attention_mask, dropout: float = 0.0,
                             scaling: float | None = None, **kwargs):
     groups = getattr(module, "num_key_value_groups", 1)
     batch, heads, columns, dim = query.shape
+    if (columns >= SPLIT_MIN_COLUMNS and query.device.type == "cpu" and _flash_with_lse is not None
+            and not dropout and kwargs.get("softcap") is None and kwargs.get("position_bias") is None):
+        prefix = prefix_then_causal(attention_mask)
+        if prefix is not None:
+            return split_prefix_attention(query, key, value, prefix, scaling), None
     # A one-column step without a mask (one context, nothing padded) has nothing to be causal about: folded too.
     shared_mask = attention_mask is not None and attention_mask.dim() == 4 and attention_mask.shape[1] == 1
     unmasked_step = attention_mask is None and columns == 1

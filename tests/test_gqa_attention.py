@@ -89,3 +89,39 @@ def test_generators_use_it_only_while_serving(divergent_llama, tiny_tokenizer, m
     assert divergent_llama.config._attn_implementation == "sdpa"
     BucketedGenerator(divergent_llama, tiny_tokenizer).generate(["The quick brown fox"], max_new_tokens=3)
     assert seen and divergent_llama.config._attn_implementation == "sdpa"
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_prefill_after_a_cached_prefix_is_split_and_equals_the_masked_form(groups, dtype, monkeypatch):
+    """One context's prefill after a cached prefix: the prefix attended unmasked, the new tokens causally, the
+    halves merged by log-sum-exp; the same attention as the masked kernel's, up to rounding."""
+    if attention._flash_with_lse is None:
+        pytest.skip("this torch build has no CPU flash kernel with log-sum-exp")
+    torch.manual_seed(3)
+    module = type("Module", (), {"num_key_value_groups": groups, "is_causal": True})()
+    rows, kv_heads, prefix, columns, dim = 3, 2, 50, 24, 16
+    query = torch.randn(rows, kv_heads * groups, columns, dim, dtype=dtype)
+    key, value = (torch.randn(rows, kv_heads, prefix + columns, dim, dtype=dtype) for _ in range(2))
+    mask = torch.ones(rows, 1, columns, prefix + columns, dtype=torch.bool).tril(prefix)
+    calls = []
+    split = attention.split_prefix_attention
+    monkeypatch.setattr(attention, "split_prefix_attention", lambda *a: calls.append(a[3]) or split(*a))
+    out, _ = attention.gqa_folded_sdpa_forward(module, query, key, value, mask, scaling=0.25)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query.float(), repeat_kv(key.float(), groups), repeat_kv(value.float(), groups), attn_mask=mask,
+        scale=0.25).transpose(1, 2)
+    assert calls == [prefix] and out.dtype == dtype and out.shape == expected.shape
+    assert torch.allclose(out.float(), expected, atol=1e-5 if dtype == torch.float32 else 2e-2)
+
+
+def test_only_an_exact_prefix_then_causal_mask_is_split():
+    rows, prefix, columns = 2, 30, 20
+    mask = torch.ones(rows, 1, columns, prefix + columns, dtype=torch.bool).tril(prefix)
+    assert attention.prefix_then_causal(mask) == prefix
+    padded = mask.clone()
+    padded[1, ..., :4] = False  # a left-padded second context: the masked kernel serves it
+    holed = mask.clone()
+    holed[0, ..., prefix - 3] = False  # a hole in one prefix
+    for other in (padded, holed, mask[..., prefix:], mask.float(), None):
+        assert attention.prefix_then_causal(other) is None
