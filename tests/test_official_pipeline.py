@@ -3,6 +3,8 @@ with ToolBench's stopping (stop strings, EOS), one prompt at a time and nothing 
 
 import asyncio
 
+import pytest
+
 from buckets.generation import BucketedGenerator
 from toolbench_eval.engines.base import SamplingParams
 from toolbench_eval.speed._official_buckets import OfficialBucketsEngine
@@ -11,8 +13,10 @@ BASES = (10000.0, 17500.0, 18000.0, 19000.0, 20000.0, 25000.0)
 PROMPTS = ["Thought: I need to call the weather API", "The quick brown fox", "User: find three movies"]
 
 
-def test_official_style_decoding_chooses_the_tokens_our_bucketed_engine_chooses(divergent_llama, tiny_tokenizer):
-    official = OfficialBucketsEngine(divergent_llama, tiny_tokenizer, BASES)
+@pytest.mark.parametrize("prefill_attention", ["sdpa", "eager"])
+def test_official_style_decoding_chooses_the_tokens_our_bucketed_engine_chooses(divergent_llama, tiny_tokenizer,
+                                                                                prefill_attention):
+    official = OfficialBucketsEngine(divergent_llama, tiny_tokenizer, BASES, prefill_attention=prefill_attention)
     ours = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
     for prompt in PROMPTS:
         ids = tiny_tokenizer(prompt)["input_ids"]

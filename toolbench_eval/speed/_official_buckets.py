@@ -25,6 +25,10 @@ import torch
 
 from buckets.attention import sdpa_model_attention
 
+# How the official-style decoder attends in its prefills: "sdpa" (a baseline faster than the official code, the
+# default) or "eager" (what the official code runs, transformers 4.28's only attention).
+PREFILL_ATTENTIONS = ("sdpa", "eager")
+
 
 def _rebuilt_cos_sin(bases: Sequence[float], head_dim: int, max_positions: int, dtype: torch.dtype,
                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,8 +47,11 @@ def _rebuilt_cos_sin(bases: Sequence[float], head_dim: int, max_positions: int, 
 class OfficialStyleBuckets:
     """Greedy bucketed decoding with the official code's chunking and per-layer table rebuilds."""
 
-    def __init__(self, model, bases: Sequence[float], chunk_size: int = 2) -> None:
+    def __init__(self, model, bases: Sequence[float], chunk_size: int = 2, prefill_attention: str = "sdpa") -> None:
+        if prefill_attention not in PREFILL_ATTENTIONS:
+            raise ValueError(f"prefill_attention must be one of {', '.join(PREFILL_ATTENTIONS)}, got {prefill_attention!r}")
         self.model = model
+        self.prefill_attention = prefill_attention
         self.bases = [float(b) for b in bases]
         self.chunks = [self.bases[i : i + chunk_size] for i in range(0, len(self.bases), chunk_size)]
         config = model.config
@@ -85,12 +92,13 @@ class OfficialStyleBuckets:
         for step in range(max_new_tokens):
             all_logits = []
             for chunk, cache in zip(self.chunks, caches):  # sequential chunks, as upstream
-                # The official code's attention is transformers' eager one throughout. The baseline gets the
-                # faster kernel of each phase instead, so it is never slower than the official code for a reason
-                # of ours: SDPA's flash kernel for the prefill (eager materialises every score), eager for the
-                # one-token steps, where the CPU SDPA kernel is slow for a single bfloat16 query row (SmolLM2,
-                # 6 bases, 1 thread, 600 cached tokens: 527 ms per token with SDPA, 466 ms with eager).
-                phase = "sdpa" if step == 0 else "eager"
+                # The official code's attention is transformers' eager one throughout (prefill_attention="eager").
+                # By default the baseline gets the faster kernel of each phase instead, so it is never slower than
+                # the official code for a reason of ours: SDPA's flash kernel for the prefill (eager materialises
+                # every score), eager for the one-token steps, where the CPU SDPA kernel is slow for a single
+                # bfloat16 query row (SmolLM2, 6 bases, 1 thread, 600 cached tokens: 527 ms per token with SDPA,
+                # 466 ms with eager).
+                phase = self.prefill_attention if step == 0 else "eager"
                 with self._per_layer_rebuild(chunk), sdpa_model_attention(self.model, phase):
                     out = self.model(
                         input_ids=feed.expand(len(chunk), -1),
@@ -119,8 +127,9 @@ class OfficialBucketsEngine:
     name = "official-buckets"
     bucket_spec = None
 
-    def __init__(self, model, tokenizer, bases: Sequence[float], chunk_size: int = 2) -> None:
-        self.decoder = OfficialStyleBuckets(model, bases, chunk_size)
+    def __init__(self, model, tokenizer, bases: Sequence[float], chunk_size: int = 2,
+                 prefill_attention: str = "sdpa") -> None:
+        self.decoder = OfficialStyleBuckets(model, bases, chunk_size, prefill_attention)
         self.tokenizer = tokenizer
         eos = getattr(tokenizer, "eos_token_id", None)
         self.eos_ids = {eos} if isinstance(eos, int) else set(eos or ())

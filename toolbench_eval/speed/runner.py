@@ -15,7 +15,9 @@ With `--buckets N` (N > 1) every side decodes with N Attention Buckets (the mode
 `RATIOS_6`/`RATIOS_3`, as `bench buckets`), and the baseline is the official pipeline's way instead:
 ToolBench's sequential loop around the official-style decoder (`_official_buckets.OfficialBucketsEngine`:
 buckets in sequential chunks of 2, each with its own forward and KV, cos/sin tables rebuilt in every
-layer on every forward, the whole conversation prefilled again on every call).
+layer on every forward, the whole conversation prefilled again on every call). The official code attends with
+transformers' eager attention everywhere; by default (`--official-prefill sdpa`) the baseline is given SDPA's
+faster flash kernel for its prefills, `eager` runs it as the official code does, `both` measures both.
 
 Writes a Markdown table to `results/benchmarks/runner.md` (trajectories/minute, speed-up, model
 calls, tokens, engine steps and prompts per step) with the command line and machine facts. A tiny smoke setting:
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from toolbench_eval.paths import RESULTS_DIR
-from toolbench_eval.speed._official_buckets import OfficialBucketsEngine
+from toolbench_eval.speed._official_buckets import PREFILL_ATTENTIONS, OfficialBucketsEngine
 
 
 def register(subparsers) -> None:
@@ -58,6 +60,9 @@ def register(subparsers) -> None:
                         help="draft tokens per step for a third side, the runner with prompt lookup (0: skip it)")
     parser.add_argument("--buckets", type=int, default=1,
                         help="Attention Buckets per side (1: none; N > 1: the baseline is the official pipeline)")
+    parser.add_argument("--official-prefill", choices=(*PREFILL_ATTENTIONS, "both"), default="sdpa",
+                        help="attention of the official pipeline's prefills with --buckets: sdpa (faster than the "
+                             "official code), eager (as the official code), both (two baseline sides)")
     parser.add_argument("--tool-backend", default="local")
     parser.add_argument("--out", type=Path, default=None,
                         help="Markdown path (default results/benchmarks/runner.md, runner_buckets.md with --buckets)")
@@ -180,19 +185,21 @@ def run(args: argparse.Namespace) -> int:
     bases = [model_base(model) * ratio for ratio in ratios] if args.buckets > 1 else None
     spec = BucketSpec(bases=tuple(bases)) if bases else None
 
-    def baseline():
-        if bases:
-            return ((f"official pipeline (ToolBench loop, {len(bases)} buckets in chunks of 2, per-layer cos/sin "
-                    "rebuild)"), OfficialBucketsEngine(model, tokenizer, bases), 1)
-        return ("sequential (ToolBench loop)", _NoPrefixCache(HFEngine(model, tokenizer, None, max_batch_size=1,
-                                                                        prefix_cache_entries=1)), 1)
+    def baselines() -> tuple:
+        if not bases:
+            return (("sequential (ToolBench loop)", _NoPrefixCache(HFEngine(model, tokenizer, None, max_batch_size=1,
+                                                                             prefix_cache_entries=1)), 1),)
+        kinds = PREFILL_ATTENTIONS[::-1] if args.official_prefill == "both" else (args.official_prefill,)
+        return tuple((official_label(len(bases), kind), OfficialBucketsEngine(model, tokenizer, bases,
+                                                                              prefill_attention=kind), 1)
+                     for kind in kinds)
 
     async def both() -> list[Measurement]:
         results = []
         in_flight = f"runner ({args.concurrency} in flight{f', {len(bases)} buckets' if bases else ''})"
         with tempfile.TemporaryDirectory(prefix="bench-runner-") as scratch:
             sides = (
-                baseline(),
+                *baselines(),
                 (in_flight, HFEngine(model, tokenizer, spec, max_batch_size=args.max_batch_size), args.concurrency),
             )
             if args.prompt_lookup > 0:
@@ -223,6 +230,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def speedup_header(baseline: Measurement, count: int) -> str:
+    """The speed-up column's title: plain with one baseline, naming the baseline's attention with two."""
+    if count == 1:
+        return "speed-up"
+    return "speed-up vs eager official" if "eager attention" in baseline.label else "speed-up vs SDPA-prefill official"
+
+
+def official_label(buckets: int, prefill_attention: str) -> str:
+    """The table's name for an official-pipeline side."""
+    attention = ("eager attention, as the official code" if prefill_attention == "eager"
+                 else "SDPA prefill, faster than the official code")
+    return (f"official pipeline (ToolBench loop, {buckets} buckets in chunks of 2, per-layer cos/sin rebuild, "
+            f"{attention})")
+
+
 def _params(config):
     from toolbench_eval.engines.base import SamplingParams
 
@@ -233,7 +255,7 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
            bases: list[float] | None = None, method_name: str = "CoT@1") -> str:
     import torch
 
-    base = measurements[0]
+    baselines = [m for m in measurements if m.label.startswith(("official pipeline", "sequential"))]
     title = ("the official Attention Buckets pipeline" if bases else "the sequential ToolBench loop")
     buckets = f" --buckets {args.buckets}" if bases else ""
     method = f"{'DFSDT' if args.method == 'dfsdt' else 'ReAct'} ({method_name})"  # e.g. ReAct (CoT@1)
@@ -244,7 +266,8 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
         + (f"--max-query-count {args.max_query_count} " if args.max_query_count else "")
         + f"--concurrency {args.concurrency} "
         f"--max-new-tokens {args.max_new_tokens} --prompt-lookup {args.prompt_lookup}{buckets} "
-        f"--model-args {args.model_args}`"),
+        + (f"--official-prefill {args.official_prefill} " if bases and args.official_prefill != "sdpa" else "")
+        + f"--model-args {args.model_args}`"),
         "",
         (f"{queries} LocalToolBench queries (round-robin over the groups), {method}, greedy, same loaded model "
         f"on every side, measured one after the other in one process. "
@@ -254,14 +277,16 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads. Model load (not timed below): {load_seconds:.1f} s."),
         "",
-        ("| loop | queries | wall s | trajectories/min | speed-up | model calls | tokens (prompt+completion) | engine steps |"
-        " mean prompts per step | draft tokens accepted | answered | errors |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ("| loop | queries | wall s | trajectories/min | "
+         + " | ".join(speedup_header(b, len(baselines)) for b in baselines)
+         + " | model calls | tokens (prompt+completion) | engine steps |"
+         " mean prompts per step | draft tokens accepted | answered | errors |"),
+        "|---|---|---|---|" + "---|" * len(baselines) + "---|---|---|---|---|---|---|",
     ]
     for m in measurements:
-        speedup = m.per_minute / base.per_minute if base.per_minute else float("nan")
+        speedups = " | ".join(f"{m.per_minute / b.per_minute:.2f}x" if b.per_minute else "nan" for b in baselines)
         drafts = f"{m.accepted} of {m.drafted}" if m.drafted else "-"
-        lines.append(f"| {m.label} | {m.queries} | {m.seconds:.1f} | {m.per_minute:.2f} | {speedup:.2f}x | "
+        lines.append(f"| {m.label} | {m.queries} | {m.seconds:.1f} | {m.per_minute:.2f} | {speedups} | "
                      f"{m.model_calls} | {m.prompt_tokens} | {m.batches} | {m.mean_in_flight:.2f} | {drafts} | "
                      f"{m.answered} | {m.errors} |")
     if bases:
@@ -270,7 +295,11 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
                        "sequential chunks of 2, each chunk its own forward and KV cache, every attention layer "
                        "rebuilding its chunk's full cos/sin tables on every forward, every call prefilling the whole "
                        "conversation again, stop strings checked on the decoded text after each token. An engine "
-                       "step there is one generated token (3 chunk forwards at N=6). Fusion and greedy choice are "
+                       "step there is one generated token (3 chunk forwards at N=6). Its attention: transformers' "
+                       "eager attention in every forward, as the official code (pinned to transformers 4.28.1, "
+                       "which has no other), or, on an SDPA-prefill side, SDPA's flash kernel for each call's "
+                       "prefill and eager for its one-token steps (the faster kernel of each phase here). "
+                       "Fusion and greedy choice are "
                        "the same rule on both sides; their float arithmetic differs (batched vs not), so paths may "
                        "differ: compare trajectories/minute with the model calls and tokens.")]
     sequential = ("" if bases else "Sequential: one query at a time, `max_batch_size=1`, cache keys dropped (every "
