@@ -189,10 +189,9 @@ def run(args: argparse.Namespace) -> int:
         if not bases:
             return (("sequential (ToolBench loop)", _NoPrefixCache(HFEngine(model, tokenizer, None, max_batch_size=1,
                                                                              prefix_cache_entries=1)), 1),)
-        kinds = PREFILL_ATTENTIONS[::-1] if args.official_prefill == "both" else (args.official_prefill,)
         return tuple((official_label(len(bases), kind), OfficialBucketsEngine(model, tokenizer, bases,
                                                                               prefill_attention=kind), 1)
-                     for kind in kinds)
+                     for kind in official_prefills(args))
 
     async def both() -> list[Measurement]:
         results = []
@@ -230,11 +229,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def speedup_header(baseline: Measurement, count: int) -> str:
-    """The speed-up column's title: plain with one baseline, naming the baseline's attention with two."""
-    if count == 1:
-        return "speed-up"
-    return "speed-up vs eager official" if "eager attention" in baseline.label else "speed-up vs SDPA-prefill official"
+def official_prefills(args: argparse.Namespace) -> tuple[str, ...]:
+    """The prefill attention of each official-pipeline side, in the order they are measured."""
+    return PREFILL_ATTENTIONS[::-1] if args.official_prefill == "both" else (args.official_prefill,)
+
+
+def speedup_headers(prefills: tuple[str, ...]) -> list[str]:
+    """The speed-up columns' titles: plain with one baseline, naming each baseline's attention with two."""
+    if len(prefills) == 1:
+        return ["speed-up"]
+    return [f"speed-up vs {'eager' if kind == 'eager' else 'SDPA-prefill'} official" for kind in prefills]
 
 
 def official_label(buckets: int, prefill_attention: str) -> str:
@@ -255,7 +259,8 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
            bases: list[float] | None = None, method_name: str = "CoT@1") -> str:
     import torch
 
-    baselines = [m for m in measurements if m.label.startswith(("official pipeline", "sequential"))]
+    prefills = official_prefills(args) if bases else ("sequential",)
+    baselines = measurements[: len(prefills)]  # the baseline sides are measured first
     title = ("the official Attention Buckets pipeline" if bases else "the sequential ToolBench loop")
     buckets = f" --buckets {args.buckets}" if bases else ""
     method = f"{'DFSDT' if args.method == 'dfsdt' else 'ReAct'} ({method_name})"  # e.g. ReAct (CoT@1)
@@ -278,7 +283,7 @@ def report(args: argparse.Namespace, measurements: list[Measurement], load_secon
         f"{torch.get_num_threads()} threads. Model load (not timed below): {load_seconds:.1f} s."),
         "",
         ("| loop | queries | wall s | trajectories/min | "
-         + " | ".join(speedup_header(b, len(baselines)) for b in baselines)
+         + " | ".join(speedup_headers(prefills))
          + " | model calls | tokens (prompt+completion) | engine steps |"
          " mean prompts per step | draft tokens accepted | answered | errors |"),
         "|---|---|---|---|" + "---|" * len(baselines) + "---|---|---|---|---|---|---|",
