@@ -52,7 +52,10 @@ def prefill_inputs(cache: DynamicCache, prefixes: Sequence[tuple[int, list[Layer
         mask[i, width - len(suffix) :] = 1
         input_ids[i, max_suffix - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
     positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)[:, max_cached:]
-    if max_cached > 0:
+    if max_cached > 0 and len(prefixes) == 1:  # one context: its prefix goes into the cache as it is
+        for layer_idx, (k, v) in enumerate(prefixes[0][1]):
+            cache.update(k[:, :, :max_cached], v[:, :, :max_cached], layer_idx)
+    elif max_cached > 0:
         template = next(kv for _, kv in prefixes if kv is not None)
         for layer_idx, (k0, v0) in enumerate(template):
             keys = k0.new_zeros(len(suffixes) * n, k0.shape[1], max_cached, k0.shape[3])

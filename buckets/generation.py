@@ -31,7 +31,7 @@ from buckets.attention import gqa_attention
 from buckets.batch_layout import Batch, context_kv, feed, keep_fed, merge, prefill_inputs, select
 from buckets.fusion import check_fusion_rule, fuse
 from buckets.grammar import GrammarMatcher, GrammarTokenizer, mask_logits
-from buckets.growing_cache import growing_dynamic_cache
+from buckets.growing_cache import growing_dynamic_cache, in_spare_rows
 from buckets.prefix_cache import PrefixCache
 from buckets.prompt_lookup import NgramIndex, accepted_tokens
 from buckets.rope import PerRowRotary, rope_parameters, rope_spec_from_config
@@ -465,21 +465,27 @@ class ContinuousDecoder:
         group = gen.prefill_group_size(len(newcomers))
         for start in range(0, len(newcomers), group):
             chunk = newcomers[start : start + group]
-            prefixes = []
+            prefixes, continues_own = [], []
             for ctx in chunk:
                 entry, ctx.cached_len = gen.prefix_cache.lookup(ctx.key, ctx.prompt_ids)
                 prefixes.append((ctx.cached_len, entry.kv if entry is not None else None))
-            # Decode steps append in place (no per-step cat). Only the cache that becomes the batch reserves
-            # rows: a newcomer's own buffer is dropped after the merge and is best reused memory.
-            becomes_batch = self._batch is None and start == 0 and gen.device.type == "cpu"
-            reserve_rows = self.reserve_contexts * gen.n if becomes_batch else 0
-            cache = growing_dynamic_cache(gen.model.config, reserve_rows)
+                continues_own.append(gen.prefix_cache.holds(ctx.key, entry))
             suffixes = [ctx.prompt_ids[ctx.cached_len :] for ctx in chunk]
+            # Newcomers prefill straight into the batch's spare rows where it has them, so merging copies nothing.
+            # Else into a cache of their own, where decode steps append in place (no per-step cat); only the cache
+            # that becomes the batch reserves rows.
+            width = max(cached for cached, _ in prefixes) + max(map(len, suffixes))
+            cache = None if self._batch is None else in_spare_rows(self._batch.cache, len(chunk) * gen.n, width)
+            if cache is None:
+                becomes_batch = self._batch is None and start == 0 and gen.device.type == "cpu"
+                reserve_rows = self.reserve_contexts * gen.n if becomes_batch else 0
+                cache = growing_dynamic_cache(gen.model.config, reserve_rows)
             mask, positions, input_ids = prefill_inputs(cache, prefixes, suffixes, gen.n, gen.pad_id, gen.device)
             fresh = Batch(chunk, cache, mask, positions[:, -1])
             logits = gen.forward(input_ids, mask, positions, cache)
-            for row in range(len(chunk)):  # later newcomers may borrow this prompt's opening at once
-                self._remember(fresh, row)
+            for row in range(len(chunk)):  # later newcomers may borrow this prompt's opening at once ...
+                if not continues_own[row]:  # ... unless the context's own entry (its previous call) offers it
+                    self._remember(fresh, row)
             self._emit(fresh, logits, [[] for _ in chunk])
             fresh, done = self._retire(fresh)
             finished += done
@@ -545,7 +551,8 @@ class ContinuousDecoder:
 
     def _remember(self, batch: Batch, row: int) -> None:
         """Copy a context's KV (real tokens only) into the prefix cache under its key: right after its prefill
-        (so others can borrow the prompt's opening) and again when it finishes (for its own next call)."""
+        (so others can borrow the prompt's opening; not when it continues its own entry, whose opening is the
+        same) and again when it finishes (for its own next call)."""
         ctx = batch.contexts[row]
         if ctx.key is None:
             return

@@ -11,7 +11,8 @@ with spare rows, spare columns on the right (decode steps write new tokens in pl
 on the left (a wider newcomer widens the window there). So:
 
 - `update` appends in place; the buffer grows geometrically, so copies happen O(log n) times;
-- `append_rows` stacks a newcomer right-aligned into the spare rows, copying only the newcomer;
+- `append_rows` stacks a newcomer right-aligned into the spare rows, copying only the newcomer, or nothing when
+  the newcomer was prefilled straight into those rows (`spare_rows_layer`, `in_spare_rows`);
 - `batch_select_indices` with an order that keeps survivors in place and moves rows from the tail into the
   holes (`compacting_order`) copies only the moved rows;
 - `drop_leading_columns` narrows the window without copying.
@@ -35,6 +36,8 @@ Values are bit-identical to `DynamicLayer`'s (same values, same layout, only str
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
@@ -51,6 +54,10 @@ def peak_buffer_tokens(rows: int, width: int) -> int:
         return 0
     columns = width + max(MIN_SPARE, width // LEFT_MARGIN) + max(MIN_SPARE, width // RIGHT_MARGIN) + 1
     return (rows + max(1, rows // SPARE_ROWS)) * columns + rows * width
+
+
+def _same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 def compacting_order(keep: list[int]) -> list[int]:
@@ -130,7 +137,8 @@ class GrowingLayer(DynamicLayer):
         rows, new = key_states.shape[0], key_states.shape[-2]
         if self.width and rows != self.keys.shape[0]:
             raise ValueError(f"update with {rows} rows for a cache of {self.keys.shape[0]}")
-        if not self.width or not self._owns_window() or self._end + new > self.capacity:
+        if (self._key_buffer is None or rows != self._rows or not self._owns_window()
+                or self._end + new > self.capacity):
             self._reallocate(self.width, key_states, row_capacity=max(rows, self.row_capacity), incoming=new)
             self._rows = rows
         self._key_buffer[: self._rows, :, self._end : self._end + new] = key_states
@@ -139,13 +147,45 @@ class GrowingLayer(DynamicLayer):
         self._issue()
         return self.keys, self.values
 
+    def spare_rows_layer(self, rows: int, width: int) -> GrowingLayer | None:
+        """An empty layer whose buffers are our `rows` spare rows just under the window, placed so that a
+        `width`-column prefill into it ends at our window's last column: exactly where `append_rows` would copy
+        those rows, which then only has to adopt them. None when the spare rows or the columns on the left are
+        not there (the newcomers then prefill into buffers of their own and are copied)."""
+        if not self.width or not self._owns_window() or self._rows + rows > self.row_capacity or width > self._end:
+            return None
+        layer = GrowingLayer()
+        layer.lazy_initialization(self.keys, self.values)
+        layer._key_buffer = self._key_buffer[self._rows : self._rows + rows]
+        layer._value_buffer = self._value_buffer[self._rows : self._rows + rows]
+        layer._rows, layer._start = rows, self._end - width
+        layer._end = layer._start
+        layer._issue()
+        return layer
+
+    def _in_spare_rows(self, other: DynamicLayer) -> bool:
+        """True when `other` is a `spare_rows_layer` of ours, filled up to our window's last column and untouched
+        since (its rows are already in place)."""
+        return (isinstance(other, GrowingLayer) and other._owns_window() and self._owns_window()
+                and other._end == self._end and self._rows + other._rows <= self.row_capacity
+                and other._key_buffer.data_ptr() == self._key_buffer[self._rows].data_ptr()
+                and other._value_buffer.data_ptr() == self._value_buffer[self._rows].data_ptr())
+
     def append_rows(self, other: DynamicLayer) -> None:
         """Stack `other`'s rows under ours, both right-aligned in the wider of the two widths (the narrower side's
-        extra columns on the left are zeros, so a masked score times a value is never NaN)."""
+        extra columns on the left are zeros, so a masked score times a value is never NaN). Rows prefilled in
+        place (`spare_rows_layer`) are adopted without a copy."""
         if not other.is_initialized or not other.keys.numel():
+            return
+        if self.width and self._in_spare_rows(other):
+            self._adopt(other)
             return
         if not self.is_initialized:
             self.lazy_initialization(other.keys, other.values)
+        sources = (other.keys, other.values)
+        if self._key_buffer is not None and any(_same_storage(s, b) for s in sources
+                                                 for b in (self._key_buffer, self._value_buffer)):
+            sources = (other.keys.clone(), other.values.clone())  # our spare rows, out of place: may overlap
         rows, new_rows, other_width = self.keys.shape[0] if self.width else 0, other.keys.shape[0], other.keys.shape[-2]
         width = max(self.width, other_width)
         widen = width - self.width
@@ -157,10 +197,21 @@ class GrowingLayer(DynamicLayer):
             for buffer in (self._key_buffer, self._value_buffer):
                 buffer[:rows, :, self._start - widen : self._start].zero_()
             self._start -= widen
-        for buffer, source in ((self._key_buffer, other.keys), (self._value_buffer, other.values)):
+        for buffer, source in zip((self._key_buffer, self._value_buffer), sources):
             buffer[rows : rows + new_rows, :, self._start : self._end - other_width].zero_()
             buffer[rows : rows + new_rows, :, self._end - other_width : self._end] = source
         self._rows = rows + new_rows
+        self._issue()
+
+    def _adopt(self, other: GrowingLayer) -> None:
+        """Take in `other`'s rows, which already sit right under ours and end at our last column: only the columns
+        left of either window are zeroed (the buffer's spare rows may hold an earlier context's KV)."""
+        rows, new_rows = self._rows, other._rows
+        start = min(self._start, other._start)
+        for buffer in (self._key_buffer, self._value_buffer):
+            buffer[:rows, :, start : self._start].zero_()
+            buffer[rows : rows + new_rows, :, start : other._start].zero_()
+        self._start, self._rows = start, rows + new_rows
         self._issue()
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
@@ -203,3 +254,14 @@ def growing_dynamic_cache(config, reserve_rows: int = 0) -> DynamicCache:
     cache = DynamicCache(config=config)
     cache.layers = [GrowingLayer(reserve_rows) if type(layer) is DynamicLayer else layer for layer in cache.layers]
     return cache
+
+
+def in_spare_rows(cache: DynamicCache, rows: int, width: int) -> DynamicCache | None:
+    """A cache for prefilling `rows` rows of `width` columns straight into the spare rows of `cache`'s layers
+    (`GrowingLayer.spare_rows_layer`), or None when a layer has no room for them or is of another kind."""
+    layers = [layer.spare_rows_layer(rows, width) if type(layer) is GrowingLayer else None for layer in cache.layers]
+    if any(layer is None for layer in layers):
+        return None
+    placed = copy.copy(cache)  # the same kind of cache (and config), holding the placed layers
+    placed.layers = layers
+    return placed

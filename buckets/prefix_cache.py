@@ -106,6 +106,10 @@ class PrefixCache:
         self.reused_tokens += max(reusable, 0)
         return (entry, reusable) if reusable > 0 else (None, 0)
 
+    def holds(self, key: Hashable | None, entry: PrefixEntry | None) -> bool:
+        """True when `entry` is `key`'s own entry (not one borrowed from another key)."""
+        return entry is not None and key is not None and self._entries.get(key) is entry
+
     def store(self, key: Hashable, token_ids: Sequence[int], kv: list[LayerKV]) -> None:
         """Remember `kv` (already cropped to `len(token_ids)` positions) for `key`, evicting LRU entries."""
         nbytes = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in kv)

@@ -145,6 +145,21 @@ def test_prefix_cache_with_text_prompts_and_a_diverging_prefix(divergent_llama, 
         assert result.token_ids == expected.token_ids
 
 
+def test_a_continuation_is_stored_when_it_finishes_not_after_its_prefill(divergent_llama, tiny_tokenizer):
+    generator = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES[:2])
+    stored, store = [], generator.prefix_cache.store
+    generator.prefix_cache.store = lambda key, ids, kv: (stored.append((key, len(ids))), store(key, ids, kv))
+    ids = tiny_tokenizer(PROMPTS[0])["input_ids"]
+    [first] = generator.generate([ids], max_new_tokens=4, ignore_eos=True, cache_keys=["t"])
+    # A first call is stored after its prefill (others may borrow its opening) and when it finishes.
+    assert stored == [("t", len(ids)), ("t", len(ids) + 3)]
+    stored.clear()
+    follow_up = ids + first.token_ids + tiny_tokenizer(" Observation: sunny", add_special_tokens=False)["input_ids"]
+    [second] = generator.generate([follow_up], max_new_tokens=4, ignore_eos=True, cache_keys=["t"])
+    # Its next call continues its own entry, which already offers the opening: stored only when it finishes.
+    assert second.cached_tokens == len(ids) + 3 and stored == [("t", len(follow_up) + 3)]
+
+
 def test_prefix_cache_is_bounded(divergent_llama, tiny_tokenizer):
     from buckets.prefix_cache import PrefixCache
 
@@ -328,12 +343,18 @@ def run_staggered(generator, tokenizer, reserve_contexts=0, buffers=None):
 
 @pytest.mark.parametrize("reserve_contexts", [0, 3])
 def test_continuous_decoder_admits_between_steps_and_matches_separate_calls(divergent_llama, tiny_tokenizer,
-                                                                            reserve_contexts):
+                                                                            reserve_contexts, monkeypatch):
+    from buckets.growing_cache import GrowingLayer
+
+    adopted, adopt = [], GrowingLayer._adopt
+    monkeypatch.setattr(GrowingLayer, "_adopt", lambda layer, other: (adopted.append(other), adopt(layer, other)))
     generator = BucketedGenerator(divergent_llama, tiny_tokenizer, bases=BASES)
     buffers = []
     results, in_flight, ids = run_staggered(generator, tiny_tokenizer, reserve_contexts, buffers)
-    if reserve_contexts:  # rows for all three from the first prefill: the two newcomers joined without a regrowth
+    if reserve_contexts:  # rows for all three from the first prefill: the two newcomers joined without a regrowth,
         assert buffers[0].shape[0] == 3 * len(BASES) and buffers[2] is buffers[0]
+        # each prefilled straight into them (every layer adopted its rows instead of copying them)
+        assert len(adopted) == 2 * divergent_llama.config.num_hidden_layers
     else:
         assert buffers[0].shape[0] == len(BASES) and buffers[2] is not buffers[0]
     assert sorted(results) == [0, 1, 2]

@@ -105,3 +105,37 @@ def test_compacting_order_keeps_survivors_in_place():
     assert compacting_order([1, 2]) == [2, 1]
     assert compacting_order([3]) == [3]
     assert compacting_order([0, 1, 3, 4, 6]) == [0, 1, 6, 3, 4]
+
+
+def test_newcomers_prefilled_into_spare_rows_are_adopted_without_a_copy():
+    torch.manual_seed(2)
+    layer = GrowingLayer(reserve_rows=6)
+    first = torch.randn(2, 2, 40, 4)
+    layer.update(first, first + 1)
+    layer._key_buffer[2:] = float("nan")  # spare rows may hold an earlier context's KV: stale, not zeros
+    layer._value_buffer[2:] = float("nan")
+    assert layer.spare_rows_layer(5, 45) is None  # 2 + 5 rows: more than the buffer has
+    assert layer.spare_rows_layer(2, layer._end + 1) is None  # wider than the columns left of the window's end
+
+    placed = layer.spare_rows_layer(2, 45)  # 5 columns wider than the window
+    prefix, suffix = torch.randn(2, 2, 30, 4), torch.randn(2, 2, 15, 4)
+    placed.update(prefix, prefix + 1)
+    keys, values = placed.update(suffix, suffix + 1)  # what a prefill after a cached prefix does
+    assert torch.equal(keys, torch.cat([prefix, suffix], dim=2))
+    assert keys.data_ptr() == layer._key_buffer[2, :, layer._end - 45].data_ptr()  # written in the batch's rows
+
+    buffer = layer._key_buffer
+    layer.append_rows(placed)
+    assert layer._key_buffer is buffer
+    assert torch.equal(layer.keys, _right_aligned([first, keys], 45))
+    assert torch.equal(layer.values, _right_aligned([first + 1, values], 45))
+
+    # The batch decoded a step before the merge: the placed rows no longer end at its last column, so they are copied.
+    late = layer.spare_rows_layer(1, 20)
+    late.update(suffix[:1, :, :10], suffix[:1, :, :10])
+    late.update(suffix[:1, :, 10:], suffix[:1, :, 10:])
+    step = torch.randn(4, 2, 1, 4)
+    expected = torch.cat([layer.keys, step], dim=2)
+    layer.update(step, step)
+    layer.append_rows(late)
+    assert torch.equal(layer.keys, _right_aligned([expected, suffix[:1]], 46))
