@@ -183,8 +183,8 @@ class GrowingLayer(DynamicLayer):
         if not self.is_initialized:
             self.lazy_initialization(other.keys, other.values)
         sources = (other.keys, other.values)
-        if self._key_buffer is not None and any(_same_storage(s, b) for s in sources
-                                                 for b in (self._key_buffer, self._value_buffer)):
+        if self._key_buffer is not None and any(_same_storage(source, buffer) for source in sources
+                                                 for buffer in (self._key_buffer, self._value_buffer)):
             sources = (other.keys.clone(), other.values.clone())  # our spare rows, out of place: may overlap
         rows, new_rows, other_width = self.keys.shape[0] if self.width else 0, other.keys.shape[0], other.keys.shape[-2]
         width = max(self.width, other_width)
