@@ -38,13 +38,19 @@ class Batch:
     last_positions: Tensor
 
 
+def prefill_width(prefixes: Sequence[tuple[int, list[LayerKV] | None]], suffixes: Sequence[Sequence[int]]) -> int:
+    """The KV columns a prefill of `suffixes` after their cached `prefixes` fills: the longest prefix, then the
+    longest suffix (the layout `prefill_inputs` writes)."""
+    return max(length for length, _ in prefixes) + max(map(len, suffixes))
+
+
 def prefill_inputs(cache: DynamicCache, prefixes: Sequence[tuple[int, list[LayerKV] | None]],
                    suffixes: Sequence[Sequence[int]], n: int, pad_id: int, device: torch.device):
     """`(mask, positions, input_ids)` for prefilling `suffixes`, after writing each context's cached prefix
     (`(length, per-layer KV)`) right-aligned into the first columns of the empty `cache`."""
     cached = [length for length, _ in prefixes]
     max_cached, max_suffix = max(cached), max(len(s) for s in suffixes)
-    width = max_cached + max_suffix
+    width = prefill_width(prefixes, suffixes)
     mask = torch.zeros(len(suffixes), width, dtype=torch.long)
     input_ids = torch.full((len(suffixes), max_suffix), pad_id, dtype=torch.long)
     for i, (c, suffix) in enumerate(zip(cached, suffixes)):

@@ -28,7 +28,16 @@ import torch
 from torch import Tensor
 
 from buckets.attention import gqa_attention
-from buckets.batch_layout import Batch, context_kv, feed, keep_fed, merge, prefill_inputs, select
+from buckets.batch_layout import (
+    Batch,
+    context_kv,
+    feed,
+    keep_fed,
+    merge,
+    prefill_inputs,
+    prefill_width,
+    select,
+)
 from buckets.fusion import check_fusion_rule, fuse
 from buckets.grammar import GrammarMatcher, GrammarTokenizer, mask_logits
 from buckets.growing_cache import growing_dynamic_cache, in_spare_rows
@@ -474,7 +483,7 @@ class ContinuousDecoder:
             # Newcomers prefill straight into the batch's spare rows where it has them, so merging copies nothing.
             # Else into a cache of their own, where decode steps append in place (no per-step cat); only the cache
             # that becomes the batch reserves rows.
-            width = max(cached for cached, _ in prefixes) + max(map(len, suffixes))
+            width = prefill_width(prefixes, suffixes)
             cache = None if self._batch is None else in_spare_rows(self._batch.cache, len(chunk) * gen.n, width)
             if cache is None:
                 becomes_batch = self._batch is None and start == 0 and gen.device.type == "cpu"
